@@ -1,0 +1,137 @@
+"""Reading and writing the project's files: validated TSV in, atomic writes out.
+
+Data TSV: ``{id}\t{input}\t{target}``, UTF-8, no header, no empty field.
+Predictions TSV: ``{id}\t{prediction}[\t...extra]``.
+Every writer goes through ``atomic_write`` (temp file + rename), so an interrupted run never
+leaves a truncated file where a good one (or none) was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+from .errors import UserError
+
+
+class Example(NamedTuple):
+    id: str
+    input: str
+    target: str
+
+
+def _open_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; check the path (a data dir holds train.tsv, dev.tsv, test.tsv)")
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            for lineno, line in enumerate(f, 1):
+                yield lineno, line.rstrip("\n").rstrip("\r")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8") from None
+
+
+def read_rows(path: str | os.PathLike, min_fields: int, max_fields: int | None = None,
+              what: str = "row") -> list[list[str]]:
+    """Read a headerless TSV, checking every line has min..max non-empty fields."""
+    rows = []
+    for lineno, line in _open_lines(path):
+        fields = line.split("\t")
+        if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
+            want = f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
+            raise UserError(f"{path}:{lineno}: expected {want} tab-separated fields ({what}), found {len(fields)}; "
+                            "fix or remove this line")
+        for i, field in enumerate(fields[:min_fields]):
+            if not field.strip():
+                raise UserError(f"{path}:{lineno}: field {i + 1} is empty ({what}); fix or remove this line")
+        rows.append(fields)
+    return rows
+
+
+def read_examples(path: str | os.PathLike) -> list[Example]:
+    """Read a data TSV ``id\tinput\ttarget``; raise UserError naming path:line on any bad line."""
+    rows = read_rows(path, 3, 3, what="id, input, target")
+    _check_unique_ids(path, [r[0] for r in rows])
+    return [Example(*r) for r in rows]
+
+
+def read_predictions(path: str | os.PathLike) -> list[list[str]]:
+    """Read ``id\tprediction[\textra...]`` rows. Raises on an empty file."""
+    rows = read_rows(path, 2, None, what="id, prediction")
+    if not rows:
+        raise UserError(f"{path}: the predictions file is empty; run predict.py (or train.py --do_eval) first")
+    return rows
+
+
+def _check_unique_ids(path, ids: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for lineno, id_ in enumerate(ids, 1):
+        if id_ in seen:
+            raise UserError(f"{path}:{lineno}: duplicate id {id_!r}; ids must be unique within a file")
+        seen.add(id_)
+
+
+def check_field(value: str, what: str) -> str:
+    """A TSV field may hold neither tab nor newline, and may not be empty."""
+    if not value or "\t" in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{what} {value!r} is empty or holds a tab/newline; normalize it first")
+    return value
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
+    """Write to a temp file beside ``path`` and rename it into place only when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
+                       **({"newline": ""} if "b" not in mode else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_rows(path: str | os.PathLike, rows: Iterable[Sequence[str]]) -> int:
+    """Write TSV rows atomically; returns how many were written."""
+    n = 0
+    with atomic_write(path) as f:
+        for row in rows:
+            for field in row:
+                check_field(field, "TSV field")
+            f.write("\t".join(row) + "\n")
+            n += 1
+    return n
+
+
+def write_examples(path: str | os.PathLike, examples: Iterable[Example]) -> int:
+    return write_rows(path, ([e.id, e.input, e.target] for e in examples))
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+def read_json(path: str | os.PathLike):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; check the path")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: malformed JSON ({e.msg}); check the file is complete") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason}); re-save it as UTF-8") from None
