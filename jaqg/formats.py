@@ -1,9 +1,13 @@
 """Task formats: how a (question, answer, context) triple becomes a model input and target.
 
 The defaults are part of the design contract (../shared/DESIGN.md); ``--template`` overrides the input side.
+Causal-LM text files hold one example a line: ``{input}<sep>{target}</s>`` (GPT_SEP, GPT_END below).
 """
 
 from __future__ import annotations
+
+import functools
+import string
 
 HL_TOKEN = "<hl>"
 # Joins prompt and target in the causal-LM text files (one example per line); registered as a special token.
@@ -20,3 +24,45 @@ DEFAULT_TEMPLATES = {
 }
 
 TARGET_FIELD = {"qa": "answer", "aqg": "question", "aqg_hl": "question"}
+# Fields a template must use so the input still determines the target.
+REQUIRED_FIELDS = {"qa": {"question", "context"}, "aqg": {"answer", "context"}, "aqg_hl": {"context"}}
+TEMPLATE_FIELDS = ("question", "answer", "context")
+
+
+def template_fields(template: str) -> set[str]:
+    """The ``{field}`` names a template uses; ValueError on a malformed template."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as e:
+        raise ValueError(f"malformed template {template!r} ({e}); write literal braces as {{{{ and }}}}") from None
+    return names
+
+
+@functools.lru_cache(maxsize=64)
+def check_template(task: str, template: str) -> str:
+    """Validate a template for a task; returns it, or raises ValueError saying what to fix."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    names = template_fields(template)
+    unknown = names - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"template {template!r} uses unknown field(s) {sorted(unknown)}; "
+                         f"use only {{question}}, {{answer}}, {{context}}")
+    if TARGET_FIELD[task] in names:
+        raise ValueError(f"template {template!r} contains the target {{{TARGET_FIELD[task]}}} of task {task}")
+    missing = REQUIRED_FIELDS[task] - names
+    if missing:
+        raise ValueError(f"template {template!r} for task {task} lacks {sorted(missing)}")
+    return template
+
+
+def format_input(task: str, *, question: str = "", answer: str = "", context: str = "",
+                 template: str | None = None) -> str:
+    """The model input for one example. For aqg_hl pass the already-highlighted context."""
+    template = check_template(task, template if template is not None else DEFAULT_TEMPLATES[task])
+    return template.format(question=question, answer=answer, context=context)
+
+
+def format_gpt_line(prompt: str, target: str) -> str:
+    """One causal-LM training line: prompt, separator, target, end marker."""
+    return f"{prompt}{GPT_SEP}{target}{GPT_END}"

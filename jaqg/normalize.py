@@ -1,23 +1,60 @@
-"""Text normalization shared by every data path: strip, drop CR/LF/TAB, NFKC, neologdn. Never lowercases."""
+"""Text normalization shared by every data path: strip, drop CR/LF/TAB, NFKC, neologdn. Never lowercases.
+
+Two deliberate choices beyond plain ``neologdn.normalize``:
+- tildes are kept (as ``~``): neologdn deletes them by default, turning ``10〜20`` into ``1020``;
+- the result is a fixed point (``normalize(normalize(x)) == normalize(x)`` by construction): one pass of
+  NFKC + neologdn can expose input for the next (e.g. removing a space joins two runs), so we repeat
+  the pass until nothing changes.
+JSQuAD contexts are ``title [SEP] body``; ``[SEP]``/``[sep]`` (any case, any spacing) become `` {sep} ``.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
 import neologdn
 
 DEFAULT_SEP = "[SEP]"
-# JSQuAD writes "title [SEP] body"; NFKC/neologdn leave the brackets, the case varies between releases.
-_SEP_RE = re.compile(r"\s*\[sep\]\s*", re.IGNORECASE)
+_MARK = "\ue000"  # a private-use character: NFKC and neologdn leave it alone
 _CONTROL_RE = re.compile(r"[\r\n\t]")
+_MAX_PASSES = 8  # real text converges in 1-2 passes; the bound only guards against a surprise cycle
+
+
+@functools.lru_cache(maxsize=8)
+def _sep_re(sep: str) -> re.Pattern:
+    # The configured separator must also be recognised, or a second pass would squeeze the spaces around it.
+    return re.compile(rf"\s*(?:\[sep\]|{re.escape(sep)})\s*", re.IGNORECASE)
+
+
+def _once(text: str) -> str:
+    text = unicodedata.normalize("NFKC", _CONTROL_RE.sub("", text))
+    return neologdn.normalize(text, tilde="normalize").strip()
+
+
+def _fixed_point(text: str) -> str:
+    for _ in range(_MAX_PASSES):
+        new = _once(text)
+        if new == text:
+            return text
+        text = new
+    return text
 
 
 def normalize(text: str, sep: str = DEFAULT_SEP) -> str:
     """Normalize one field. Idempotent: normalize(normalize(x)) == normalize(x)."""
-    text = _CONTROL_RE.sub("", text).strip()
-    text = unicodedata.normalize("NFKC", text)
-    text = neologdn.normalize(text)
-    text = _SEP_RE.sub(f" {sep} ", text).strip()
-    # neologdn and NFKC can each expose input for the other; a second pass makes the result a fixed point.
-    return text
+    # Split on the separator first so neologdn never sees (and never eats the spaces around) it.
+    parts = _sep_re(sep).split(unicodedata.normalize("NFKC", _CONTROL_RE.sub("", text)))
+    # An empty title (or a doubled separator) leaves nothing to separate.
+    return f" {sep} ".join(p for p in map(_fixed_point, parts) if p)
+
+
+def normalize_offset(text: str, offset: int, sep: str = DEFAULT_SEP) -> int:
+    """Approximately where ``text[offset:]`` starts inside ``normalize(text)`` (within a character or two).
+
+    NFKC and neologdn change lengths before the offset, so we let a marker ride through normalization.
+    Used to carry JSQuAD's ``answer_start``; callers snap it to the nearest occurrence of the answer.
+    """
+    marked = normalize(f"{text[:offset]}{_MARK}{text[offset:]}", sep)
+    return marked.find(_MARK)

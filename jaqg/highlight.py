@@ -1,0 +1,112 @@
+"""Choose ONE occurrence of the answer in a context and wrap it as ``<hl>answer<hl>`` (AQG-HL inputs).
+
+JSQuAD's ``answer_start`` is simply the first occurrence of the answer string: often inside the title,
+or an uninformative repeat. The default strategy ("related") prefers the body over the title and, among
+body occurrences, the one whose sentence shares the most (rarity-weighted) character bigrams with the
+question. It falls back to ``answer_start`` only when the body holds no occurrence. "annotated" is the
+plain ``answer_start`` behaviour. Contexts are ``title [SEP] body`` (or just a body, without the separator).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .formats import HL_TOKEN
+from .normalize import DEFAULT_SEP
+
+STRATEGIES = ("related", "annotated")
+# Sentence ends, before and after NFKC (！→!, ？→?).
+_SENTENCE_END = re.compile(r"[。!?！？]")
+
+
+def occurrences(text: str, answer: str) -> list[int]:
+    """Every start position of ``answer`` in ``text`` (overlapping ones too)."""
+    starts, i = [], text.find(answer)
+    while i >= 0:
+        starts.append(i)
+        i = text.find(answer, i + 1)
+    return starts
+
+
+def _nearest(starts: list[int], target: int) -> int:
+    # Normalization can shift answer_start a little; the earliest of equally near occurrences wins.
+    return min(starts, key=lambda s: (abs(s - target), s))
+
+
+def _bigrams(text: str) -> set[str]:
+    text = text.replace(" ", "")
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _sentence_spans(text: str, begin: int) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of text[begin:], ends after the punctuation."""
+    spans, start = [], begin
+    for m in _SENTENCE_END.finditer(text, begin):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def _most_related(context: str, starts: list[int], question: str, body_from: int) -> list[int]:
+    """The occurrences whose sentence is most related to the question (ties kept, in order)."""
+    spans = _sentence_spans(context, body_from)
+    grams = [_bigrams(context[a:b]) for a, b in spans]
+    question_grams = _bigrams(question)
+    # A bigram found in few sentences says more about which sentence the question is about.
+    weight = {g: 1.0 / sum(g in s for s in grams) for g in question_grams if any(g in s for s in grams)}
+    sentence_score = [sum(weight.get(g, 0.0) for g in question_grams & s) for s in grams]
+
+    def score(start: int) -> float:
+        for (a, b), value in zip(spans, sentence_score):
+            if a <= start < b:
+                return value
+        return 0.0
+
+    scores = [score(s) for s in starts]
+    best = max(scores)
+    return [s for s, v in zip(starts, scores) if v == best]
+
+
+def choose_occurrence(context: str, answer: str, question: str | None = None, answer_start: int | None = None,
+                      strategy: str = "related", sep: str = DEFAULT_SEP) -> int:
+    """Start position of the occurrence to highlight; ValueError if the answer does not occur."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown highlight strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if not answer:
+        raise ValueError("the answer is empty")
+    starts = occurrences(context, answer)
+    if not starts:
+        raise ValueError(f"answer {answer!r} does not occur in the context")
+
+    def annotated(candidates: list[int]) -> int:
+        return _nearest(candidates, answer_start) if answer_start is not None else candidates[0]
+
+    if strategy == "annotated":
+        return annotated(starts)
+    sep_at = context.find(sep)
+    body_from = sep_at + len(sep) if sep_at >= 0 else 0
+    body = [s for s in starts if s >= body_from]
+    if not body:
+        return annotated(starts)
+    if len(body) > 1 and question:
+        body = _most_related(context, body, question, body_from)
+    if answer_start is not None and answer_start in body:
+        return answer_start
+    return body[0]
+
+
+def wrap(context: str, start: int, answer: str) -> str:
+    end = start + len(answer)
+    return f"{context[:start]}{HL_TOKEN}{context[start:end]}{HL_TOKEN}{context[end:]}"
+
+
+def highlight_answer(context: str, answer: str, question: str | None = None, answer_start: int | None = None,
+                     strategy: str = "related", sep: str = DEFAULT_SEP) -> str:
+    """The context with exactly one occurrence of ``answer`` wrapped as ``<hl>answer<hl>``.
+
+    Raises ValueError if the answer does not occur. ``answer_start`` is a position in ``context``
+    (map it through normalization first; a slightly shifted one snaps to the nearest occurrence).
+    """
+    return wrap(context, choose_occurrence(context, answer, question, answer_start, strategy, sep), answer)
