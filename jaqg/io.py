@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Sequence
@@ -83,6 +84,10 @@ def check_field(value: str, what: str) -> str:
     return value
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"):
     """Write to a temp file beside ``path`` and rename it into place only when the block succeeds."""
@@ -90,6 +95,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
                        **({"newline": ""} if "b" not in mode else {})) as f:
             yield f
@@ -100,6 +106,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike):
+    """Yield a staging folder; move its files into ``path`` only when the block succeeds.
+
+    Nothing (not even an empty ``path``) is created when the block fails, so a bad run leaves no partial data dir.
+    """
+    path = Path(path)
+    anchor = path.parent
+    while not anchor.exists():  # stage on the same filesystem without creating missing parents yet
+        anchor = anchor.parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=anchor))
+    try:
+        yield staging
+        path.mkdir(parents=True, exist_ok=True)
+        for f in sorted(staging.iterdir()):
+            os.replace(f, path / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_rows(path: str | os.PathLike, rows: Iterable[Sequence[str]]) -> int:

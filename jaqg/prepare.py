@@ -1,0 +1,193 @@
+"""The one data-preparation pipeline behind prepare_jsquad.py, prepare_jsquad_aqg.py and prepare_quiz_aqg.py.
+
+Loaders (jsquad.py, quiz.py) turn sources into normalized ``Record``s; here each record becomes an example
+of a task (qa / aqg / aqg_hl), train is split into train/dev by group (article or passage, so no context
+appears in two splits), and everything is written at the end, atomically, with ``prepare_report.json``:
+    {"task", "template", "format", "hl_strategy", "sep", "seed", "dev_ratio", "sources",
+     "counts": {split: written}, "skipped": {split: {reason: n}}, "highlight": {split: {...}}}
+Format "tsv": ``{split}.tsv`` rows ``id\\tinput\\ttarget``; "gpt": ``{split}.txt`` lines ``{input}<sep>{target}</s>``.
+QA test sets with several annotated answers also get ``test_references.json`` ({id: [answers]}).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+from .cli import arg
+from .errors import UserError
+from .formats import DEFAULT_TEMPLATES, GPT_END, GPT_SEP, TARGET_FIELD, check_template, format_gpt_line, format_input
+from .highlight import STRATEGIES, choose_occurrence, occurrences, wrap
+from .io import Example, atomic_dir, atomic_write, write_examples, write_json
+from .normalize import DEFAULT_SEP, normalize_offset
+
+SPLITS = ("train", "dev", "test")
+FORMATS = ("tsv", "gpt")
+
+
+class Record(NamedTuple):
+    """One question, normalized: what every task needs."""
+    id: str
+    question: str
+    answers: list[str]  # distinct normalized answers; the first is the target / the one highlighted
+    context: str
+    group: str  # split unit: article title or passage
+    raw_context: str | None = None  # for carrying answer_start through normalization
+    raw_start: int | None = None
+
+    def answer_start(self, sep: str) -> int | None:
+        """answers[0]'s annotated position in the normalized context (None when not annotated)."""
+        if self.raw_start is None or self.raw_context is None:
+            return None
+        return normalize_offset(self.raw_context, self.raw_start, sep)
+
+
+@dataclass
+class CommonArgs:
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default depends on the script)")
+    template: Optional[str] = arg(None, help="input template with {question}, {answer}, {context} fields "
+                                             "(default: the task's, see jaqg/formats.py)")
+    sep: str = arg(DEFAULT_SEP, help="separator written between title and body")
+    seed: int = arg(42, help="seed of the train/dev split")
+    dev_ratio: float = arg(0.05, help="share of train groups (articles/passages) moved to dev")
+
+
+@dataclass
+class AqgArgs:
+    highlight: bool = arg(False, help="AQG-HL: wrap one answer occurrence as <hl>answer<hl> instead of 'answer: ...'")
+    hl_strategy: str = arg("related", choices=STRATEGIES,
+                           help="related: body over title, the question-related occurrence; annotated: answer_start")
+    format: str = arg("tsv", choices=FORMATS, help=f"tsv, or gpt: {{split}}.txt lines input{GPT_SEP}question{GPT_END}")
+
+
+def default_output_dir(base: str, task: str, fmt: str) -> str:
+    return base + ("_hl" if task == "aqg_hl" else "") + ("_gpt" if fmt == "gpt" else "")
+
+
+def check_args(args: CommonArgs, task: str) -> str:
+    """Validate the shared flags before any work; returns the resolved template."""
+    if not 0 < args.dev_ratio < 1:
+        raise UserError(f"--dev_ratio {args.dev_ratio}: must be between 0 and 1 (exclusive)")
+    if not args.sep.strip() or any(c in args.sep for c in "\t\r\n"):
+        raise UserError(f"--sep {args.sep!r}: must be visible text without tabs or newlines")
+    template = args.template if args.template is not None else DEFAULT_TEMPLATES[task]
+    try:
+        return check_template(task, template)
+    except ValueError as e:
+        raise UserError(f"--template: {e}") from None
+
+
+def build_example(record: Record, task: str, template: str, hl_strategy: str, sep: str,
+                  hl_stats: Counter) -> Example:
+    """The example for one record; ValueError(reason) when it cannot be built."""
+    answer = record.answers[0]
+    context = record.context
+    if task == "aqg_hl":
+        starts = occurrences(context, answer)
+        if not starts:
+            raise ValueError("answer not in normalized context")
+        start = choose_occurrence(context, answer, record.question, record.answer_start(sep), hl_strategy, sep)
+        sep_at = context.find(sep)
+        hl_stats["in title" if sep_at >= 0 and start < sep_at else "in body"] += 1
+        if start != starts[0]:
+            hl_stats["not the first occurrence"] += 1
+        context = wrap(context, start, answer)
+    text = format_input(task, question=record.question, answer=answer, context=context, template=template)
+    target = record.answers[0] if TARGET_FIELD[task] == "answer" else record.question
+    if any(c in text for c in "\t\r\n"):
+        raise ValueError("tab or newline in input")
+    return Example(record.id, text, target)
+
+
+def build_examples(records: list[Record], task: str, template: str, hl_strategy: str, sep: str
+                   ) -> tuple[list[Example], Counter, Counter]:
+    examples, skipped, hl_stats, seen = [], Counter(), Counter(), set()
+    for record in records:
+        if record.id in seen:
+            skipped["duplicate id"] += 1
+            continue
+        try:
+            examples.append(build_example(record, task, template, hl_strategy, sep, hl_stats))
+            seen.add(record.id)
+        except ValueError as e:
+            skipped[str(e)] += 1
+    return examples, skipped, hl_stats
+
+
+def split_by_group(records: list[Record], ratio: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """(kept, held_out): about ``ratio`` of the groups, chosen by seed, go to held_out; order is preserved."""
+    groups = sorted({r.group for r in records})
+    random.Random(seed).shuffle(groups)
+    n_held = min(len(groups) - 1, max(1, math.ceil(len(groups) * ratio))) if len(groups) > 1 else 0
+    held = set(groups[:n_held])
+    return [r for r in records if r.group not in held], [r for r in records if r.group in held]
+
+
+def _gpt_line(example: Example) -> str:
+    for marker in (GPT_SEP, GPT_END):
+        if marker in example.input or marker in example.target:
+            raise ValueError(f"text holds the marker {marker}")
+    return format_gpt_line(example.input, example.target)
+
+
+def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, template: str, output_dir: str,
+            hl_strategy: str | None = None, fmt: str = "tsv", sources: dict | None = None,
+            load_skipped: dict[str, Counter] | None = None) -> dict:
+    """Build, report and atomically write one data dir; returns the report."""
+    report = {"task": task, "template": template, "format": fmt, "hl_strategy": hl_strategy, "sep": args.sep,
+              "seed": args.seed, "dev_ratio": args.dev_ratio, "sources": sources or {},
+              "counts": {}, "skipped": {}, "highlight": {}}
+    built: dict[str, list[Example]] = {}
+    for split in SPLITS:
+        examples, skipped, hl_stats = build_examples(splits[split], task, template, hl_strategy or "related",
+                                                     args.sep)
+        skipped.update((load_skipped or {}).get(split, Counter()))
+        if fmt == "gpt":
+            lines = []
+            for e in examples:
+                try:
+                    lines.append(_gpt_line(e))
+                except ValueError as err:
+                    skipped[str(err)] += 1
+            built[split] = lines
+        else:
+            built[split] = examples
+        report["counts"][split] = len(built[split])
+        report["skipped"][split] = dict(sorted(skipped.items()))
+        if task == "aqg_hl":
+            report["highlight"][split] = dict(sorted(hl_stats.items()))
+    if not built["train"]:
+        raise UserError(f"no training example could be built ({report['skipped']['train']}); check the input files")
+    with atomic_dir(output_dir) as staging:
+        for split in SPLITS:
+            if fmt == "gpt":
+                with atomic_write(staging / f"{split}.txt") as f:
+                    f.writelines(line + "\n" for line in built[split])
+            else:
+                write_examples(staging / f"{split}.tsv", built[split])
+        if task == "qa" and fmt == "tsv":
+            kept = {e.id for e in built["test"]}
+            write_json(staging / "test_references.json",
+                       {r.id: r.answers for r in splits["test"] if r.id in kept})
+        write_json(staging / "prepare_report.json", report)
+    print_report(report, output_dir)
+    return report
+
+
+def print_report(report: dict, output_dir: str) -> None:
+    for split in SPLITS:
+        skipped = report["skipped"][split]
+        reasons = ", ".join(f"{k}: {v}" for k, v in skipped.items())
+        line = f"{split}: {report['counts'][split]} written, {sum(skipped.values())} skipped"
+        if reasons:
+            line += f" ({reasons})"
+        if report["highlight"].get(split):
+            line += "; highlight " + ", ".join(f"{k}: {v}" for k, v in report["highlight"][split].items())
+        print(line, file=sys.stderr)
+    print(f"wrote {Path(output_dir) / ('*.txt' if report['format'] == 'gpt' else '*.tsv')} "
+          f"and prepare_report.json ({report['task']}, {report['format']})", file=sys.stderr)

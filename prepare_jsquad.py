@@ -1,0 +1,31 @@
+"""JSQuAD -> question-answering TSVs: ``question: {question} context: {context}`` -> answer.
+
+    python prepare_jsquad.py [--jsquad_dir jsquad] [--output_dir data]
+
+train -> train.tsv/dev.tsv (split by article), official valid -> test.tsv (+ test_references.json with every
+annotated answer), prepare_report.json with counts.
+"""
+
+from dataclasses import dataclass
+
+from jaqg.cli import parse_args
+from jaqg.errors import run_cli
+from jaqg.jsquad import JsquadArgs, load_splits
+from jaqg.prepare import check_args, prepare
+
+
+@dataclass
+class Args(JsquadArgs):
+    """Prepare JSQuAD for question answering (question + context -> answer)."""
+
+
+def main(argv=None):
+    args = parse_args(Args, argv)
+    template = check_args(args, "qa")
+    splits, skipped, sources = load_splits(args)
+    prepare("qa", splits, args, template=template, output_dir=args.output_dir or "data",
+            sources=sources, load_skipped=skipped)
+
+
+if __name__ == "__main__":
+    run_cli(main)
