@@ -1,0 +1,198 @@
+"""Scores for generated text against one or more references, on a 0-100 scale.
+
+- ``exact_match``: prediction == a reference after ``normalize`` (best over references).
+- ``char_f1``: SQuAD-style F1 over the multiset of characters of the normalized texts, whitespace ignored.
+- ``bleu``: sacrebleu corpus BLEU over the words of a tokenizer (pre-split, ``tokenize="none"``); with ``mecab``
+  this is exactly ``sacrebleu --tokenize ja-mecab``.
+- ``rouge1`` / ``rouge2`` / ``rougeL``: compare-mt's ROUGE F-measure, averaged over sentences (best reference per
+  sentence). compare-mt keeps only ``[a-zA-Z0-9]`` of each token, which erases Japanese, so every token is first
+  mapped to an ASCII id (``w0``, ``w1``, ...); punctuation tokens count like any other.
+BLEU and ROUGE see the texts as written; EM and char F1 compare normalized texts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from .errors import UserError
+from .io import read_examples, read_json, read_predictions
+from .normalize import normalize
+from .word_tokenizers import get_tokenizer
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+WORD_METRICS = ("bleu", *ROUGE_TYPES)
+
+
+def char_f1(prediction: str, reference: str) -> float:
+    pred = [c for c in normalize(prediction) if not c.isspace()]
+    ref = [c for c in normalize(reference) if not c.isspace()]
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+class _AsciiIds:
+    """Maps tokens to ``w<n>`` so compare-mt's ASCII-only ROUGE tokenizer keeps every token intact."""
+
+    def __init__(self):
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, tokens: Sequence[str]) -> list[str]:
+        return [self.ids.setdefault(t, f"w{len(self.ids)}") for t in tokens]
+
+
+def _rouge_scorers():
+    from compare_mt.scorers import RougeScorer
+    return {t: RougeScorer(rouge_type=t) for t in ROUGE_TYPES}
+
+
+def _bleu(tokenized_preds: list[list[str]], tokenized_refs: list[list[list[str]]]) -> tuple[float, list[float]]:
+    """Corpus BLEU and per-sentence BLEU (effective order) over pre-split words."""
+    from sacrebleu.metrics import BLEU
+    hyps = [" ".join(p) for p in tokenized_preds]
+    refs = [[" ".join(r) for r in rs] for rs in tokenized_refs]
+    width = max(len(rs) for rs in refs)
+    # sacrebleu wants reference streams; None pads examples that have fewer references.
+    streams = [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
+    corpus = BLEU(tokenize="none").corpus_score(hyps, streams).score
+    sentence_bleu = BLEU(tokenize="none", effective_order=True)
+    return corpus, [sentence_bleu.sentence_score(h, rs).score for h, rs in zip(hyps, refs)]
+
+
+def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                   tokenizers: Sequence[str] = ("mecab",),
+                   tokenizer_name_or_path: str | None = None) -> tuple[dict, list[dict]]:
+    """(corpus metrics shaped like metrics.json, one dict of sentence-level scores per example)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
+    if not predictions:
+        raise UserError("nothing to score: no predictions")
+    for i, refs in enumerate(references):
+        if not refs:
+            raise UserError(f"example {i + 1} has no reference; every prediction needs at least one")
+    per_example = [{"exact_match": 100 * max(exact_match(p, r) for r in refs),
+                    "char_f1": 100 * max(char_f1(p, r) for r in refs)}
+                   for p, refs in zip(predictions, references)]
+    metrics = {"n": len(predictions),
+               "exact_match": _mean(e["exact_match"] for e in per_example),
+               "char_f1": _mean(e["char_f1"] for e in per_example),
+               "by_tokenizer": {}}
+    rouge = _rouge_scorers() if tokenizers else {}
+    for name in tokenizers:
+        tokenize = get_tokenizer(name, tokenizer_name_or_path)
+        preds = [tokenize(p) for p in predictions]
+        refs = [[tokenize(r) for r in rs] for rs in references]
+        corpus_bleu, sentence_bleus = _bleu(preds, refs)
+        scores = {"bleu": corpus_bleu}
+        for example, s in zip(per_example, sentence_bleus):
+            example[f"{name}_bleu"] = s
+        to_ids = _AsciiIds()
+        for rouge_type, scorer in rouge.items():
+            sentence = [max(scorer.score_sentence(to_ids(r), to_ids(p))[0] for r in rs) for p, rs in zip(preds, refs)]
+            scores[rouge_type] = _mean(sentence)
+            for example, s in zip(per_example, sentence):
+                example[f"{name}_{rouge_type}"] = s
+        metrics["by_tokenizer"][name] = scores
+    return metrics, per_example
+
+
+def compute_metrics(predictions: list[str], references: list[list[str]], tokenizers=("mecab",),
+                    tokenizer_name_or_path: str | None = None) -> dict:
+    """``{"n", "exact_match", "char_f1", "by_tokenizer": {name: {"bleu", "rouge1", "rouge2", "rougeL"}}}``."""
+    return score_examples(predictions, references, tokenizers, tokenizer_name_or_path)[0]
+
+
+def format_table(metrics: dict) -> str:
+    """Markdown: a summary line, then one row per tokenizer."""
+    lines = [f"n = {metrics['n']}, exact_match = {metrics['exact_match']:.2f}, char_f1 = {metrics['char_f1']:.2f}",
+             "", "| tokenizer | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---:|---:|---:|---:|"]
+    for name, s in metrics["by_tokenizer"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{s[m]:.2f}" for m in WORD_METRICS) + " |")
+    return "\n".join(lines)
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def read_prediction_map(path) -> dict[str, str]:
+    """``{id: prediction}`` from ``id\tprediction[\textra...]``, in file order.
+
+    Extra columns are allowed but every line must have the same number: a line with more fields than the
+    others is a prediction that holds a tab.
+    """
+    rows = read_predictions(path)
+    width = min(len(r) for r in rows)
+    for lineno, row in enumerate(rows, 1):
+        if len(row) != width:
+            raise UserError(f"{path}:{lineno}: {len(row)} tab-separated fields where other lines have {width}; "
+                            "a prediction may not hold a tab, remove it")
+    predictions: dict[str, str] = {}
+    for lineno, row in enumerate(rows, 1):
+        if row[0] in predictions:
+            raise UserError(f"{path}:{lineno}: duplicate id {row[0]!r}; each example needs exactly one prediction")
+        predictions[row[0]] = row[1]
+    return predictions
+
+
+def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:
+    """``{id: [reference, ...]}`` from a data TSV (target column) and/or a references JSON.
+
+    The JSON is either JSQuAD (``data[].paragraphs[].qas[].answers[].text``) or ``{id: [answers]}``. With both,
+    the TSV says which examples there are and the JSON gives each its (possibly several) references.
+    """
+    if tsv_path is None and json_path is None:
+        raise UserError("no references: pass --references R.tsv and/or --references_json F.json")
+    from_json = _references_from_json(json_path) if json_path else None
+    if tsv_path is None:
+        return from_json
+    examples = {e.id: [e.target] for e in read_examples(tsv_path)}
+    if from_json is None:
+        return examples
+    check_same_ids(examples, from_json, tsv_path, json_path, subset=True)
+    return {id_: from_json[id_] for id_ in examples}
+
+
+def _references_from_json(path) -> dict[str, list[str]]:
+    obj = read_json(path)
+    if isinstance(obj, dict) and isinstance(obj.get("data"), list):  # JSQuAD / SQuAD v1.1
+        try:
+            refs = {qa["id"]: [normalize(a["text"]) for a in qa["answers"]]
+                    for article in obj["data"] for para in article["paragraphs"] for qa in para["qas"]}
+        except (KeyError, TypeError, AttributeError) as e:
+            raise UserError(f"{path}: not JSQuAD format (missing {e}); expected "
+                            "data[].paragraphs[].qas[].{id, answers[].text}") from None
+    elif isinstance(obj, dict) and all(isinstance(v, (str, list)) for v in obj.values()):
+        refs = {k: [normalize(a) for a in ([v] if isinstance(v, str) else v)] for k, v in obj.items()}
+    else:
+        raise UserError(f"{path}: expected JSQuAD format or {{id: [answers]}}; check the file")
+    for id_, answers in refs.items():
+        if not answers or not all(isinstance(a, str) and a for a in answers):
+            raise UserError(f"{path}: id {id_!r} has no usable reference text; give each id at least one answer")
+    return refs
+
+
+def check_same_ids(have: dict, want: dict, have_path, want_path, subset: bool = False) -> None:
+    """Raise one clear line when the ids of ``have`` and ``want`` differ (``subset``: ``want`` may hold more)."""
+    missing = [i for i in have if i not in want]
+    extra = [] if subset else [i for i in want if i not in have]
+    if not missing and not extra:
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of {len(have)} ids in {have_path} are not in {want_path} "
+                     f"(e.g. {', '.join(map(repr, missing[:3]))})")
+    if extra:
+        parts.append(f"{len(extra)} of {len(want)} ids in {want_path} are not in {have_path} "
+                     f"(e.g. {', '.join(map(repr, extra[:3]))})")
+    raise UserError("; ".join(parts) + "; score predictions made for these same examples")

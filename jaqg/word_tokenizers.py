@@ -1,0 +1,84 @@
+"""Word segmenters for scoring Japanese text: one interface, ``get_tokenizer(name) -> callable(str) -> list[str]``.
+
+- ``mecab``: MeCab + ipadic, exactly sacrebleu's ``ja-mecab`` (we call sacrebleu's own tokenizer).
+- ``sudachi_A`` / ``sudachi_B`` / ``sudachi_C``: SudachiPy + SudachiDict-core (the dictionary ja-ginza uses),
+  short / middle / long units.
+- ``t5``: the pieces of a Hugging Face tokenizer (``--tokenizer_name_or_path``: hub name or local dir).
+- ``char``: characters.
+Whitespace is never a token. Heavy analysers load lazily, once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from .errors import UserError
+
+TOKENIZERS = ("mecab", "sudachi_A", "sudachi_B", "sudachi_C", "t5", "char")
+
+Tokenizer = Callable[[str], list[str]]
+
+
+@functools.lru_cache(maxsize=None)
+def mecab_wakati():
+    """sacrebleu's ja-mecab tokenizer (MeCab + ipadic, ``-Owakati``); returns a space-joined string."""
+    from sacrebleu.tokenizers.tokenizer_ja_mecab import TokenizerJaMecab
+    return TokenizerJaMecab()
+
+
+@functools.lru_cache(maxsize=None)
+def mecab_tagger():
+    """A MeCab tagger with ipadic that prints POS features (for content-word filtering)."""
+    import ipadic
+    import MeCab
+    # ipadic.MECAB_ARGS points MeCab at the bundled dictionary and rc file; there is no system mecabrc here.
+    return MeCab.Tagger(ipadic.MECAB_ARGS)
+
+
+@functools.lru_cache(maxsize=None)
+def sudachi_dictionary():
+    from sudachipy import Dictionary
+    return Dictionary(dict="core")
+
+
+@functools.lru_cache(maxsize=None)
+def sudachi_tokenizer(mode: str):
+    from sudachipy import SplitMode
+    return sudachi_dictionary().create(getattr(SplitMode, mode))
+
+
+@functools.lru_cache(maxsize=None)
+def hf_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{name_or_path}: cannot load a tokenizer ({first}); pass a local model dir or a hub name "
+                        "with --tokenizer_name_or_path") from None
+
+
+def check_names(names, allowed=TOKENIZERS) -> None:
+    """Fail fast, before any file is read, on a tokenizer name we do not know."""
+    for name in names:
+        if name not in allowed:
+            raise UserError(f"unknown tokenizer {name!r}; choose from {', '.join(allowed)}")
+
+
+def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Tokenizer:
+    """A function str -> list of word (or piece) strings, no whitespace tokens."""
+    if name == "mecab":
+        wakati = mecab_wakati()
+        return lambda text: wakati(text).split()
+    if name in ("sudachi_A", "sudachi_B", "sudachi_C"):
+        tok = sudachi_tokenizer(name[-1])
+        return lambda text: [s for m in tok.tokenize(text) if (s := m.surface()).strip()]
+    if name == "t5":
+        if not tokenizer_name_or_path:
+            raise UserError("the t5 tokenizer needs --tokenizer_name_or_path (a model dir or hub name)")
+        hf = hf_tokenizer(tokenizer_name_or_path)
+        return lambda text: [p for p in hf.tokenize(text) if p.strip()]
+    if name == "char":
+        return lambda text: [c for c in text if not c.isspace()]
+    check_names([name])
