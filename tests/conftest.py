@@ -26,3 +26,33 @@ def run_script(script: str, *args: str, cwd: Path | None = None, check: bool = F
 @pytest.fixture
 def run():
     return run_script
+
+
+# Shared, session-scoped fixtures (built once per test run; owned by H3). Small on purpose: 2 shared cores.
+@pytest.fixture(scope="session")
+def synthetic_jsquad_dir(tmp_path_factory) -> Path:
+    """A JSQuAD-format dir (train-v1.3.json: 600 questions, valid-v1.3.json: 100; disjoint names)."""
+    from jaqg.synthetic import write_synthetic_jsquad
+    out = tmp_path_factory.mktemp("synthetic_jsquad")
+    write_synthetic_jsquad(out, n_train=600, n_valid=100, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
+    """A random tiny T5 + tokenizer (with <hl>, <sep>) built on the synthetic data; treat it as read-only."""
+    from jaqg.tiny import build_tiny_model
+    return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "t5", arch="t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
+    from jaqg.tiny import build_tiny_model
+    return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "bart", arch="bart")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
+    """A random tiny GPT-2 + tokenizer (no </s> appended by the tokenizer; <sep> is a special token)."""
+    from jaqg.tiny import build_tiny_model
+    return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "gpt2", arch="gpt2")

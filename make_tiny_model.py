@@ -1,0 +1,32 @@
+"""Build a tokenizer + randomly initialised model from a data dir, for offline runs (see jaqg/tiny.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jaqg.cli import arg, parse_args
+from jaqg.errors import run_cli
+from jaqg.tiny import ARCHS, SIZES, TOKENIZERS, build_tiny_model
+
+
+@dataclass
+class TinyModelArgs:
+    """Train a tokenizer on --data_dir and write a random t5/bart/gpt2 model with it to --output_dir."""
+    data_dir: str = arg("data", help="folder with train/dev/test.tsv (or *.txt / JSQuAD *.json) to train the tokenizer on")
+    output_dir: str = arg("model_tiny", help="where the model and tokenizer are saved")
+    arch: str = arg("t5", choices=ARCHS, help="model architecture")
+    size: str = arg("tiny", choices=SIZES, help="model size")
+    tokenizer: str = arg("script", choices=TOKENIZERS, help="pieces within script runs, or one per character")
+    vocab_size: int = arg(4000, help="tokenizer vocabulary size (an upper bound on small corpora)")
+    seed: int = arg(0, help="random seed for the weights")
+
+
+def main() -> None:
+    args = parse_args(TinyModelArgs)
+    out = build_tiny_model(args.data_dir, args.output_dir, arch=args.arch, size=args.size, seed=args.seed,
+                           vocab_size=args.vocab_size, tokenizer=args.tokenizer)
+    print(f"wrote a random {args.size} {args.arch} model and its tokenizer to {out}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
