@@ -3,7 +3,7 @@
 JSQuAD's ``answer_start`` is simply the first occurrence of the answer string: often inside the title,
 or an uninformative repeat. The default strategy ("related") prefers the body over the title and, among
 body occurrences, the one whose sentence shares the most (rarity-weighted) character bigrams with the
-question. It falls back to ``answer_start`` only when the body holds no occurrence. "annotated" is the
+question (inside one sentence: the one with most shared bigrams in the few characters around it). It falls back to ``answer_start`` only when the body holds no occurrence. "annotated" is the
 plain ``answer_start`` behaviour. Contexts are ``title [SEP] body`` (or just a body, without the separator).
 """
 
@@ -17,6 +17,7 @@ from .normalize import DEFAULT_SEP
 STRATEGIES = ("related", "annotated")
 # Sentence ends, before and after NFKC (！→!, ？→?).
 _SENTENCE_END = re.compile(r"[。!?！？]")
+_WINDOW = 12  # characters each side of an occurrence that break ties inside one sentence
 
 
 def occurrences(text: str, answer: str) -> list[int]:
@@ -49,8 +50,12 @@ def _sentence_spans(text: str, begin: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _most_related(context: str, starts: list[int], question: str, body_from: int) -> list[int]:
-    """The occurrences whose sentence is most related to the question (ties kept, in order)."""
+def _most_related(context: str, starts: list[int], answer: str, question: str, body_from: int) -> list[int]:
+    """The occurrences most related to the question (ties kept, in order).
+
+    First by their sentence's rarity-weighted bigram overlap with the question; occurrences in the same
+    sentence by the overlap of a few characters around them.
+    """
     spans = _sentence_spans(context, body_from)
     grams = [_bigrams(context[a:b]) for a, b in spans]
     question_grams = _bigrams(question)
@@ -58,11 +63,10 @@ def _most_related(context: str, starts: list[int], question: str, body_from: int
     weight = {g: 1.0 / sum(g in s for s in grams) for g in question_grams if any(g in s for s in grams)}
     sentence_score = [sum(weight.get(g, 0.0) for g in question_grams & s) for s in grams]
 
-    def score(start: int) -> float:
-        for (a, b), value in zip(spans, sentence_score):
-            if a <= start < b:
-                return value
-        return 0.0
+    def score(start: int) -> tuple[float, int]:
+        sentence = next((v for (a, b), v in zip(spans, sentence_score) if a <= start < b), 0.0)
+        window = context[max(body_from, start - _WINDOW):start] + " " + context[start + len(answer):][:_WINDOW]
+        return sentence, len(question_grams & _bigrams(window))
 
     scores = [score(s) for s in starts]
     best = max(scores)
@@ -91,7 +95,7 @@ def choose_occurrence(context: str, answer: str, question: str | None = None, an
     if not body:
         return annotated(starts)
     if len(body) > 1 and question:
-        body = _most_related(context, body, question, body_from)
+        body = _most_related(context, body, answer, question, body_from)
     if answer_start is not None and answer_start in body:
         return answer_start
     return body[0]

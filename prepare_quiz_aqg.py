@@ -1,0 +1,31 @@
+"""Quiz data (AI王, DPR-style JSON[.gz] or JSONL) -> answer-aware question generation data.
+
+    python prepare_quiz_aqg.py               # answer: {answer} context: {context} -> data_quiz_aqg
+    python prepare_quiz_aqg.py --highlight   # ...<hl>answer<hl>... -> data_quiz_aqg_hl
+"""
+
+from dataclasses import dataclass
+
+from jaqg.cli import parse_args
+from jaqg.errors import run_cli
+from jaqg.prepare import AqgArgs, check_args, default_output_dir, prepare
+from jaqg.quiz import QuizArgs, load_splits
+
+
+@dataclass
+class Args(AqgArgs, QuizArgs):
+    """Prepare quiz data for answer-aware question generation (answer + context -> question)."""
+
+
+def main(argv=None):
+    args = parse_args(Args, argv)
+    task = "aqg_hl" if args.highlight else "aqg"
+    template = check_args(args, task)
+    splits, skipped, sources = load_splits(args)
+    prepare(task, splits, args, template=template, fmt=args.format,
+            output_dir=args.output_dir or default_output_dir("data_quiz_aqg", task, args.format),
+            hl_strategy=args.hl_strategy if args.highlight else None, sources=sources, load_skipped=skipped)
+
+
+if __name__ == "__main__":
+    run_cli(main)
