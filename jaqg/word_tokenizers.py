@@ -49,6 +49,19 @@ def sudachi_tokenizer(mode: str):
 
 
 @functools.lru_cache(maxsize=None)
+def ginza_tokenizer_only():
+    """GiNZA (ja_ginza) with every pipeline component excluded: SudachiPy mode C words with UD POS from
+    Sudachi's tags. ~100x faster than the full pipeline, and on short questions its POS is no worse
+    (the morphologizer tags わるい in 今日はわるい天気だ as NOUN, the tag map says ADJ)."""
+    import spacy
+    try:
+        return spacy.load("ja_ginza", exclude=["tok2vec", "parser", "ner", "morphologizer", "compound_splitter",
+                                               "bunsetu_recognizer"])
+    except OSError:
+        raise UserError("GiNZA is not installed; pip install ja-ginza, or use --tokenizer mecab / sudachi") from None
+
+
+@functools.lru_cache(maxsize=None)
 def hf_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
     try:

@@ -1,0 +1,118 @@
+"""Hallucination check: the seed's four examples, content words, the verbatim rule, and the CLI."""
+
+import json
+
+import pytest
+
+from jaqg.hallucination import check_hallucination, find_hallucinations, source_text, template_markers
+from jaqg.word_tokenizers import ginza_tokenizer_only
+
+SEED = [  # (candidate, reference, expected), from seed.md
+    ("今日はわるい天気だ", "今日はわるい天気だ", set()),
+    ("今日は天気だ", "今日はわるい天気だ", set()),
+    ("今日はわるい天気だ", "今日は天気だ", {"わるい"}),
+    ("今日はわるい天気だ", "今日はよい天気だ", {"わるい"}),
+]
+
+
+@pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
+@pytest.mark.parametrize("all_words", [False, True])
+def test_seed_examples(tokenizer, all_words):
+    for candidate, reference, expected in SEED:
+        assert check_hallucination(candidate, reference, tokenizer=tokenizer, all_words=all_words) == expected
+
+
+@pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
+def test_content_words_only_by_default(tokenizer):
+    candidate, source = "東京で3冊の本を静かに読んでいたのは誰ですか?", "大阪の図書館"
+    content = check_hallucination(candidate, source, tokenizer=tokenizer)
+    assert {"東京", "3", "本", "静か"} <= content
+    assert not content & {"で", "の", "を", "は", "か", "?", "誰", "です"}  # particles, auxiliaries, symbols, pronouns
+    every = check_hallucination(candidate, source, tokenizer=tokenizer, all_words=True)
+    assert content < every and {"で", "を", "?"} <= every
+
+
+def test_verbatim_substring_is_never_a_hallucination():
+    source = "東京都庁舎は新宿にある。"
+    # GiNZA segments the source so that 東京都 is not one of its words, yet it occurs verbatim.
+    assert "東京都" not in [t.text for t in ginza_tokenizer_only()(source)]
+    assert check_hallucination("東京都はどこにある?", source) == set()
+    # A paraphrase or spelling variant is a hallucination (the seed's definition).
+    assert check_hallucination("悪い天気だ", "わるい天気だ") == {"悪い"}
+    # Normalization (NFKC) applies to both sides: full-width digits are the same number.
+    assert check_hallucination("１９５６年に建った", "1956年に建った") == set()
+
+
+def test_stop_words_and_batch_order():
+    found = find_hallucinations(["赤い花と青い空", "白い雲"], ["花", "空"], stop_words=["青い"])
+    assert found == [["赤い", "空"], ["白い", "雲"]]  # 空 is not in the source 花; 青い is a stop word
+
+
+def test_source_text_drops_template_markers():
+    markers = template_markers()
+    assert {"question:", "context:", "answer:", "<hl>", "[SEP]"} <= set(markers)
+    src = source_text("answer: 甲府市 context: 山梨 [SEP] 県庁所在地は<hl>甲府市<hl>です", markers)
+    assert src == "甲府市 山梨 県庁所在地は 甲府市 です"
+    assert check_hallucination("contextの甲府市", src) == {"context"}
+    assert {"問い:", "文脈:"} <= set(template_markers("問い: {question} 文脈: {context}")) - set(markers)
+
+
+@pytest.fixture
+def data(tmp_path):
+    sources = tmp_path / "test.tsv"
+    sources.write_text("a1\tanswer: 甲府市 context: 山梨県の県庁所在地は甲府市です。\t山梨県の県庁所在地は?\n"
+                       "a2\tanswer: 信濃川 context: 日本で一番長い川は信濃川である。\t日本一長い川は?\n"
+                       "a3\tanswer: 富士山 context: 静岡県と山梨県にまたがる山は富士山だ。\t二つの県にまたがる山は?\n",
+                       encoding="utf-8")
+    preds = tmp_path / "predictions.tsv"
+    preds.write_text("a1\t山梨県の県庁所在地はどこですか?\na2\t世界で一番長い川は何ですか?\n"
+                     "a3\t静岡県にある有名な山は?\n", encoding="utf-8")
+    return tmp_path, preds, sources
+
+
+def test_cli_report_and_per_example(run, data):
+    tmp, preds, sources = data
+    stop = tmp / "stop.txt"
+    stop.write_text("有名\n", encoding="utf-8")
+    out = tmp / "report.json"
+    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["n"] == 3 and report["hallucination_rate"] == pytest.approx(2 / 3)
+    assert report["mean_hallucinated_words"] == pytest.approx((0 + 1 + 2) / 3)
+    assert dict(map(tuple, report["top_words"])) == {"世界": 1, "ある": 1, "有名": 1}
+    rows = [r.split("\t") for r in out.with_suffix(".tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == ["id", "n_hallucinated", "words", "prediction"] and rows[1][:3] == ["a1", "0", ""]
+    assert "世界" in rows[2][2].split() and "| hallucination rate |" in proc.stdout
+    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out,
+               "--stop_words", stop, "--tokenizer", "mecab", "--per_example_output", tmp / "words.tsv")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert dict(map(tuple, report["top_words"])) == {"世界": 1, "ある": 1} and report["tokenizer"] == "mecab"
+    assert (tmp / "words.tsv").is_file()
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    ("", [], "empty"),
+    ("a1\tx\na2\ty\na9\tz\n", [], "1 of 3 ids"),
+    ("a1\tx\na2\ty\na3\tz\n", ["--tokenizer", "juman"], "unknown tokenizer 'juman'"),
+    ("a1\tx\na2\ty\na3\tz\n", ["--stop_words", "/nonexistent/stop.txt"], "no such file"),
+])
+def test_cli_bad_input_one_line_exit_2(run, data, content, extra, message):
+    tmp, _, sources = data
+    bad = tmp / "bad.tsv"
+    bad.write_text(content, encoding="utf-8")
+    out = tmp / "never.json"
+    proc = run("hallucination.py", "--predictions", bad, "--sources", sources, "--output", out, *extra)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_markers_follow_the_data_dirs_template(tmp_path):
+    import hallucination  # the script: reads prepare_report.json beside the sources
+    (tmp_path / "prepare_report.json").write_text(json.dumps(
+        {"task": "qa", "template": "問い: {question} 文脈: {context}", "sep": "[SEP]"}, ensure_ascii=False),
+        encoding="utf-8")
+    markers = hallucination.markers_for(str(tmp_path / "test.tsv"))
+    assert {"問い:", "文脈:", "<hl>", "[SEP]"} <= set(markers) and "question:" not in markers
+    assert "question:" in hallucination.markers_for(str(tmp_path / "elsewhere" / "test.tsv"))
