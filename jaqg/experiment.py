@@ -1,0 +1,334 @@
+"""One training run: load a model, train it with Lightning, export the best weights, evaluate, plot.
+
+Shared by train.py (seq2seq) and run_clm.py (causal LM). ``TrainingArgs`` holds the flags both scripts
+share; a script subclasses it with its data flags. Output layout of ``output_dir``::
+
+    config.json model.safetensors tokenizer files   the best model (lowest val_loss), save_pretrained
+    run_config.json                                 resolved arguments + the data dir's task/template/format
+    logs/metrics.csv  loss_curve.png                training log and its picture
+    checkpoints/best-step=N.ckpt  last.ckpt         Lightning checkpoints (--resume continues from last.ckpt)
+    predictions.tsv  metrics.json                   after --do_eval
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from .batching import Collator, LengthGroupedBatchSampler
+from .cli import arg
+from .errors import UserError
+from .io import atomic_write, read_json, write_json
+from .module import LOSSES, LMModule
+
+
+@dataclass
+class TrainingArgs:
+    """Flags every training script shares (names follow Hugging Face's examples)."""
+    model_name_or_path: Optional[str] = arg(None, help="hub name or local model dir to fine-tune (needed with "
+                                                      "--do_train)")
+    tokenizer_name_or_path: Optional[str] = arg(None, help="tokenizer, if not the model's own")
+    output_dir: str = arg("model", help="where the best model, logs, checkpoints and results go")
+    do_train: bool = arg(False, help="fine-tune --model_name_or_path on the data")
+    do_eval: bool = arg(False, help="generate for the test split and score it (without --do_train: the model "
+                                    "in --output_dir)")
+    overwrite_output_dir: bool = arg(False, help="start over even if --output_dir holds checkpoints")
+    resume: bool = arg(False, help="continue from output_dir/checkpoints/last.ckpt", aliases=["--resume_from_checkpoint"])
+    train_batch_size: int = arg(8, help="examples per device per step", aliases=["--per_device_train_batch_size"])
+    eval_batch_size: int = arg(16, help="examples per device for validation and generation",
+                               aliases=["--per_device_eval_batch_size"])
+    gradient_accumulation_steps: int = arg(1, help="optimizer step every N batches")
+    learning_rate: float = arg(3e-4, help="peak learning rate")
+    weight_decay: float = arg(0.0, help="AdamW weight decay (not on biases and norms)")
+    optimizer: str = arg("adamw", help="optimizer", choices=["adamw", "adafactor"], aliases=["--optim"])
+    adam_epsilon: float = arg(1e-8, help="AdamW epsilon")
+    warmup_ratio: float = arg(0.0, help="linear warmup over this fraction of the steps, then linear decay")
+    warmup_steps: int = arg(0, help="warmup steps (overrides --warmup_ratio when > 0)")
+    max_grad_norm: float = arg(1.0, help="clip gradients to this norm (0 = off)")
+    num_train_epochs: int = arg(3, help="epochs (unless --max_steps stops earlier)")
+    max_steps: int = arg(-1, help="stop after this many optimizer steps (-1 = off)")
+    val_check_interval: Optional[int] = arg(None, help="validate (and checkpoint) every N training batches "
+                                            "(default: every epoch)", aliases=["--eval_steps", "--save_steps"])
+    log_every_n_steps: int = arg(10, help="log the training loss every N steps", aliases=["--logging_steps"])
+    early_stopping_patience: int = arg(0, help="stop after N validations without improvement (0 = off)")
+    loss: str = arg("ce", help="training loss from jaqg.module.LOSSES (ce, label_smoothing, or your own)")
+    label_smoothing: float = arg(0.1, help="epsilon for --loss label_smoothing")
+    precision: str = arg("32", help="32 | bf16-mixed | 16-mixed (T5 overflows in fp16; use bf16 on GPUs "
+                                    "that have it)", aliases=["--fp_precision"])
+    seed: int = arg(42, help="random seed (data order, dropout, initialisation)")
+    accelerator: str = arg("auto", help="cpu | gpu | auto")
+    devices: str = arg("auto", help="number of devices, a list like 0,1, or auto")
+    num_nodes: int = arg(1, help="machines (with torchrun or SLURM)")
+    strategy: str = arg("auto", help="Lightning strategy: auto | ddp | fsdp | deepspeed ...")
+    num_workers: int = arg(0, help="DataLoader worker processes")
+
+
+def parse_devices(devices: str):
+    return int(devices) if devices.isdigit() else ([int(d) for d in devices.split(",") if d] if "," in devices
+                                                    else devices)
+
+
+def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None, causal: bool = False):
+    """(model, tokenizer) from a hub name or local dir; UserError with a hint when it cannot be loaded."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    auto = AutoModelForCausalLM if causal else AutoModelForSeq2SeqLM
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or name_or_path)
+        model = auto.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{name_or_path}: cannot load a {'causal' if causal else 'seq2seq'} model ({first}); "
+                        "pass a local model dir (e.g. from make_tiny_model.py) or a hub name you can reach") from None
+    try:  # <hl> (and <sep>) as single tokens; resizes embeddings of pretrained models (H3's jaqg.tiny)
+        from .tiny import ensure_special_tokens
+    except ImportError:
+        pass
+    else:
+        ensure_special_tokens(model, tokenizer)
+    return model, tokenizer
+
+
+def data_report(data_dir: str | Path) -> dict | None:
+    """task/template/format of a prepared data dir (None for a hand-made one without prepare_report.json)."""
+    path = Path(data_dir) / "prepare_report.json"
+    if not path.is_file():
+        return None
+    report = read_json(path)
+    return {k: report.get(k) for k in ("task", "template", "format", "hl_strategy", "sep")}
+
+
+class BatchedData(pl.LightningDataModule):
+    """Length-grouped training batches (a disjoint share per DDP rank) and longest-first validation batches."""
+
+    def __init__(self, train_set, val_set, pad_token_id: int, train_batch_size: int, eval_batch_size: int,
+                 num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.train_set, self.val_set = train_set, val_set
+        self.collate = Collator(pad_token_id)
+        self.train_batch_size, self.eval_batch_size = train_batch_size, eval_batch_size
+        self.num_workers, self.seed = num_workers, seed
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.seed,
+                                            num_replicas=trainer.world_size if trainer else 1,
+                                            rank=trainer.global_rank if trainer else 0)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.train_batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+
+class SaveLast(Checkpoint):
+    """last.ckpt after every validation, whether or not it improved (Lightning 2.6's save_last only writes
+    when the best changes). Listed after the best-model callback, so it records the updated best."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            trainer.save_checkpoint(self.path)  # every rank calls it; rank 0 writes (atomically, via fsspec)
+
+
+class Experiment:
+    """Train ``model`` on ``data`` into ``args.output_dir`` (see the module docstring for the layout)."""
+
+    def __init__(self, args: TrainingArgs, model, tokenizer, data: BatchedData, data_info: dict | None = None):
+        self.args, self.model, self.tokenizer, self.data = args, model, tokenizer, data
+        self.output_dir = Path(args.output_dir)
+        self.ckpt_dir = self.output_dir / "checkpoints"
+        self.run_config = {**asdict(args), "data": data_info}
+        self.module = LMModule(model, learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+                               warmup_ratio=args.warmup_ratio, warmup_steps=args.warmup_steps,
+                               optimizer=args.optimizer, adam_epsilon=args.adam_epsilon, loss=args.loss,
+                               label_smoothing=args.label_smoothing, precision=args.precision)
+
+    def _resume_path(self) -> str | None:
+        last = self.ckpt_dir / "last.ckpt"
+        if self.args.resume:
+            if not last.is_file():
+                raise UserError(f"{last}: no checkpoint to resume from; run without --resume to start training")
+            return str(last)
+        if last.is_file() and not self.args.overwrite_output_dir:
+            raise UserError(f"{last}: {self.output_dir} holds an earlier run; pass --resume to continue it "
+                            "or --overwrite_output_dir to start over")
+        return None
+
+    def build_trainer(self) -> pl.Trainer:
+        a = self.args
+        self.best = ModelCheckpoint(dirpath=self.ckpt_dir, filename="best-{step}", monitor="val_loss", mode="min",
+                                    save_top_k=1)
+        callbacks = [self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
+        if a.early_stopping_patience > 0:
+            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=a.early_stopping_patience))
+        loggers = [CSVLogger(self.output_dir, name="logs", version="")]
+        try:
+            from pytorch_lightning.loggers import TensorBoardLogger
+            loggers.append(TensorBoardLogger(self.output_dir, name="logs", version="tensorboard"))
+        except ModuleNotFoundError:  # tensorboard is optional
+            pass
+        return pl.Trainer(
+            accelerator=a.accelerator, devices=parse_devices(a.devices), num_nodes=a.num_nodes, strategy=a.strategy,
+            precision=a.precision, max_epochs=a.num_train_epochs, max_steps=a.max_steps,
+            accumulate_grad_batches=a.gradient_accumulation_steps, gradient_clip_val=a.max_grad_norm or None,
+            val_check_interval=a.val_check_interval,
+            check_val_every_n_epoch=None if a.val_check_interval else 1,  # N counts batches across epochs
+            log_every_n_steps=a.log_every_n_steps, callbacks=callbacks, logger=loggers,
+            use_distributed_sampler=False,  # LengthGroupedBatchSampler already splits batches between ranks
+            num_sanity_val_steps=0, enable_model_summary=False, default_root_dir=self.output_dir)
+
+    def train(self) -> bool:
+        """Fit, then (global rank 0 only) export the best model and plot. Returns True on rank 0."""
+        if self.args.loss not in LOSSES:
+            raise UserError(f"--loss {self.args.loss}: unknown; choose from {', '.join(sorted(LOSSES))}")
+        pl.seed_everything(self.args.seed, verbose=False)
+        resume_from = self._resume_path()
+        trainer = self.build_trainer()
+        if trainer.is_global_zero:
+            print(json.dumps(self.run_config, ensure_ascii=False, indent=2))
+            write_json(self.output_dir / "run_config.json", self.run_config)
+            if resume_from:
+                print(f"resuming from {resume_from}")
+        try:
+            trainer.fit(self.module, datamodule=self.data, ckpt_path=resume_from)
+        except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its shutdown; report it as Ctrl-C
+            raise KeyboardInterrupt from None
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        if not trainer.is_global_zero:
+            return False
+        print(f"trained {trainer.global_step} steps")
+        self.export_best()
+        self.plot_loss_curve()
+        return True
+
+    def export_best(self) -> Path:
+        """Write the lowest-val-loss weights + tokenizer to output_dir, never a half-written or NaN model."""
+        path = self.best.best_model_path
+        if not path:
+            raise UserError("no validation ran, so there is no best model to export; train for at least one "
+                            "validation (check --val_check_interval / --max_steps)")
+        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        self.module.load_state_dict(state)
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise UserError(f"{path}: the best checkpoint holds non-finite weights ({bad[0]}); nothing exported; "
+                            "retrain with --precision 32 or bf16-mixed and a lower --learning_rate")
+        score = self.best.best_model_score
+        print(f"best checkpoint: {path} (val_loss {float(score):.4f})")
+        save_model_atomically(self.model, self.tokenizer, self.output_dir)
+        return self.output_dir
+
+    def plot_loss_curve(self) -> Path | None:
+        return plot_loss_curve(self.output_dir / "logs" / "metrics.csv", self.output_dir / "loss_curve.png")
+
+
+def save_model_atomically(model, tokenizer, output_dir: Path) -> None:
+    """save_pretrained into a temp dir beside output_dir, then move the files in.
+
+    The old weights go first and the new weights come last, so an interruption leaves either the old
+    model, or no loadable model at all; never new config with old weights or a truncated file.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        files = sorted(tmp.iterdir(), key=lambda p: p.suffix == ".safetensors" or p.name.endswith(".index.json"))
+        for old in output_dir.glob("model*.safetensors*"):
+            old.unlink()
+        mode = 0o666 & ~_umask()  # temp files are private (0600); the model should not be
+        for f in files:
+            f.chmod(mode)
+            os.replace(f, output_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_log(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
+    """{column: [(step, value), ...]} for every numeric column of Lightning's CSV log."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(metrics_csv, encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value not in ("", None):
+                    series.setdefault(key, []).append((int(row["step"]), float(value)))
+    return series
+
+
+def plot_loss_curve(metrics_csv: Path, png: Path) -> Path | None:
+    if not metrics_csv.is_file():
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    series = read_log(metrics_csv)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in ("train_loss", "val_loss"):
+        if series.get(name):
+            steps, values = zip(*series[name])
+            ax.plot(steps, values, label=name, marker="o" if name == "val_loss" else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_write(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return png
+
+
+def load_references(data_dir: Path, examples) -> list[list[str]]:
+    """References per test example: test_references.json ({id: [ref, ...]}) when the data dir has it."""
+    path = data_dir / "test_references.json"
+    refs = read_json(path) if path.is_file() else {}
+    return [list(refs.get(e.id) or [e.target]) for e in examples]
+
+
+def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,
+             max_input_length: int = 512, max_new_tokens: int = 64, num_beams: int = 1,
+             repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None) -> dict:
+    """Generate for data_dir/test.tsv, write predictions.tsv and metrics.json into output_dir, return metrics."""
+    from .generation import generate, load_model
+    from .io import read_examples, write_rows
+    from .metrics import compute_metrics, format_table
+    data_dir, output_dir = Path(data_dir), Path(output_dir)
+    examples = read_examples(data_dir / "test.tsv")[:limit]
+    if not examples:
+        raise UserError(f"{data_dir / 'test.tsv'}: no examples to evaluate")
+    model, tokenizer = load_model(str(model_dir))
+    outputs = generate(model, tokenizer, [e.input for e in examples], batch_size=batch_size,
+                       max_input_length=max_input_length, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                       repetition_penalty=repetition_penalty)
+    predictions = [" ".join(o[0].split()) for o in outputs]  # one line, no tabs
+    write_rows(output_dir / "predictions.tsv", [[e.id, p or "<empty>", e.target] for e, p in zip(examples, predictions)])
+    metrics = compute_metrics(predictions, load_references(data_dir, examples), tokenizers=tuple(tokenizers),
+                              tokenizer_name_or_path=str(model_dir))
+    write_json(output_dir / "metrics.json", metrics)
+    print(format_table(metrics))
+    return metrics
+

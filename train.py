@@ -1,0 +1,79 @@
+"""Fine-tune a seq2seq model (T5, BART, ...) on a prepared data dir, keep the best model, evaluate it.
+
+    python train.py --do_train --do_eval --model_name_or_path sonoisa/t5-base-japanese
+    python train.py --do_eval --output_dir model          # evaluate the model already in output_dir
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from jaqg.cli import arg, parse_args
+from jaqg.errors import UserError, run_cli
+from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained
+
+
+@dataclass
+class Args(TrainingArgs):
+    data_dir: str = arg("data", help="prepared data dir with train.tsv, dev.tsv, test.tsv")
+    max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)",
+                                aliases=["--max_source_length"])
+    max_target_length: int = arg(64, help="target tokens kept in training; also the generation length")
+    num_beams: int = arg(1, help="beam size for --do_eval generation")
+    repetition_penalty: float = arg(1.0, help="generation repetition penalty for --do_eval")
+    max_eval_samples: Optional[int] = arg(None, help="evaluate only the first N test examples")
+    eval_tokenizers: list[str] = arg(["mecab"], help="word tokenizers for BLEU/ROUGE in metrics.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv)
+    if not (args.do_train or args.do_eval):
+        raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"{data_dir}: no such data dir; run a prepare script first (e.g. python prepare_jsquad.py) "
+                        "or pass --data_dir")
+    if args.do_train and not train(args):
+        return 0  # DDP ranks other than 0 stop here: rank 0 writes every output
+    if args.do_eval:
+        if not (Path(args.output_dir) / "config.json").is_file():
+            raise UserError(f"{args.output_dir}: no trained model here; train with --do_train first "
+                            "or pass the --output_dir of a trained model")
+        evaluate(args.output_dir, data_dir, args.output_dir, batch_size=args.eval_batch_size,
+                 max_input_length=args.max_input_length, max_new_tokens=args.max_target_length,
+                 num_beams=args.num_beams, repetition_penalty=args.repetition_penalty,
+                 tokenizers=args.eval_tokenizers, limit=args.max_eval_samples)
+        print(f"predictions: {Path(args.output_dir) / 'predictions.tsv'}\nmetrics: "
+              f"{Path(args.output_dir) / 'metrics.json'}")
+    return 0
+
+
+def train(args: Args) -> bool:
+    """Train and export; True on the process that writes outputs (global rank 0)."""
+    from jaqg.batching import TokenizedDataset
+    from jaqg.io import read_examples
+    if not args.model_name_or_path:
+        raise UserError("--do_train needs --model_name_or_path (a hub name, or a dir from make_tiny_model.py)")
+    data_dir = Path(args.data_dir)
+    train_examples, dev_examples = read_examples(data_dir / "train.tsv"), read_examples(data_dir / "dev.tsv")
+    for path, examples in ((data_dir / "train.tsv", train_examples), (data_dir / "dev.tsv", dev_examples)):
+        if not examples:
+            raise UserError(f"{path}: no examples; a data dir needs non-empty train.tsv and dev.tsv")
+    model, tokenizer = load_pretrained(args.model_name_or_path, args.tokenizer_name_or_path)
+    train_set = TokenizedDataset(train_examples, tokenizer, args.max_input_length, args.max_target_length)
+    dev_set = TokenizedDataset(dev_examples, tokenizer, args.max_input_length, args.max_target_length)
+    print(train_set.truncation_report("train"))
+    print(dev_set.truncation_report("dev"))
+    data = BatchedData(train_set, dev_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
+                       num_workers=args.num_workers, seed=args.seed)
+    trained = Experiment(args, model, tokenizer, data, data_info=data_report(data_dir)).train()
+    if trained:
+        print(f"best model: {args.output_dir}\nloss curve: {Path(args.output_dir) / 'loss_curve.png'}\n"
+              f"logs: {Path(args.output_dir) / 'logs' / 'metrics.csv'}")
+    return trained
+
+
+if __name__ == "__main__":
+    run_cli(main)
