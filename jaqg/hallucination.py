@@ -4,11 +4,13 @@ A word of the candidate is a hallucination unless its surface form occurs verbat
 project's normalization). That rule also covers the seed's token-set difference (every source token is a
 substring of the source), so only the candidate is segmented: sentences and whole contexts can segment
 differently, and segmenting long contexts is what made the seed slow. Paraphrases, spelling variants and
-background knowledge all count as hallucinations. By default only content words are checked.
+background knowledge all count as hallucinations. By default only content words are checked, and
+interrogatives (何, 誰, いつ, どこ, 何年...) are not content words.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections import Counter
 from typing import Iterable, Sequence
@@ -25,6 +27,10 @@ CONTENT_UPOS = {"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM"}
 CONTENT_MECAB = {"名詞", "動詞", "形容詞", "副詞"}
 FUNCTIONAL_MECAB = {"非自立", "代名詞", "特殊"}  # second level: light nouns/verbs, pronouns (PRON in UD)
 CONTENT_SUDACHI = {"名詞", "動詞", "形容詞", "形状詞", "副詞"}
+
+# Interrogatives are how a generated question asks, never a claim about the source: like pronouns, they are not
+# content words (GiNZA tags 誰/どこ PRON, but 何年's 何 NUM and 何人/いくつ NOUN, なぜ ADV).
+QUESTION_WORD = re.compile(r"(何|なに|なん|幾).*|誰|だれ|いつ|どこ|どれ|どの|どう|どんな|どちら|どっち|いくつ|いくら|なぜ")
 
 Words = list[tuple[str, bool]]  # (surface, is a content word)
 
@@ -77,7 +83,8 @@ def find_hallucinations(candidates: Sequence[str], sources: Sequence[str], stop_
     found = []
     for words, source in zip(_ANALYSE[tokenizer](candidates), sources):
         hits = dict.fromkeys(w for w, content in words
-                             if (content or all_words) and w.strip() and w not in stop and w not in source)
+                             if (all_words or (content and not QUESTION_WORD.fullmatch(w)))
+                             and w.strip() and w not in stop and w not in source)
         found.append(list(hits))
     return found
 

@@ -32,6 +32,16 @@ def test_content_words_only_by_default(tokenizer):
     assert content < every and {"で", "を", "?"} <= every
 
 
+@pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
+def test_question_words_are_not_content(tokenizer):
+    source = "青葉村の風車は1921年に建てられた。"
+    for q in ["青葉村の風車は何年に建てられたか?", "いくつ建てられたか", "風車はなぜ建てられたか", "誰がどこで建てたか"]:
+        assert check_hallucination(q, source, tokenizer=tokenizer) == set(), q
+    assert {"何", "誰"} <= check_hallucination("何を誰が建てたか", source, tokenizer=tokenizer, all_words=True)
+    assert check_hallucination("何人が建てたか", source, tokenizer=tokenizer) <= {"人"}  # mecab: 何 / 人
+    assert "いつも" in check_hallucination("風車はいつも回る", source, tokenizer=tokenizer)
+
+
 def test_verbatim_substring_is_never_a_hallucination():
     source = "東京都庁舎は新宿にある。"
     # GiNZA segments the source so that 東京都 is not one of its words, yet it occurs verbatim.
