@@ -101,8 +101,8 @@ class Names:
 class Paragraph:
     title: str
     sentences: list[str]
-    # (question, answer) pairs; every answer occurs in title or body
-    qas: list[tuple[str, str]]
+    # (question, answer, index of the sentence that answers it); sentence 0 defines the title entity
+    qas: list[tuple[str, str, int]]
 
 
 def town_paragraph(rng: random.Random, names: Names) -> Paragraph:
@@ -116,16 +116,15 @@ def town_paragraph(rng: random.Random, names: Names) -> Paragraph:
                  f"{town}の中心部を{river}が流れ、下流で{lake}に注いでいる。",
                  f"{year}年には{person}がこの地に{facility}を建てた。",
                  f"となりの{other}は{other_product}で有名である。"]
-    rng.shuffle(sentences[1:])  # the defining sentence stays first, as in an encyclopedia
-    qas = [(rng.choice([f"{town}はどの都道府県にあるか。", f"{town}があるのは何県か。"]), pref),
-           (f"{town}の人口はおよそ何人か。", f"{pop}人"),
-           (rng.choice([f"{town}は何の産地として知られるか。", f"{town}の特産品は何か。"]), product),
-           (rng.choice([f"{town}の中心部を流れる川は何か。", f"{town}を流れる川の名前は何か。"]), river),
-           (f"{river}が注ぐ湖はどこか。", lake),
-           (rng.choice([f"{facility}を建てた人物は誰か。", f"{town}に{facility}を建てたのは誰か。"]), person),
-           (f"{person}が{facility}を建てたのは何年か。", f"{year}年"),
-           (f"{other}は何で有名か。", other_product),
-           (f"古くから{product}の産地として知られる{town[-1]}はどこか。", town)]  # answer first found in the title
+    qas = [(rng.choice([f"{town}はどの都道府県にあるか。", f"{town}があるのは何県か。"]), pref, 0),
+           (f"{town}の人口はおよそ何人か。", f"{pop}人", 1),
+           (rng.choice([f"{town}は何の産地として知られるか。", f"{town}の特産品は何か。"]), product, 1),
+           (rng.choice([f"{town}の中心部を流れる川は何か。", f"{town}を流れる川の名前は何か。"]), river, 2),
+           (f"{river}が注ぐ湖はどこか。", lake, 2),
+           (rng.choice([f"{facility}を建てた人物は誰か。", f"{town}に{facility}を建てたのは誰か。"]), person, 3),
+           (f"{person}が{facility}を建てたのは何年か。", f"{year}年", 3),
+           (f"{other}は何で有名か。", other_product, 4),
+           (f"古くから{product}の産地として知られる{town[-1]}はどこか。", town, 1)]  # answer first found in the title
     return Paragraph(town, sentences, qas)
 
 
@@ -140,15 +139,15 @@ def person_paragraph(rng: random.Random, names: Names) -> Paragraph:
                  f"代表作は「{work}」で、この作品で{award}を受けた。",
                  f"{moved}年に弟子の{pupil}とともに{new_home}へ移り住んだ。",
                  f"{pupil}はのちに「{other_work}」を発表している。"]
-    qas = [(rng.choice([f"{person}はどこで生まれたか。", f"{person}の出身地はどこか。"]), birthplace),
-           (f"{person}が生まれたのは何年か。", f"{born}年"),
-           (rng.choice([f"{person}の職業は何か。", f"{person}は何をした人物か。"]), job),
-           (f"{person}の代表作は何か。", work),
-           (f"{award}を受けた作品は何か。", work),
-           (f"{person}の弟子は誰か。", pupil),
-           (f"{person}が{moved}年に移り住んだのはどこか。", new_home),
-           (f"{pupil}が発表した作品は何か。", other_work),
-           (f"「{work}」を書いたのは誰か。", person)]  # answer first found in the title
+    qas = [(rng.choice([f"{person}はどこで生まれたか。", f"{person}の出身地はどこか。"]), birthplace, 0),
+           (f"{person}が生まれたのは何年か。", f"{born}年", 0),
+           (rng.choice([f"{person}の職業は何か。", f"{person}は何をした人物か。"]), job, 0),
+           (f"{person}の代表作は何か。", work, 1),
+           (f"{award}を受けた作品は何か。", work, 1),
+           (f"{person}の弟子は誰か。", pupil, 2),
+           (f"{person}が{moved}年に移り住んだのはどこか。", new_home, 2),
+           (f"{pupil}が発表した作品は何か。", other_work, 3),
+           (f"「{work}」を書いたのは誰か。", person, 1)]  # answer first found in the title
     return Paragraph(person, sentences, qas)
 
 
@@ -161,27 +160,35 @@ def company_paragraph(rng: random.Random, names: Names) -> Paragraph:
     sentences = [f"{company}は{year}年に{founder}が{town}で創業した{industry}である。",
                  f"主力製品は{product}の加工機械で、従業員は約{staff}人。",
                  f"同業の{rival}は{rival_product}向けの機械を主に手がけている。"]
-    qas = [(rng.choice([f"{company}を創業したのは誰か。", f"{company}の創業者は誰か。"]), founder),
-           (f"{company}が創業されたのは何年か。", f"{year}年"),
-           (rng.choice([f"{company}はどこで創業されたか。", f"{company}が創業された町はどこか。"]), town),
-           (f"{company}の従業員はおよそ何人か。", f"{staff}人"),
-           (f"{company}の主力製品は何の加工機械か。", product),
-           (f"{rival}は何向けの機械を主に手がけているか。", rival_product),
-           (f"{founder}が創業した会社はどこか。", company)]  # answer first found in the title
+    qas = [(rng.choice([f"{company}を創業したのは誰か。", f"{company}の創業者は誰か。"]), founder, 0),
+           (f"{company}が創業されたのは何年か。", f"{year}年", 0),
+           (rng.choice([f"{company}はどこで創業されたか。", f"{company}が創業された町はどこか。"]), town, 0),
+           (f"{company}の従業員はおよそ何人か。", f"{staff}人", 1),
+           (f"{company}の主力製品は何の加工機械か。", product, 1),
+           (f"{rival}は何向けの機械を主に手がけているか。", rival_product, 2),
+           (f"{founder}が創業した会社はどこか。", company, 0)]  # answer first found in the title
     return Paragraph(company, sentences, qas)
 
 
 MAKERS = (town_paragraph, person_paragraph, company_paragraph)
 
 
-def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]") -> dict:
-    """A JSQuAD-shaped dict with exactly ``n_questions`` questions whose names all belong to ``split``."""
+def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]", max_sentences: int = 0) -> dict:
+    """A JSQuAD-shaped dict with exactly ``n_questions`` questions whose names all belong to ``split``.
+
+    ``max_sentences`` > 0 keeps the defining sentence and a random few others (shorter contexts train faster);
+    only questions that the kept sentences answer are asked.
+    """
     rng = random.Random(f"{seed}-{split}")
     articles, n = [], 0
     while n < n_questions:
         para = rng.choice(MAKERS)(rng, Names(rng, split))
-        context = f"{para.title} {sep} {''.join(para.sentences)}"
-        picked = rng.sample(para.qas, min(n_questions - n, rng.randint(3, 5)))
+        # the defining sentence first, as in an encyclopedia; the rest in varying order
+        rest = rng.sample(range(1, len(para.sentences)), len(para.sentences) - 1)
+        kept = [0] + rest[:max_sentences - 1 if max_sentences > 0 else None]
+        context = f"{para.title} {sep} {''.join(para.sentences[i] for i in kept)}"
+        answerable = [(question, answer) for question, answer, support in para.qas if support in kept]
+        picked = rng.sample(answerable, min(n_questions - n, rng.randint(3, 5), len(answerable)))
         qas = []
         for q, (question, answer) in enumerate(picked):
             start = context.find(answer)
@@ -194,7 +201,7 @@ def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]") -> d
 
 
 def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: int = 400, seed: int = 0,
-                           sep: str = "[SEP]") -> dict[str, Path]:
+                           sep: str = "[SEP]", max_sentences: int = 0) -> dict[str, Path]:
     """Write ``train-v1.3.json`` and ``valid-v1.3.json`` into ``out_dir``; returns their paths by split."""
     if n_train < 1 or n_valid < 1:
         raise UserError(f"--n_train and --n_valid must be at least 1 (got {n_train}, {n_valid})")
@@ -202,7 +209,7 @@ def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: in
     paths = {}
     for split, n in (("train", n_train), ("valid", n_valid)):
         paths[split] = out_dir / f"{split}-v1.3.json"
-        write_json(paths[split], make_split(split, n, seed, sep))
+        write_json(paths[split], make_split(split, n, seed, sep, max_sentences))
     return paths
 
 
@@ -213,11 +220,13 @@ class SyntheticArgs:
     n_train: int = arg(4000, help="questions in train-v1.3.json")
     n_valid: int = arg(400, help="questions in valid-v1.3.json")
     seed: int = arg(0, help="random seed")
+    max_sentences: int = arg(0, help="keep at most this many body sentences per context (0: all)")
 
 
 def main() -> None:
     args = parse_args(SyntheticArgs)
-    paths = write_synthetic_jsquad(args.output_dir, args.n_train, args.n_valid, args.seed)
+    paths = write_synthetic_jsquad(args.output_dir, args.n_train, args.n_valid, args.seed,
+                                   max_sentences=args.max_sentences)
     for split, path in paths.items():
         print(f"wrote {path} ({getattr(args, 'n_' + split)} questions)")
 

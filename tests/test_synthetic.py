@@ -76,3 +76,12 @@ def test_cli_rejects_empty_split(tmp_path, flag):
     proc = run_module("--output_dir", tmp_path, flag)
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_max_sentences_shortens_contexts_and_keeps_questions_answerable():
+    full, short = synthetic.make_split("train", 300, 0), synthetic.make_split("train", 300, 0, max_sentences=2)
+    mean = lambda d: sum(len(c) for _, c, _ in qas(d)) / 300
+    assert mean(short) < 0.75 * mean(full)
+    for _, context, qa in qas(short):
+        assert context.split(" [SEP] ")[1].count("。") <= 2
+        assert qa["answers"][0]["answer_start"] == context.find(qa["answers"][0]["text"]) >= 0
