@@ -77,6 +77,8 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
     if not predictions:
         raise UserError("nothing to score: no predictions")
     for i, refs in enumerate(references):
+        if isinstance(refs, str):  # a bare string would be scored as a list of one-character references
+            raise TypeError(f"references[{i}] is a string; pass a list of references per example")
         if not refs:
             raise UserError(f"example {i + 1} has no reference; every prediction needs at least one")
     per_example = [{"exact_match": 100 * max(exact_match(p, r) for r in refs),

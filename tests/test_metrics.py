@@ -144,3 +144,5 @@ def test_unknown_tokenizer_and_missing_t5_path():
         get_tokenizer("t5")
     with pytest.raises(UserError, match="no reference"):
         compute_metrics(["a"], [[]])
+    with pytest.raises(TypeError, match="list of references"):
+        compute_metrics(["甲府"], ["甲府"])
