@@ -170,11 +170,13 @@ def _references_from_json(path) -> dict[str, list[str]]:
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):  # JSQuAD / SQuAD v1.1
         try:
             refs = {qa["id"]: [normalize(a["text"]) for a in qa["answers"]]
-                    for article in obj["data"] for para in article["paragraphs"] for qa in para["qas"]}
+                    for article in obj["data"] for para in article["paragraphs"] for qa in para["qas"]
+                    if qa["answers"]}  # unanswerable questions have no reference
         except (KeyError, TypeError, AttributeError) as e:
             raise UserError(f"{path}: not JSQuAD format (missing {e}); expected "
                             "data[].paragraphs[].qas[].{id, answers[].text}") from None
-    elif isinstance(obj, dict) and all(isinstance(v, (str, list)) for v in obj.values()):
+    elif isinstance(obj, dict) and all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(a, str) for a in v))
+                                       for v in obj.values()):
         refs = {k: [normalize(a) for a in ([v] if isinstance(v, str) else v)] for k, v in obj.items()}
     else:
         raise UserError(f"{path}: expected JSQuAD format or {{id: [answers]}}; check the file")

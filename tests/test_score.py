@@ -96,3 +96,28 @@ def test_bad_input_is_one_line_exit_2(run, files, content, extra, message):
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"q1": [1]}', "expected JSQuAD format or {id: [answers]}"),
+    ('{"q1": []}', "no usable reference"),
+    ('{"data": [{"paragraphs": [{"qas": [{"id": "q1"}]}]}]}', "missing 'answers'"),
+    ('{"q1": ["a"', ":1: malformed JSON"),
+])
+def test_bad_references_json_is_a_user_error(tmp_path, text, message):
+    from jaqg.errors import UserError
+    from jaqg.metrics import read_reference_map
+    path = tmp_path / "refs.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match=message.replace("{", r"\{").replace("[", r"\[")):
+        read_reference_map(json_path=path)
+
+
+def test_tsv_ids_must_be_in_the_references_json(tmp_path, files):
+    from jaqg.errors import UserError
+    from jaqg.metrics import read_reference_map
+    _, _, refs = files
+    path = tmp_path / "refs.json"
+    path.write_text('{"q1": ["a"], "q2": ["b", "c"], "zz": ["d"]}', encoding="utf-8")
+    with pytest.raises(UserError, match=r"1 of 3 ids in .*test.tsv are not in .*refs.json \(e.g. 'q3'\)"):
+        read_reference_map(refs, path)
