@@ -29,11 +29,6 @@ def occurrences(text: str, answer: str) -> list[int]:
     return starts
 
 
-def _nearest(starts: list[int], target: int) -> int:
-    # Normalization can shift answer_start a little; the earliest of equally near occurrences wins.
-    return min(starts, key=lambda s: (abs(s - target), s))
-
-
 def _bigrams(text: str) -> set[str]:
     text = text.replace(" ", "")
     return {text[i:i + 2] for i in range(len(text) - 1)}
@@ -73,9 +68,9 @@ def _most_related(context: str, starts: list[int], answer: str, question: str, b
     return [s for s, v in zip(starts, scores) if v == best]
 
 
-def choose_occurrence(context: str, answer: str, question: str | None = None, answer_start: int | None = None,
-                      strategy: str = "related", sep: str = DEFAULT_SEP) -> int:
-    """Start position of the occurrence to highlight; ValueError if the answer does not occur."""
+def candidates(context: str, answer: str, question: str | None = None, strategy: str = "related",
+               sep: str = DEFAULT_SEP) -> list[int]:
+    """The occurrences the strategy finds equally good, in order (``answer_start`` decides among them)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown highlight strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if not answer:
@@ -83,22 +78,29 @@ def choose_occurrence(context: str, answer: str, question: str | None = None, an
     starts = occurrences(context, answer)
     if not starts:
         raise ValueError(f"answer {answer!r} does not occur in the context")
-
-    def annotated(candidates: list[int]) -> int:
-        return _nearest(candidates, answer_start) if answer_start is not None else candidates[0]
-
     if strategy == "annotated":
-        return annotated(starts)
+        return starts
     sep_at = context.find(sep)
     body_from = sep_at + len(sep) if sep_at >= 0 else 0
     body = [s for s in starts if s >= body_from]
     if not body:
-        return annotated(starts)
+        return starts
     if len(body) > 1 and question:
-        body = _most_related(context, body, answer, question, body_from)
-    if answer_start is not None and answer_start in body:
-        return answer_start
-    return body[0]
+        return _most_related(context, body, answer, question, body_from)
+    return body
+
+
+def pick(candidates: list[int], answer_start: int | None) -> int:
+    """The candidate at ``answer_start`` (or nearest: normalization can shift it a little); else the first."""
+    if answer_start is None:
+        return candidates[0]
+    return min(candidates, key=lambda s: (abs(s - answer_start), s))
+
+
+def choose_occurrence(context: str, answer: str, question: str | None = None, answer_start: int | None = None,
+                      strategy: str = "related", sep: str = DEFAULT_SEP) -> int:
+    """Start position of the occurrence to highlight; ValueError if the answer does not occur."""
+    return pick(candidates(context, answer, question, strategy, sep), answer_start)
 
 
 def wrap(context: str, start: int, answer: str) -> str:

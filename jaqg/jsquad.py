@@ -61,7 +61,8 @@ def load(path: str | Path, sep: str = DEFAULT_SEP) -> tuple[list[Record], Counte
                 if qa.get("is_impossible", False):
                     skipped["is_impossible"] += 1
                     continue
-                texts = list(dict.fromkeys(t for t in (normalize(s) for s, _ in spans) if t))
+                normalized = [normalize(s) for s, _ in spans]
+                texts = list(dict.fromkeys(t for t in normalized if t))
                 if not texts:
                     skipped["no answer"] += 1
                 elif not question:
@@ -69,7 +70,7 @@ def load(path: str | Path, sep: str = DEFAULT_SEP) -> tuple[list[Record], Counte
                 elif not context:
                     skipped["empty context"] += 1
                 else:
-                    raw_start = next(start for s, start in spans if normalize(s) == texts[0])
+                    raw_start = spans[normalized.index(texts[0])][1]
                     records.append(Record(qid, question, texts, context, group, raw_context, raw_start))
     return records, skipped
 

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 from .cli import arg
 from .errors import UserError
 from .formats import DEFAULT_TEMPLATES, GPT_END, GPT_SEP, TARGET_FIELD, check_template, format_gpt_line, format_input
-from .highlight import STRATEGIES, choose_occurrence, occurrences, wrap
+from .highlight import STRATEGIES, candidates, occurrences, pick, wrap
 from .io import Example, atomic_dir, atomic_write, write_examples, write_json
 from .normalize import DEFAULT_SEP, normalize_offset
 
@@ -91,7 +91,9 @@ def build_example(record: Record, task: str, template: str, hl_strategy: str, se
         starts = occurrences(context, answer)
         if not starts:
             raise ValueError("answer not in normalized context")
-        start = choose_occurrence(context, answer, record.question, record.answer_start(sep), hl_strategy, sep)
+        best = candidates(context, answer, record.question, hl_strategy, sep)
+        # Carrying answer_start through normalization costs a normalize(); do it only when it decides.
+        start = best[0] if len(best) == 1 else pick(best, record.answer_start(sep))
         sep_at = context.find(sep)
         hl_stats["in title" if sep_at >= 0 and start < sep_at else "in body"] += 1
         if start != starts[0]:

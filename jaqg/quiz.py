@@ -61,7 +61,7 @@ def _field(item: dict, key: str, kind: type, where: str):
     return value
 
 
-def _dpr_record(item: dict, qid: str, where: str, sep: str) -> Record | str:
+def _dpr_record(item: dict, qid: str, where: str, sep: str, contexts: dict[str, str]) -> Record | str:
     question = normalize(_field(item, "question", str, where))
     answers = [normalize(a) for a in _field(item, "answers", list, where) if isinstance(a, str)]
     answers = list(dict.fromkeys(a for a in answers if a))
@@ -69,7 +69,10 @@ def _dpr_record(item: dict, qid: str, where: str, sep: str) -> Record | str:
         if not isinstance(ctx, dict):
             raise UserError(f"{where}: positive_ctxs[{i}] should be an object")
         title, text = ctx.get("title", ""), _field(ctx, "text", str, f"{where}: positive_ctxs[{i}]")
-        context = normalize(f"{title} [SEP] {text}" if title else text, sep)
+        raw = f"{title} [SEP] {text}" if title else text
+        context = contexts.get(raw)
+        if context is None:  # passages recur across questions; normalize each once
+            context = contexts[raw] = normalize(raw, sep)
         found = [a for a in answers if a in context]
         if found:
             # The answer found first leads; the rest stay as references.
@@ -81,14 +84,14 @@ def _dpr_record(item: dict, qid: str, where: str, sep: str) -> Record | str:
 
 def load(path: str | Path, sep: str = DEFAULT_SEP) -> tuple[list[Record], Counter]:
     path = Path(path)
-    records, skipped = [], Counter()
+    records, skipped, contexts = [], Counter(), {}
     for index, (lineno, item) in enumerate(_read_items(path)):
         where = f"{path}:{lineno}" if lineno else f"{path}: item {index}"
         if not isinstance(item, dict):
             raise UserError(f"{where}: expected a JSON object, found {type(item).__name__}")
         qid = str(item.get("qid", item.get("id", f"{path.name.split('.')[0]}-{index}")))
         if "positive_ctxs" in item or "answers" in item:
-            record = _dpr_record(item, qid, where, sep)
+            record = _dpr_record(item, qid, where, sep, contexts)
         else:
             question = normalize(_field(item, "question", str, where))
             answer = normalize(_field(item, "answer", str, where))
