@@ -203,3 +203,23 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(run, tmp_path, script, 
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith(f"{script}: error: ") and message in lines[0], lines[0]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_unanswerable_empty_and_duplicate_questions_are_counted(run, tmp_path):
+    context = "町 [SEP] この町には川が一本流れている。"
+    qas = [{"id": "a", "question": "町に流れているものは?", "answers": [{"text": "川", "answer_start": 7}]},
+           {"id": "b", "question": "?", "answers": [], "is_impossible": True},
+           {"id": "c", "question": "何?", "answers": []},
+           {"id": "d", "question": "橋は?", "answers": [{"text": "橋", "answer_start": 0}]},
+           {"id": "a", "question": "町に流れているものは?", "answers": [{"text": "川", "answer_start": 7}]}]
+    data = {"data": [{"title": f"t{i}", "paragraphs": [{"context": context, "qas": qas}]} for i in range(2)]}
+    (tmp_path / "train-v1.3.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "valid-v1.3.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "hl"
+    proc = run("prepare_jsquad_aqg.py", "--highlight", "--jsquad_dir", tmp_path, "--output_dir", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "prepare_report.json").read_text(encoding="utf-8"))
+    assert report["counts"]["test"] == 1
+    assert report["skipped"]["test"] == {"is_impossible": 2, "no answer": 2, "answer not in normalized context": 2,
+                                         "duplicate id": 3}
+    assert "test: 1 written, 9 skipped" in proc.stderr

@@ -75,3 +75,20 @@ def test_format_input_defaults_and_template():
 def test_bad_templates(task, template, message):
     with pytest.raises(ValueError, match=message):
         check_template(task, template)
+
+
+def test_answer_start_is_carried_through_normalization():
+    from jaqg.normalize import normalize
+    from jaqg.prepare import Record, build_example
+    from collections import Counter
+
+    # Full-width letters/digits and half-width katakana before the annotated (third) occurrence shrink or
+    # grow the text in front of it; the annotated strategy must still land on the third one.
+    raw = "ＡＢＣ町 [SEP] ＡＢＣ町はｶﾞｯｺｳの町。人口は１２３４５人で、ＡＢＣ町の駅はﾊﾟﾝ屋の隣にある。"
+    raw_start = [i for i in range(len(raw)) if raw.startswith("ＡＢＣ町", i)][2]
+    record = Record("q1", "駅はどこ?", ["ABC町"], normalize(raw), "g", raw, raw_start)
+    assert record.context[record.answer_start("[SEP]"):].startswith("ABC町の駅")
+    stats = Counter()
+    example = build_example(record, "aqg_hl", "{context}", "annotated", "[SEP]", stats)
+    assert "12345人で、<hl>ABC町<hl>の駅はパン屋" in example.input
+    assert stats == {"in body": 1, "not the first occurrence": 1}
