@@ -1,0 +1,208 @@
+"""jaqg.generation: batched == one-by-one, causal prompts, bad words kept out, diverse n-best, seeds."""
+
+import functools
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaqg import generation
+from jaqg.formats import GPT_END, GPT_SEP, format_input
+from jaqg.generation import BadWordError, bad_words_ids, generate, load_model, question_input
+
+# The seed's example, and a second fact whose words the tiny tokenizer knows (甲, 庁, 在 are <unk> to it).
+SEED = ("甲府市", "山梨県の県庁所在地は甲府市です。", "山梨県の中心の市はどこか。")
+FACT = ("森瀬市", "森瀬市は山梨県の北部にある市である。", "山梨県の北部にある市はどこか。")
+OTHER_QUESTION = "森瀬市はどの県にあるか。"  # answered with 山梨県, not 森瀬市: a round trip drops it
+AQG_DATA = {"task": "aqg", "template": "answer: {answer} context: {context}", "format": "tsv"}
+
+
+def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], steps: int = 60) -> Path:
+    """Copy a tiny model and train it (plain torch loop) until it reproduces each pair's target."""
+    torch.manual_seed(0)
+    model, tok = load_model(str(base_dir), device="cpu")
+    causal = generation.is_causal(model)
+    if causal:
+        enc = tok([f"{x}{GPT_SEP}{y}{GPT_END}" for x, y in pairs], add_special_tokens=False, padding=True,
+                  return_tensors="pt")
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        prompt_end = (enc["input_ids"] == tok.convert_tokens_to_ids(GPT_SEP)).int().argmax(dim=1)
+        labels[torch.arange(labels.shape[1]) <= prompt_end[:, None]] = -100  # learn the continuation only
+    else:
+        enc = tok([x for x, _ in pairs], padding=True, return_tensors="pt")
+        labels = tok(text_target=[y for _, y in pairs], padding=True, return_tensors="pt")["input_ids"]
+        labels = labels.masked_fill(labels == tok.pad_token_id, -100)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        model(**enc, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    shutil.rmtree(out_dir, ignore_errors=True)
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def aqg_pairs():
+    return [(question_input(a, c, AQG_DATA), q) for a, c, q in (SEED, FACT)]
+
+
+@functools.lru_cache(maxsize=None)
+def trained_models(t5_dir: Path, gpt2_dir: Path, root: Path) -> dict[str, Path]:
+    """AQG T5 + QA T5 + AQG GPT-2, each with a run_config.json like train.py's; built once per session."""
+    torch.set_num_threads(1)
+    aqg = memorise(t5_dir, root / "aqg", aqg_pairs())
+    (aqg / "run_config.json").write_text(json.dumps({"max_target_length": 32, "data": AQG_DATA}))
+    qa = memorise(t5_dir, root / "qa", [(format_input("qa", question=FACT[2], context=FACT[1]), FACT[0]),
+                                        (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")])
+    (qa / "run_config.json").write_text(json.dumps({"data": {"task": "qa", "template": None}}))
+    gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs(), steps=40)
+    return {"aqg": aqg, "qa": qa, "gpt": gpt}
+
+
+@pytest.fixture(scope="session")
+def models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory):
+    return trained_models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory.mktemp("h5_models"))
+
+
+INPUTS = ["森瀬市", "山梨県の北部にある市である。森瀬市の人口は何人か。", "県", "answer: 森瀬市 context: 北部",
+          "森瀬市は山梨県の北部にある市である。"]
+
+
+@pytest.mark.parametrize("arch", ["t5", "gpt2"])
+def test_batched_greedy_equals_one_by_one(arch, tiny_t5_dir, tiny_gpt2_dir):
+    torch.set_num_threads(1)
+    model, tok = load_model(str(tiny_t5_dir if arch == "t5" else tiny_gpt2_dir), device="cpu")
+    torch.manual_seed(0)
+    with torch.no_grad():  # larger random weights than the builder's: outputs then depend on the input
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    kw = dict(max_new_tokens=6, suppress_tokens=tok.all_special_ids)  # a random model may emit only specials
+    batched = generate(model, tok, INPUTS, batch_size=3, **kw)  # lengths differ: sorting and padding at work
+    alone = [generate(model, tok, [x], batch_size=1, **kw)[0] for x in INPUTS]
+    assert batched == alone
+    assert len({o[0] for o in batched}) >= 4, batched  # not one degenerate output for everything
+
+
+def test_memorised_targets_for_seq2seq_and_causal(models):
+    for name in ("aqg", "gpt"):
+        model, tok = load_model(str(models[name]), device="cpu")
+        assert generate(model, tok, [x for x, _ in aqg_pairs()]) == [[q] for _, q in aqg_pairs()], name
+
+
+@pytest.mark.parametrize("name", ["aqg", "gpt"])
+def test_bad_words_never_appear(models, name):
+    model, tok = load_model(str(models[name]), device="cpu")
+    inputs = [x for x, _ in aqg_pairs()]
+    assert all("山梨" in o[0] for o in generate(model, tok, inputs))  # the model does produce the word
+    outputs = generate(model, tok, inputs, num_beams=4, num_return_sequences=4, max_new_tokens=20,
+                       bad_words=["山梨", "山梨県"])
+    assert all(outs and all(o and "山梨" not in o for o in outs) for outs in outputs)
+
+
+def test_verification_regenerates_what_the_ids_missed(models, monkeypatch, caplog):
+    model, tok = load_model(str(models["aqg"]), device="cpu")
+    inputs = [x for x, _ in aqg_pairs()]
+    monkeypatch.setattr(generation, "bad_words_ids", lambda tokenizer, words: [])  # pretend the ids miss all
+    with caplog.at_level(logging.WARNING):
+        outputs = generate(model, tok, inputs, bad_words=["山梨"])
+    assert all(o[0] and "山梨" not in o[0] for o in outputs)
+    assert "generated again" in caplog.text
+    monkeypatch.setattr(generation, "BAD_WORD_RETRIES", 0)
+    with pytest.raises(BadWordError, match="山梨"):
+        generate(model, tok, inputs, bad_words=["山梨"])
+
+
+def _spelling_tokenizer():
+    """A tokenizer whose pieces cross the word's edges (は山, 梨県, ▁山梨県の...) so spellings are many."""
+    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    texts = ["山梨県の県庁所在地は甲府市です。", "山梨は果物の名前にもある。", "富士山は山梨県にある山です。",
+             "梨は山で育つ。", "静岡県と山梨県の間に山がある。", "山梨山梨山梨県県"] * 30
+    tok = Tokenizer(tok_models.Unigram())
+    tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    tok.train_from_iterator(texts, trainers.UnigramTrainer(vocab_size=120, special_tokens=["<pad>", "</s>", "<unk>"],
+                                                           unk_token="<unk>", show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+SPELLING_TOKENIZER = _spelling_tokenizer()
+WORD_PIECES = [i for i, s in enumerate(generation.token_surfaces(SPELLING_TOKENIZER))
+               if s and set(s) & set("山梨県は")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORD_PIECES), min_size=1, max_size=6), st.sampled_from(["山梨", "山梨県"]))
+def test_bad_words_ids_cover_every_spelling(ids, word):
+    """Any token run whose text holds the word contains one of the banned sequences."""
+    banned = {tuple(b) for b in bad_words_ids(SPELLING_TOKENIZER, [word])}
+    if word in SPELLING_TOKENIZER.decode(ids):
+        runs = {tuple(ids[i:j]) for i in range(len(ids)) for j in range(i + 1, len(ids) + 1)}
+        assert runs & banned, [SPELLING_TOKENIZER.convert_ids_to_tokens(ids)]
+
+
+def test_bad_words_ids_hold_word_start_in_run_and_split_forms():
+    tok = SPELLING_TOKENIZER
+    banned = {tuple(b) for b in bad_words_ids(tok, ["山梨"])}
+    ids = tok.convert_tokens_to_ids
+    assert tuple(tok("山梨", add_special_tokens=False)["input_ids"]) in banned  # the tokenizer's own
+    assert (ids("山"), ids("梨")) in banned  # split
+    assert all(("山梨" in s) == ((i,) in banned) for i, s in enumerate(generation.token_surfaces(tok)))
+
+
+def test_diverse_beam_search_returns_n_distinct(models):
+    model, tok = load_model(str(models["aqg"]), device="cpu")
+    inputs = [x for x, _ in aqg_pairs()]
+    greedy = generate(model, tok, inputs)
+    diverse = generate(model, tok, inputs, num_beams=4, num_beam_groups=4, diversity_penalty=2.0,
+                       num_return_sequences=4, max_new_tokens=20)
+    for outs, best in zip(diverse, greedy):
+        assert len(outs) == 4 and len(set(outs)) == 4 and all(outs)
+        assert outs[0] == best[0]  # the first group is plain (unpenalised) search
+
+
+def test_sampling_is_reproducible_with_seed(tiny_t5_dir):
+    model, tok = load_model(str(tiny_t5_dir), device="cpu")
+    kw = dict(do_sample=True, top_p=0.95, max_new_tokens=8, suppress_tokens=tok.all_special_ids,
+              num_return_sequences=3)
+    first = generate(model, tok, INPUTS, seed=7, **kw)
+    assert generate(model, tok, INPUTS, seed=7, **kw) == first
+    assert generate(model, tok, INPUTS, seed=8, **kw) != first
+
+
+@pytest.mark.parametrize("kw, message", [(dict(num_return_sequences=3), "needs --num_beams"),
+                                         (dict(num_beams=4, num_beam_groups=3), "multiple of"),
+                                         (dict(num_beams=2, num_beam_groups=2, do_sample=True), "does not combine")])
+def test_bad_generation_flags_are_user_errors(tiny_t5_dir, kw, message):
+    model, tok = load_model(str(tiny_t5_dir), device="cpu")
+    with pytest.raises(generation.UserError, match=message):
+        generate(model, tok, ["県"], **kw)
+
+
+def test_question_input_follows_run_config():
+    answer, context, _ = FACT
+    assert question_input(answer, context, None) == f"answer: {answer} context: {context}"
+    assert question_input(answer, context, {"task": "aqg", "template": "{context} / {answer}"}) == \
+        f"{context} / {answer}"
+    hl = question_input(answer, context, {"task": "aqg_hl", "template": "{context}"})
+    assert hl == question_input(answer, context, None, highlight=True) == f"<hl>{answer}<hl>{context[3:]}"
+    for bad in [("", context), (answer, "  ")]:
+        with pytest.raises(ValueError, match="empty"):
+            question_input(*bad, None)
+    with pytest.raises(ValueError, match="does not occur"):
+        question_input("大阪", context, None, highlight=True)
+    with pytest.raises(ValueError, match="QA"):
+        question_input(answer, context, {"task": "qa"})
+
+
+def test_roundtrip_filter_keeps_questions_the_qa_model_answers(models):
+    kept, dropped = generation.roundtrip_filter(str(models["qa"]), [FACT[:2]], [[FACT[2], OTHER_QUESTION]],
+                                                device="cpu")
+    assert kept == [[FACT[2]]] and dropped == [[OTHER_QUESTION]]
