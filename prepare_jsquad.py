@@ -7,8 +7,9 @@ annotated answer), prepare_report.json with counts.
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
-from jaqg.cli import parse_args
+from jaqg.cli import arg, parse_args
 from jaqg.errors import run_cli
 from jaqg.jsquad import JsquadArgs, load_splits
 from jaqg.prepare import check_args, prepare
@@ -17,6 +18,7 @@ from jaqg.prepare import check_args, prepare
 @dataclass
 class Args(JsquadArgs):
     """Prepare JSQuAD for question answering (question + context -> answer)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data)")
 
 
 def main(argv=None):

@@ -6,8 +6,9 @@
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
-from jaqg.cli import parse_args
+from jaqg.cli import arg, parse_args
 from jaqg.errors import run_cli
 from jaqg.jsquad import JsquadArgs, load_splits
 from jaqg.prepare import AqgArgs, check_args, default_output_dir, prepare
@@ -16,6 +17,7 @@ from jaqg.prepare import AqgArgs, check_args, default_output_dir, prepare
 @dataclass
 class Args(AqgArgs, JsquadArgs):
     """Prepare JSQuAD for answer-aware question generation (answer + context -> question)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_jsquad_aqg; _hl added with --highlight, _gpt with --format gpt)")
 
 
 def main(argv=None):

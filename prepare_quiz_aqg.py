@@ -5,8 +5,9 @@
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
-from jaqg.cli import parse_args
+from jaqg.cli import arg, parse_args
 from jaqg.errors import run_cli
 from jaqg.prepare import AqgArgs, check_args, default_output_dir, prepare
 from jaqg.quiz import QuizArgs, load_splits
@@ -15,6 +16,7 @@ from jaqg.quiz import QuizArgs, load_splits
 @dataclass
 class Args(AqgArgs, QuizArgs):
     """Prepare quiz data for answer-aware question generation (answer + context -> question)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_quiz_aqg; _hl added with --highlight, _gpt with --format gpt)")
 
 
 def main(argv=None):
