@@ -43,6 +43,8 @@ def check_template(task: str, template: str) -> str:
     """Validate a template for a task; returns it, or raises ValueError saying what to fix."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if any(c in template for c in "\t\r\n"):
+        raise ValueError(f"template {template!r} holds a tab or newline, which TSV fields cannot")
     names = template_fields(template)
     unknown = names - set(TEMPLATE_FIELDS)
     if unknown:

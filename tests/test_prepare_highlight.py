@@ -71,6 +71,7 @@ def test_format_input_defaults_and_template():
     ("aqg", "{answer} {ctx}", "unknown field"),
     ("aqg", "{answer {context}", "malformed"),
     ("summarize", "{context}", "unknown task"),
+    ("aqg", "{answer}\t{context}", "tab or newline"),
 ])
 def test_bad_templates(task, template, message):
     with pytest.raises(ValueError, match=message):
