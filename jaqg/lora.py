@@ -53,12 +53,16 @@ def trainable_share(model: torch.nn.Module) -> str:
     return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.3f}%)"
 
 
-def load_causal_lm(name_or_path: str):
-    """A causal LM from a hub name or dir; a dir holding a LoRA adapter loads its base model plus the adapter."""
+def load_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
+    """A causal LM from a hub name or dir; a dir holding a LoRA adapter loads its base model plus the adapter.
+
+    fp32 unless told: transformers 5 otherwise loads a checkpoint in the dtype it was saved in (often bf16/fp16),
+    and full fine-tuning needs fp32 master weights.
+    """
     from transformers import AutoModelForCausalLM
 
     try:
-        return AutoModelForCausalLM.from_pretrained(name_or_path)
+        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
     except (OSError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a causal LM ({first}); pass a GPT-style model (hub name, "

@@ -1,0 +1,207 @@
+"""Fine-tune a causal LM (GPT-2 style) for question generation, optionally with LoRA; evaluate it.
+
+    python prepare_jsquad_aqg.py --highlight --format gpt
+    python run_clm.py --model_name_or_path=rinna/japanese-gpt2-medium \\
+      --train_file=data_jsquad_aqg_hl_gpt/train.txt --validation_file=data_jsquad_aqg_hl_gpt/dev.txt \\
+      --do_train --do_eval --num_train_epochs=10 --save_steps=10000 --save_total_limit=3 \\
+      --per_device_train_batch_size=1 --per_device_eval_batch_size=1 --output_dir=output_gpt/ \\
+      --use_fast_tokenizer=False
+
+Flags follow Hugging Face's examples/pytorch/language-modeling/run_clm.py; training is jaqg.experiment's
+(the same Lightning module and output layout as train.py). Each line of a GPT file is
+``prompt<sep>question</s>``: the loss falls on the question only, unless --group_texts trains a plain LM on
+blocks of concatenated text. --do_eval reports perplexity on --validation_file, generates a question for every
+validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from jaqg.cli import arg, parse_args
+from jaqg.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
+from jaqg.errors import UserError, run_cli
+from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically
+from jaqg.generation import resolve_dtype
+from jaqg.lora import add_lora, is_lora, load_causal_lm, trainable_share
+
+
+@dataclass
+class ClmArgs(TrainingArgs):
+    output_dir: str = arg("output_gpt", help="where the best model (or LoRA adapter), logs, checkpoints and "
+                                             "results go")
+    train_file: Optional[str] = arg(None, help="GPT text file, one 'prompt<sep>question</s>' a line "
+                                               "(any text with --group_texts)")
+    validation_file: Optional[str] = arg(None, help="same format; picks the best model, and --do_eval scores it")
+    learning_rate: Optional[float] = arg(None, help="peak learning rate (default 5e-5 as in HF's run_clm; "
+                                                    "2e-4 with --lora_r)")
+    block_size: Optional[int] = arg(None, help="max tokens per example / block (default: the model's context, "
+                                               "at most 1024)")
+    group_texts: bool = arg(False, help="plain LM training: concatenate all lines and cut into --block_size "
+                                        "blocks, loss on every token")
+    skip_bad_lines: bool = arg(False, help="count and skip lines without the <sep> separator instead of failing")
+    use_fast_tokenizer: bool = arg(True, help="accepted for HF compatibility; transformers 5 has one tokenizer "
+                                              "backend (quirks such as do_lower_case come from the model's files)")
+    save_total_limit: int = arg(1, help="keep this many checkpoints, the best by validation loss "
+                                        "(plus last.ckpt for --resume)")
+    gradient_checkpointing: bool = arg(False, help="recompute activations in backward: much less memory, "
+                                                   "~30%% slower")
+    lora_r: int = arg(0, help="LoRA rank; 0 = full fine-tuning")
+    lora_alpha: float = arg(16.0, help="LoRA scaling numerator (update scaled by alpha / r)")
+    lora_dropout: float = arg(0.05, help="dropout on the LoRA input")
+    lora_target_modules: Optional[list[str]] = arg(None, help="module names to adapt (default: per model type, "
+                                                              "e.g. c_attn for GPT-2, q_proj v_proj for LLaMA)")
+    merge_lora: bool = arg(False, help="export a plain model with the adapter merged in (adapter kept in "
+                                       "output_dir/adapter)")
+    max_new_tokens: int = arg(64, help="generation length for --do_eval")
+    num_beams: int = arg(1, help="beam size for --do_eval generation")
+    max_eval_samples: Optional[int] = arg(None, help="use only the first N validation examples in --do_eval")
+    eval_tokenizers: list[str] = arg(["mecab"], help="word tokenizers for BLEU/ROUGE in metrics.json")
+
+
+def resolve_block_size(requested: int | None, model) -> int:
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
+    if requested is None:
+        return min(context, 1024)
+    if requested > context:
+        raise UserError(f"--block_size {requested} exceeds the model's context of {context} tokens; "
+                        f"use at most {context}")
+    return requested
+
+
+class ClmExperiment(Experiment):
+    """train.py's experiment, keeping --save_total_limit checkpoints and merging LoRA on export."""
+
+    def build_trainer(self):
+        trainer = super().build_trainer()
+        self.best.save_top_k = self.args.save_total_limit
+        return trainer
+
+    def export_best(self) -> Path:
+        out = super().export_best()  # a LoRA model exports as its adapter (adapter_config.json + weights)
+        if is_lora(self.model) and self.args.merge_lora:
+            adapter_dir = out / "adapter"
+            adapter_dir.mkdir(exist_ok=True)
+            for name in ("adapter_config.json", "adapter_model.safetensors", "README.md"):  # README: peft's card
+                if (out / name).exists():
+                    (out / name).replace(adapter_dir / name)
+            self.tokenizer.save_pretrained(adapter_dir)  # so the adapter dir alone serves --do_eval / generation
+            self.model = self.model.merge_and_unload()
+            save_model_atomically(self.model, self.tokenizer, out)
+            print(f"merged LoRA into a plain model in {out} (adapter in {adapter_dir})")
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(ClmArgs, argv)
+    if not (args.do_train or args.do_eval):
+        raise UserError("nothing to do: pass --do_train and/or --do_eval")
+    if not args.validation_file:
+        raise UserError("--validation_file is needed: it picks the best model and --do_eval scores on it")
+    if args.do_train and not (args.model_name_or_path and args.train_file):
+        raise UserError("--do_train needs --model_name_or_path (hub name or make_tiny_model.py dir) and --train_file")
+    if args.learning_rate is None:
+        args = dataclasses.replace(args, learning_rate=2e-4 if args.lora_r else 5e-5)
+    model_dir = args.model_name_or_path if args.do_train else args.output_dir
+    if not args.do_train and not Path(model_dir).is_dir():
+        raise UserError(f"{model_dir}: no trained model here; train with --do_train or pass its --output_dir")
+    # Parse the data first: a bad line should not wait for a 7B model to load.
+    files = {"validation": args.validation_file, **({"train": args.train_file} if args.do_train else {})}
+    texts = {name: read_clm_file(path, group=args.group_texts, skip_bad_lines=args.skip_bad_lines)
+             for name, path in files.items()}
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path or model_dir, args.use_fast_tokenizer)
+    # LoRA leaves the base frozen, so it needs no fp32 master copy: hold it in the half type the run computes in
+    # (a 7B base: 14 GB in bf16, not 28). peft keeps the adapter weights themselves in fp32.
+    model = load_causal_lm(model_dir, resolve_dtype(args.precision) if args.lora_r else torch.float32)
+    if args.do_train and not args.lora_r:
+        # <hl>/<sep> as single new tokens, as train.py does. Not with LoRA: the adapter must fit the unchanged
+        # base model, and new embedding rows would stay frozen at random values.
+        from jaqg.tiny import ensure_special_tokens
+        ensure_special_tokens(model, tokenizer)
+    block_size = resolve_block_size(args.block_size, model)
+    datasets = {}
+    for name, (parsed, report) in texts.items():
+        datasets[name] = tokenize_clm(parsed, tokenizer, block_size, report)
+        print(datasets[name].report)
+    val_set = datasets["validation"]
+    if args.max_eval_samples:
+        val_set = ClmDataset(val_set.features[: args.max_eval_samples], val_set.examples[: args.max_eval_samples])
+    if args.do_train:
+        train_set = datasets["train"]
+        batches = math.ceil(len(train_set) / args.train_batch_size)
+        if args.val_check_interval and args.val_check_interval > batches:
+            # HF's --save_steps=10000 on a small file would never validate, so never pick a best model
+            print(f"--save_steps {args.val_check_interval} > {batches} batches per epoch: validating every epoch")
+            args = dataclasses.replace(args, val_check_interval=batches)
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
+        if args.lora_r:
+            model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules)
+        print(trainable_share(model))
+        data = BatchedData(train_set, val_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
+                           num_workers=args.num_workers, seed=args.seed)
+        experiment = ClmExperiment(args, model, tokenizer, data, data_info=data_report(Path(args.train_file).parent))
+        if not experiment.train():
+            return 0  # DDP ranks other than 0 stop here: rank 0 writes every output
+        model = experiment.model
+        print(f"best model: {args.output_dir}\nloss curve: {Path(args.output_dir) / 'loss_curve.png'}")
+    if args.do_eval:
+        evaluate(args, model, tokenizer, val_set)
+    return 0
+
+
+@torch.inference_mode()
+def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[float, int]:
+    """(mean cross-entropy per labelled token, number of such tokens) over ``dataset``."""
+    from jaqg.module import LMModule
+    import torch.nn.functional as F
+
+    module = LMModule(model).eval()
+    loader = BatchedData(dataset, dataset, tokenizer.pad_token_id, batch_size, batch_size).val_dataloader()
+    total, n_tokens = 0.0, 0
+    for batch in loader:
+        logits, labels = module.logits_and_labels({k: v.to(model.device) for k, v in batch.items()})
+        total += float(F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="sum"))
+        n_tokens += int((labels != -100).sum())
+    return total / max(n_tokens, 1), n_tokens
+
+
+def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
+    from jaqg.generation import generate, resolve_device
+    from jaqg.io import write_json, write_rows
+    from jaqg.metrics import compute_metrics, format_table
+
+    model = model.to(resolve_device("auto"))
+    if model.device.type != "cpu":
+        model = model.to(resolve_dtype(args.precision))
+    model.eval()
+    loss, n_tokens = perplexity(model, tokenizer, val_set, args.eval_batch_size)
+    results = {"val_loss": loss, "perplexity": math.exp(min(loss, 700)), "val_tokens": n_tokens}
+    print(f"{args.validation_file}: loss {loss:.4f}, perplexity {results['perplexity']:.2f} over {n_tokens} tokens")
+    out = Path(args.output_dir)
+    if val_set.examples:  # prompt/question pairs: generate a question for every validation prompt
+        examples = val_set.examples
+        outputs = generate(model, tokenizer, [e.prompt for e in examples], batch_size=args.eval_batch_size,
+                           max_input_length=max(1, resolve_block_size(None, model) - args.max_new_tokens),
+                           max_new_tokens=args.max_new_tokens, num_beams=args.num_beams)
+        predictions = [" ".join(o[0].split()) if o else "" for o in outputs]  # one line, no tabs
+        write_rows(out / "predictions.tsv", [[f"line{e.line}", p or "<empty>", e.target]
+                                             for e, p in zip(examples, predictions)])
+        results.update(compute_metrics(predictions, [[e.target] for e in examples],
+                                       tokenizers=tuple(args.eval_tokenizers)))
+        print(format_table(results))
+        print(f"predictions: {out / 'predictions.tsv'}")
+    write_json(out / "metrics.json", results)
+    print(f"metrics: {out / 'metrics.json'}")
+    return results
+
+
+if __name__ == "__main__":
+    run_cli(main)
