@@ -63,22 +63,26 @@ def test_references_json_both_formats_give_best_of_several(run, files):
         assert json.loads(out.read_text(encoding="utf-8"))["exact_match"] == pytest.approx(100 / 3)
 
 
-def test_t5_pieces_from_a_local_tokenizer(run, files, tmp_path_factory):
+def test_t5_pieces_from_a_local_tokenizer(tmp_path):
+    """In-process (a subprocess would pay for importing transformers again): the model's own pieces."""
     sentencepiece = pytest.importorskip("sentencepiece")
-    from transformers import T5Tokenizer
-    d = tmp_path_factory.mktemp("tok")
-    corpus = d / "corpus.txt"
+    from transformers import AutoTokenizer, T5Tokenizer
+
+    from jaqg.metrics import compute_metrics
+    from jaqg.word_tokenizers import get_tokenizer
+    corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(t for _, x, t in DATA for _ in range(20)) + "\n" +
-                      "\n".join(DATA[i][1] for i in range(3)), encoding="utf-8")
-    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(d / "sp"), vocab_size=80, hard_vocab_limit=False,
-                                             character_coverage=1.0, minloglevel=2)
-    T5Tokenizer(vocab_file=str(d / "sp.model"), extra_ids=0).save_pretrained(d / "model")
-    tmp, preds, refs = files
-    out = tmp / "m.json"
-    proc = run("score.py", "--predictions", preds, "--references", refs, "--output", out,
-               "--tokenizers", "t5", "--tokenizer_name_or_path", d / "model")
-    assert proc.returncode == 0, proc.stderr
-    assert 0 < json.loads(out.read_text(encoding="utf-8"))["by_tokenizer"]["t5"]["rouge1"] < 100
+                      "\n".join(x for _, x, _ in DATA), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "sp"), vocab_size=80,
+                                             hard_vocab_limit=False, character_coverage=1.0, minloglevel=2)
+    T5Tokenizer(vocab_file=str(tmp_path / "sp.model"), extra_ids=0).save_pretrained(tmp_path / "model")
+    pieces = get_tokenizer("t5", str(tmp_path / "model"))(PREDICTIONS["q1"])
+    assert pieces == AutoTokenizer.from_pretrained(tmp_path / "model").tokenize(PREDICTIONS["q1"])
+    assert 1 < len(pieces) < len(PREDICTIONS["q1"])
+    ids = list(PREDICTIONS)
+    m = compute_metrics([PREDICTIONS[i] for i in ids], [[t] for _, _, t in DATA], tokenizers=("t5",),
+                        tokenizer_name_or_path=str(tmp_path / "model"))
+    assert 0 < m["by_tokenizer"]["t5"]["rouge1"] < 100
 
 
 @pytest.mark.parametrize("content, extra, message", [
