@@ -1,6 +1,5 @@
 """jaqg.generation: batched == one-by-one, causal prompts, bad words kept out, diverse n-best, seeds."""
 
-import functools
 import json
 import logging
 import shutil
@@ -54,22 +53,29 @@ def aqg_pairs():
     return [(question_input(a, c, AQG_DATA), q) for a, c, q in (SEED, FACT)]
 
 
-@functools.lru_cache(maxsize=None)
-def trained_models(t5_dir: Path, gpt2_dir: Path, root: Path) -> dict[str, Path]:
+_TRAINED: dict = {}
+
+
+def trained_models(t5_dir: Path, gpt2_dir: Path, tmp_path_factory) -> dict[str, Path]:
     """AQG T5 + QA T5 + AQG GPT-2, each with a run_config.json like train.py's; built once per session."""
+    key = (t5_dir, gpt2_dir)
+    if key in _TRAINED:  # the fixture is imported by several test files: train once
+        return _TRAINED[key]
     torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("h5_models")
     aqg = memorise(t5_dir, root / "aqg", aqg_pairs())
     (aqg / "run_config.json").write_text(json.dumps({"max_target_length": 32, "data": AQG_DATA}))
     qa = memorise(t5_dir, root / "qa", [(format_input("qa", question=FACT[2], context=FACT[1]), FACT[0]),
-                                        (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")])
+                                        (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")], steps=100)
     (qa / "run_config.json").write_text(json.dumps({"data": {"task": "qa", "template": None}}))
-    gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs(), steps=40)
-    return {"aqg": aqg, "qa": qa, "gpt": gpt}
+    gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs(), steps=80)
+    _TRAINED[key] = {"aqg": aqg, "qa": qa, "gpt": gpt}
+    return _TRAINED[key]
 
 
 @pytest.fixture(scope="session")
 def models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory):
-    return trained_models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory.mktemp("h5_models"))
+    return trained_models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory)
 
 
 INPUTS = ["森瀬市", "山梨県の北部にある市である。森瀬市の人口は何人か。", "県", "answer: 森瀬市 context: 北部",
