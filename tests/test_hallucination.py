@@ -126,3 +126,14 @@ def test_markers_follow_the_data_dirs_template(tmp_path):
     markers = hallucination.markers_for(str(tmp_path / "test.tsv"))
     assert {"問い:", "文脈:", "<hl>", "[SEP]"} <= set(markers) and "question:" not in markers
     assert "question:" in hallucination.markers_for(str(tmp_path / "elsewhere" / "test.tsv"))
+
+
+def test_default_path_checks_over_100_examples_per_second():
+    import time
+    ginza_tokenizer_only()  # loading is paid once per process, not per example
+    candidates = [f"第{i}回の祭りで有名な風車を建てたのは誰ですか?" for i in range(500)]
+    sources = [f"青葉村では第{i}回の祭りが開かれた。村の風車は古い。" * 4 for i in range(500)]
+    start = time.perf_counter()
+    found = find_hallucinations(candidates, sources)
+    rate = len(candidates) / (time.perf_counter() - start)
+    assert found[0] == ["有名", "建て"] and rate >= 100, rate  # bench/hallucination_speed.py: thousands/s here
