@@ -58,7 +58,7 @@ def main():
     stop_words = read_stop_words(args.stop_words) if args.stop_words else []
     predictions = read_prediction_map(args.predictions)
     examples = {e.id: e for e in read_examples(args.sources)}
-    check_same_ids(predictions, examples, args.predictions, args.sources)
+    check_same_ids(predictions, examples, args.predictions, args.sources, subset=True)  # sources: a lookup table
     markers = markers_for(args.sources)
     ids = list(predictions)
     found = find_hallucinations([predictions[i] for i in ids],

@@ -29,6 +29,8 @@ class ScoreArgs:
     tokenizer_name_or_path: Optional[str] = arg(None, help="HF tokenizer (model dir or hub name) for 't5'")
     output: str = arg("metrics.json", help="where to write the metrics JSON")
     per_example_output: Optional[str] = arg(None, help="TSV of sentence-level scores per example (with a header)")
+    allow_partial: bool = arg(False, help="score only the predicted ids, skipping references without a prediction "
+                                          "(e.g. after train.py --max_eval_samples)")
 
 
 def main():
@@ -39,7 +41,10 @@ def main():
     check_names(tokenizers)
     predictions = read_prediction_map(args.predictions)
     references = read_reference_map(args.references, args.references_json)
-    check_same_ids(predictions, references, args.predictions, args.references or args.references_json)
+    check_same_ids(predictions, references, args.predictions, args.references or args.references_json,
+                   subset=args.allow_partial)
+    if len(predictions) < len(references):
+        print(f"scoring the {len(predictions)} predicted of {len(references)} references (--allow_partial)")
     ids = list(predictions)
     metrics, per_example = score_examples([predictions[i] for i in ids], [references[i] for i in ids],
                                           tokenizers, args.tokenizer_name_or_path)

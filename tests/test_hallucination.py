@@ -104,7 +104,7 @@ def test_cli_report_and_per_example(run, data):
 
 @pytest.mark.parametrize("content, extra, message", [
     ("", [], "empty"),
-    ("a1\tx\na2\ty\na9\tz\n", [], "1 of 3 ids"),
+    ("a1\tx\na9\tz\n", [], "1 of 2 ids in"),
     ("a1\tx\na2\ty\na3\tz\n", ["--tokenizer", "juman"], "unknown tokenizer 'juman'"),
     ("a1\tx\na2\ty\na3\tz\n", ["--stop_words", "/nonexistent/stop.txt"], "no such file"),
 ])

@@ -44,6 +44,20 @@ def test_score_writes_metrics_table_and_per_example(run, files):
     assert float(body["q1"]["mecab_bleu"]) == pytest.approx(100.0)
 
 
+def test_allow_partial_scores_only_predicted_ids(run, files):
+    tmp, _, refs = files
+    preds = tmp / "two.tsv"
+    preds.write_text("q1\t山梨県の県庁所在地はどこですか?\nq3\t日本一長い川は何ですか?\n", encoding="utf-8")
+    out = tmp / "m.json"
+    proc = run("score.py", "--predictions", preds, "--references", refs, "--output", out, "--tokenizers", "char")
+    assert proc.returncode == 2 and "1 of 3 ids in" in proc.stderr and "'q2'" in proc.stderr
+    proc = run("score.py", "--predictions", preds, "--references", refs, "--output", out, "--tokenizers", "char",
+               "--allow_partial")
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m["n"] == 2 and m["exact_match"] == 100.0 and "2 predicted of 3" in proc.stdout
+
+
 def test_references_json_both_formats_give_best_of_several(run, files):
     tmp, preds, refs = files
     simple = tmp / "test_references.json"
