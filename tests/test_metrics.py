@@ -124,10 +124,14 @@ TEXT = st.text(alphabet="山川県市のはがを?。あいうカタ富士123", 
 @given(st.lists(st.tuples(TEXT, st.lists(TEXT, min_size=1, max_size=3)), min_size=1, max_size=5))
 def test_rouge_matches_independent_implementation_random(pairs):
     preds, refs = [p for p, _ in pairs], [r for _, r in pairs]
-    got = compute_metrics(preds, refs, tokenizers=("char",))["by_tokenizer"]["char"]
+    metrics, per_example = score_examples(preds, refs, tokenizers=("char",))
+    got = metrics["by_tokenizer"]["char"]
     want = independent_rouge(preds, refs, get_tokenizer("char"))
     for key in want:
         assert got[key] == pytest.approx(want[key]), key
+    # Two routes to one number: char F1 is ROUGE-1 over characters (no whitespace, normalize is a no-op here).
+    for example in per_example:
+        assert example["char_f1"] == pytest.approx(example["char_rouge1"])
 
 
 def test_sudachi_modes_differ_and_no_whitespace_tokens():
