@@ -83,7 +83,8 @@ def main():
     print("| path | examples | load s | examples/s |\n|---|---:|---:|---:|\n"
           f"| default (GiNZA tokenizer-only, batched, candidate only) | {args.n} | {load_fast:.1f} | {fast:.0f} |\n"
           f"| full GiNZA nlp.pipe, candidate only (parse alone) | {args.n_baseline} | - | {piped:.0f} |\n"
-          f"| seed (full GiNZA nlp() per text, candidate + source) | {args.n_baseline} | {load_full:.1f} | {slow:.1f} |")
+          f"| seed (full GiNZA nlp() per text, candidate + source) | {args.n_baseline} | {load_full:.1f} "
+          f"| {slow:.1f} |")
     print(f"\nspeed-up {fast / slow:.0f}x; hallucination rate on this data {rate:.2f}; "
           f"target >= {TARGET:.0f}/s: {'PASS' if fast >= TARGET else 'FAIL'}")
     return 0 if fast >= TARGET else 1

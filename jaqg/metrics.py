@@ -175,7 +175,7 @@ def _references_from_json(path) -> dict[str, list[str]]:
         except (KeyError, TypeError, AttributeError) as e:
             raise UserError(f"{path}: not JSQuAD format (missing {e}); expected "
                             "data[].paragraphs[].qas[].{id, answers[].text}") from None
-    elif isinstance(obj, dict) and all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(a, str) for a in v))
+    elif isinstance(obj, dict) and all(isinstance(v, str) or (isinstance(v, list) and all(map(_is_str, v)))
                                        for v in obj.values()):
         refs = {k: [normalize(a) for a in ([v] if isinstance(v, str) else v)] for k, v in obj.items()}
     else:
@@ -184,6 +184,10 @@ def _references_from_json(path) -> dict[str, list[str]]:
         if not answers or not all(isinstance(a, str) and a for a in answers):
             raise UserError(f"{path}: id {id_!r} has no usable reference text; give each id at least one answer")
     return refs
+
+
+def _is_str(x) -> bool:
+    return isinstance(x, str)
 
 
 def check_same_ids(have: dict, want: dict, have_path, want_path, subset: bool = False) -> None:
