@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -184,15 +185,32 @@ class Experiment:
             loggers.append(TensorBoardLogger(self.output_dir, name="logs", version="tensorboard"))
         except ModuleNotFoundError:  # tensorboard is optional
             pass
+        interval = self._val_interval()
         return pl.Trainer(
             accelerator=a.accelerator, devices=parse_devices(a.devices), num_nodes=a.num_nodes, strategy=a.strategy,
             precision=a.precision, max_epochs=a.num_train_epochs, max_steps=a.max_steps,
             accumulate_grad_batches=a.gradient_accumulation_steps, gradient_clip_val=a.max_grad_norm or None,
-            val_check_interval=a.val_check_interval,
-            check_val_every_n_epoch=None if a.val_check_interval else 1,  # N counts batches across epochs
+            val_check_interval=interval,
+            check_val_every_n_epoch=None if interval else 1,  # N counts batches across epochs
             log_every_n_steps=a.log_every_n_steps, callbacks=callbacks, logger=loggers,
             use_distributed_sampler=False,  # LengthGroupedBatchSampler already splits batches between ranks
             num_sanity_val_steps=0, enable_model_summary=False, default_root_dir=self.output_dir)
+
+    def _val_interval(self) -> int | None:
+        """--val_check_interval, adjusted so that at least the end of a short run is validated (no validation,
+        no best model). Counts are for one process; with DDP the run has fewer batches, never more."""
+        a = self.args
+        per_epoch = math.ceil(len(self.data.train_set) / a.train_batch_size)
+        total = (a.max_steps * a.gradient_accumulation_steps if a.max_steps > 0
+                 else a.num_train_epochs * per_epoch)
+        if a.val_check_interval and a.val_check_interval > total:
+            interval = None if total >= per_epoch else total
+            print(f"--val_check_interval {a.val_check_interval} > the run's {total} batches: validating "
+                  + ("every epoch" if interval is None else f"after batch {total}"))
+            return interval
+        if not a.val_check_interval and total < per_epoch:
+            return total  # --max_steps ends the run inside the first epoch: validate there
+        return a.val_check_interval
 
     def train(self) -> bool:
         """Fit, then (global rank 0 only) export the best model and plot. Returns True on rank 0."""

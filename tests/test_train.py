@@ -6,6 +6,7 @@ import subprocess
 import sys
 import random
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -162,7 +163,6 @@ def test_resume_after_sigkill_continues_step_count(tmp_path, tiny):
     killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < killed_at < 60, "the run must die mid-training for this test to mean anything"
     assert not (out / "model.safetensors").exists()
-    assert train_py(*args).returncode == 2  # no silent restart over an earlier run
     resumed = train_py(*args, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     started = int(re.search(r"resumed at step (\d+)", resumed.stdout).group(1))
@@ -232,3 +232,107 @@ def test_ddp_two_cpu_processes(tmp_path, tiny):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "trained 6 steps" in proc.stdout and proc.stdout.count("best model:") == 1  # rank 0 only
     assert (out / "model.safetensors").exists() and (out / "loss_curve.png").exists()
+
+
+@pytest.mark.parametrize("case", ["no_data_dir", "no_model", "malformed_tsv", "eval_without_model", "resume_nothing",
+                                  "earlier_run"])
+def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
+    import train
+    from jaqg.errors import UserError
+    data, model = tiny
+    bad = tmp_path / "data"
+    shutil.copytree(data, bad)
+    args = {"--data_dir": bad, "--model_name_or_path": model, "--output_dir": tmp_path / "out"}
+    flags = ["--do_train"]
+    if case == "no_data_dir":
+        args["--data_dir"], want = tmp_path / "missing", "no such data dir"
+    elif case == "no_model":
+        args["--model_name_or_path"], want = tmp_path / "no_model", "cannot load a seq2seq model"
+    elif case == "malformed_tsv":
+        with open(bad / "dev.tsv", "a", encoding="utf-8") as f:
+            f.write("q999\tonly two fields\n")
+        want = f"{bad / 'dev.tsv'}:17: expected 3 tab-separated fields"
+    elif case == "eval_without_model":
+        flags, want = ["--do_eval"], "no trained model here"
+    elif case == "resume_nothing":
+        flags, want = ["--do_train", "--resume"], "no checkpoint to resume from"
+    else:  # never silently train over an earlier run's checkpoints
+        (tmp_path / "out" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "out" / "checkpoints" / "last.ckpt").write_bytes(b"")
+        want = "holds an earlier run; pass --resume to continue it or --overwrite_output_dir"
+    argv = flags + [str(x) for kv in args.items() for x in kv]
+    with pytest.raises(UserError, match=re.escape(want)) as e:
+        train.main(argv)
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == (
+        ["checkpoints", "last.ckpt"] if case == "earlier_run" else [])
+
+
+def test_cli_error_is_one_line_exit_2(tmp_path):
+    proc = train_py("--do_train", "--model_name_or_path", "x", "--data_dir", tmp_path / "nope")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"train.py: error: {tmp_path / 'nope'}: no such data dir; run a prepare script first (e.g. python "
+        "prepare_jsquad.py) or pass --data_dir"]
+
+
+def test_collator_pads_inputs_and_masks_labels():
+    from jaqg.batching import Collator
+    batch = Collator(pad_token_id=0)([{"input_ids": [5, 6, 1], "labels": [7, 1]}, {"input_ids": [5, 1], "labels": [8, 9, 1]}])
+    assert batch["input_ids"].tolist() == [[5, 6, 1], [5, 1, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [[7, 1, -100], [8, 9, 1]]
+
+
+def test_tokenized_dataset_counts_truncation_and_keeps_eos(tiny):
+    from transformers import AutoTokenizer
+    from jaqg.batching import TokenizedDataset
+    from jaqg.io import Example
+    tokenizer = AutoTokenizer.from_pretrained(tiny[1])
+    ds = TokenizedDataset([Example("a", "赤い花", "赤"), Example("b", "とても古い花", "青い色")], tokenizer,
+                          max_input_length=4, max_target_length=3)
+    assert (ds.truncated_inputs, ds.truncated_targets) == (1, 1)
+    assert [len(f["input_ids"]) for f in ds] == [4, 4] and ds[1]["input_ids"][-1] == tokenizer.eos_token_id
+    assert ds[1]["labels"] == tokenizer(text_target="青い")["input_ids"][:2] + [tokenizer.eos_token_id]
+    assert "1 inputs and 1 targets were truncated" in ds.truncation_report("train")
+
+
+def test_length_grouped_sampler_ddp_shares_and_padding():
+    from jaqg.batching import LengthGroupedBatchSampler
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 200) for _ in range(1001)]
+    ranks = [LengthGroupedBatchSampler(lengths, 8, seed=3, num_replicas=2, rank=r, bucket_factor=10)
+             for r in range(2)]
+    shares = [list(s) for s in ranks]
+    assert len(shares[0]) == len(shares[1]) == len(ranks[0]) == len(ranks[1])  # DDP needs equal step counts
+    seen = [i for share in shares for b in share for i in b]
+    assert set(seen) == set(range(len(lengths)))  # every example, each once but for the evening-out batch
+    assert len(seen) - len(lengths) <= 8
+    assert shares[0] == list(ranks[0])  # deterministic within an epoch
+    ranks[0].set_epoch(1)
+    assert list(ranks[0]) != shares[0]  # reshuffled between epochs
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    random_batches = [order[i: i + 8] for i in range(0, len(order), 8)]
+    grouped = list(LengthGroupedBatchSampler(lengths, 8, seed=3, bucket_factor=10))
+    assert padded(grouped) < 0.7 * padded(random_batches)
+    first_batches = {tuple(b) for b in list(LengthGroupedBatchSampler(lengths, 8, seed=4, bucket_factor=10))[:5]}
+    assert first_batches != {tuple(b) for b in grouped[:5]}  # batch order is random, not longest first
+
+
+@pytest.mark.parametrize("max_steps, epochs, interval, want", [
+    (-1, 3, None, None),   # default: validate every epoch (12 batches each)
+    (5, 3, None, 5),       # the run ends inside epoch 1: validate at its end, or there is no best model
+    (5, 3, 10000, 5),      # HF-style --save_steps larger than the run
+    (-1, 3, 10000, None),  # ... over several epochs: every epoch
+    (40, 3, 8, 8),         # a sensible interval is kept
+])
+def test_validation_interval_always_validates_a_run(max_steps, epochs, interval, want):
+    from types import SimpleNamespace
+    from jaqg.experiment import Experiment
+    args = SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, val_check_interval=interval,
+                           train_batch_size=4, gradient_accumulation_steps=1)
+    fake = SimpleNamespace(args=args, data=SimpleNamespace(train_set=[None] * 48))
+    assert Experiment._val_interval(fake) == want
