@@ -66,6 +66,8 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": f.metadata.get("help", "")}
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs["required"] = True  # a field without a default is a flag the user must give
         if f.metadata.get("choices"):
             kwargs["choices"] = f.metadata["choices"]
         if tp is bool:
