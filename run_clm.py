@@ -24,6 +24,7 @@ from typing import Optional
 
 import torch
 
+from jaqg.batching import IGNORE_INDEX
 from jaqg.cli import arg, parse_args
 from jaqg.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
 from jaqg.errors import UserError, run_cli
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--validation_file is needed: it picks the best model and --do_eval scores on it")
     if args.do_train and not (args.model_name_or_path and args.train_file):
         raise UserError("--do_train needs --model_name_or_path (hub name or make_tiny_model.py dir) and --train_file")
+    if args.do_eval:
+        from jaqg.word_tokenizers import check_names
+        check_names(args.eval_tokenizers)  # a typo should fail now, not after training
     if args.learning_rate is None:
         args = dataclasses.replace(args, learning_rate=2e-4 if args.lora_r else 5e-5)
     model_dir = args.model_name_or_path if args.do_train else args.output_dir
@@ -169,7 +173,7 @@ def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[
     for batch in loader:
         logits, labels = module.logits_and_labels({k: v.to(model.device) for k, v in batch.items()})
         total += float(F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="sum"))
-        n_tokens += int((labels != -100).sum())
+        n_tokens += int((labels != IGNORE_INDEX).sum())
     return total / max(n_tokens, 1), n_tokens
 
 
@@ -195,7 +199,8 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
         write_rows(out / "predictions.tsv", [[f"line{e.line}", p or "<empty>", e.target]
                                              for e, p in zip(examples, predictions)])
         results.update(compute_metrics(predictions, [[e.target] for e in examples],
-                                       tokenizers=tuple(args.eval_tokenizers)))
+                                       tokenizers=tuple(args.eval_tokenizers),
+                                       tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir))
         print(format_table(results))
         print(f"predictions: {out / 'predictions.tsv'}")
     write_json(out / "metrics.json", results)
