@@ -173,7 +173,8 @@ class StepDiversityPenalty(LogitsProcessor):
         counts = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), (chosen >= 0).to(scores.dtype))
         ends_here = (chosen >= 0) & (earlier[:, :, step + 1:] < 0).all(dim=2)
         same_prefix = (earlier[:, :, :step] == input_ids[:, None, self.start_len:]).all(dim=2)
-        repeats = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), (ends_here & same_prefix).to(scores.dtype))
+        repeat = (ends_here & same_prefix).to(scores.dtype)
+        repeats = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), repeat)
         return (scores - self.penalty * counts).masked_fill(repeats > 0, float("-inf"))
 
 

@@ -65,8 +65,9 @@ def trained_models(t5_dir: Path, gpt2_dir: Path, tmp_path_factory) -> dict[str, 
     root = tmp_path_factory.mktemp("h5_models")
     aqg = memorise(t5_dir, root / "aqg", aqg_pairs())
     (aqg / "run_config.json").write_text(json.dumps({"max_target_length": 32, "data": AQG_DATA}))
-    qa = memorise(t5_dir, root / "qa", [(format_input("qa", question=FACT[2], context=FACT[1]), FACT[0]),
-                                        (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")], steps=100)
+    qa_pairs = [(format_input("qa", question=FACT[2], context=FACT[1]), FACT[0]),
+                (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")]
+    qa = memorise(t5_dir, root / "qa", qa_pairs, steps=100)
     (qa / "run_config.json").write_text(json.dumps({"data": {"task": "qa", "template": None}}))
     gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs(), steps=80)
     _TRAINED[key] = {"aqg": aqg, "qa": qa, "gpt": gpt}
