@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch.utils.data import DataLoader
 
 from .batching import Collator, LengthGroupedBatchSampler
@@ -179,22 +180,27 @@ class Experiment:
         callbacks = [self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
         if a.early_stopping_patience > 0:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=a.early_stopping_patience))
-        loggers = [CSVLogger(self.output_dir, name="logs", version="")]
+        # flush every logging step: a killed run keeps its log up to the kill
+        loggers = [CSVLogger(self.output_dir, name="logs", version="", flush_logs_every_n_steps=1)]
         try:
             from pytorch_lightning.loggers import TensorBoardLogger
             loggers.append(TensorBoardLogger(self.output_dir, name="logs", version="tensorboard"))
         except ModuleNotFoundError:  # tensorboard is optional
             pass
         interval = self._val_interval()
-        return pl.Trainer(
-            accelerator=a.accelerator, devices=parse_devices(a.devices), num_nodes=a.num_nodes, strategy=a.strategy,
-            precision=a.precision, max_epochs=a.num_train_epochs, max_steps=a.max_steps,
-            accumulate_grad_batches=a.gradient_accumulation_steps, gradient_clip_val=a.max_grad_norm or None,
-            val_check_interval=interval,
-            check_val_every_n_epoch=None if interval else 1,  # N counts batches across epochs
-            log_every_n_steps=a.log_every_n_steps, callbacks=callbacks, logger=loggers,
-            use_distributed_sampler=False,  # LengthGroupedBatchSampler already splits batches between ranks
-            num_sanity_val_steps=0, enable_model_summary=False, default_root_dir=self.output_dir)
+        try:
+            return pl.Trainer(
+                accelerator=a.accelerator, devices=parse_devices(a.devices), num_nodes=a.num_nodes,
+                strategy=a.strategy,
+                precision=a.precision, max_epochs=a.num_train_epochs, max_steps=a.max_steps,
+                accumulate_grad_batches=a.gradient_accumulation_steps, gradient_clip_val=a.max_grad_norm or None,
+                val_check_interval=interval,
+                check_val_every_n_epoch=None if interval else 1,  # N counts batches across epochs
+                log_every_n_steps=a.log_every_n_steps, callbacks=callbacks, logger=loggers,
+                use_distributed_sampler=False,  # LengthGroupedBatchSampler already splits batches between ranks
+                num_sanity_val_steps=0, enable_model_summary=False, default_root_dir=self.output_dir)
+        except (ValueError, MisconfigurationException) as e:  # e.g. fsdp on a CPU, an unknown precision
+            raise UserError(f"Lightning refused the trainer settings: {str(e).strip().splitlines()[0]}") from None
 
     def _val_interval(self) -> int | None:
         """--val_check_interval, adjusted so that at least the end of a short run is validated (no validation,
@@ -219,6 +225,9 @@ class Experiment:
         pl.seed_everything(self.args.seed, verbose=False)
         resume_from = self._resume_path()
         trainer = self.build_trainer()
+        previous_log = self.output_dir / "logs" / "metrics.before_resume.csv"
+        if trainer.is_global_zero and resume_from:  # Lightning's CSV logger deletes an existing log
+            merge_logs(previous_log, self.output_dir / "logs" / "metrics.csv", previous_log)
         if trainer.is_global_zero:
             print(json.dumps(self.run_config, ensure_ascii=False, indent=2))
             write_json(self.output_dir / "run_config.json", self.run_config)
@@ -232,6 +241,9 @@ class Experiment:
             raise KeyboardInterrupt
         if not trainer.is_global_zero:
             return False
+        if previous_log.is_file():
+            merge_logs(previous_log, self.output_dir / "logs" / "metrics.csv", self.output_dir / "logs" / "metrics.csv")
+            previous_log.unlink()
         print(f"trained {trainer.global_step} steps")
         self.export_best()
         self.plot_loss_curve()
@@ -284,6 +296,26 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def merge_logs(earlier: Path, later: Path, out: Path) -> None:
+    """Rows of ``earlier`` from before ``later`` starts, then ``later`` (a resumed run repeats the steps
+    after its checkpoint); missing files count as empty. Written atomically to ``out``."""
+    def rows(path: Path) -> list[dict]:
+        if not path.is_file():
+            return []
+        with open(path, encoding="utf-8", newline="") as f:
+            return [r for r in csv.DictReader(f) if (r.get("step") or "").isdigit()]  # a kill can cut a row
+    old, new = rows(earlier), rows(later)
+    first_new = min((int(r["step"]) for r in new), default=float("inf"))
+    merged = [r for r in old if int(r["step"]) < first_new] + new
+    if not merged:
+        return
+    fields = sorted({k for r in merged for k in r})
+    with atomic_write(out) as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(merged)
 
 
 def read_log(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
