@@ -17,12 +17,14 @@ from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, 
 
 @dataclass
 class Args(TrainingArgs):
+    """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
     data_dir: str = arg("data", help="prepared data dir with train.tsv, dev.tsv, test.tsv")
     max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)",
                                 aliases=["--max_source_length"])
     max_target_length: int = arg(64, help="target tokens kept in training; also the generation length")
-    num_beams: int = arg(1, help="beam size for --do_eval generation")
+    num_beams: int = arg(1, help="beam size for --do_eval generation", aliases=["--generation_num_beams"])
     repetition_penalty: float = arg(1.0, help="generation repetition penalty for --do_eval")
+    max_train_samples: Optional[int] = arg(None, help="train on only the first N training examples")
     max_eval_samples: Optional[int] = arg(None, help="evaluate only the first N test examples")
     eval_tokenizers: list[str] = arg(["mecab"], help="word tokenizers for BLEU/ROUGE in metrics.json")
 
@@ -57,7 +59,8 @@ def train(args: Args) -> bool:
     if not args.model_name_or_path:
         raise UserError("--do_train needs --model_name_or_path (a hub name, or a dir from make_tiny_model.py)")
     data_dir = Path(args.data_dir)
-    train_examples, dev_examples = read_examples(data_dir / "train.tsv"), read_examples(data_dir / "dev.tsv")
+    train_examples = read_examples(data_dir / "train.tsv")[: args.max_train_samples]
+    dev_examples = read_examples(data_dir / "dev.tsv")
     for path, examples in ((data_dir / "train.tsv", train_examples), (data_dir / "dev.tsv", dev_examples)):
         if not examples:
             raise UserError(f"{path}: no examples; a data dir needs non-empty train.tsv and dev.tsv")

@@ -47,7 +47,7 @@ class TrainingArgs:
     do_eval: bool = arg(False, help="generate for the test split and score it (without --do_train: the model "
                                     "in --output_dir)")
     overwrite_output_dir: bool = arg(False, help="start over even if --output_dir holds checkpoints")
-    resume: bool = arg(False, help="continue from output_dir/checkpoints/last.ckpt", aliases=["--resume_from_checkpoint"])
+    resume: bool = arg(False, help="continue from output_dir/checkpoints/last.ckpt (after a crash, kill or Ctrl-C)")
     train_batch_size: int = arg(8, help="examples per device per step", aliases=["--per_device_train_batch_size"])
     eval_batch_size: int = arg(16, help="examples per device for validation and generation",
                                aliases=["--per_device_eval_batch_size"])
@@ -69,12 +69,23 @@ class TrainingArgs:
     label_smoothing: float = arg(0.1, help="epsilon for --loss label_smoothing")
     precision: str = arg("32", help="32 | bf16-mixed | 16-mixed (T5 overflows in fp16; use bf16 on GPUs "
                                     "that have it)", aliases=["--fp_precision"])
+    bf16: bool = arg(False, help="HF-style shorthand for --precision bf16-mixed")
+    fp16: bool = arg(False, help="HF-style shorthand for --precision 16-mixed (T5 overflows: prefer --bf16)")
     seed: int = arg(42, help="random seed (data order, dropout, initialisation)")
     accelerator: str = arg("auto", help="cpu | gpu | auto")
     devices: str = arg("auto", help="number of devices, a list like 0,1, or auto")
     num_nodes: int = arg(1, help="machines (with torchrun or SLURM)")
     strategy: str = arg("auto", help="Lightning strategy: auto | ddp | fsdp | deepspeed ...")
     num_workers: int = arg(0, help="DataLoader worker processes")
+
+    def __post_init__(self):
+        if self.bf16 or self.fp16:
+            self.precision = "bf16-mixed" if self.bf16 else "16-mixed"
+
+
+def is_first_process() -> bool:
+    """Global rank 0 before the Trainer exists (torchrun and SLURM set RANK, Lightning's launcher LOCAL_RANK)."""
+    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
 
 
 def parse_devices(devices: str):
@@ -171,6 +182,8 @@ class Experiment:
         if last.is_file() and not self.args.overwrite_output_dir:
             raise UserError(f"{last}: {self.output_dir} holds an earlier run; pass --resume to continue it "
                             "or --overwrite_output_dir to start over")
+        if self.args.overwrite_output_dir and self.ckpt_dir.is_dir() and is_first_process():
+            shutil.rmtree(self.ckpt_dir)  # the earlier run's best checkpoint must not compete with this run's
         return None
 
     def build_trainer(self) -> pl.Trainer:
@@ -373,7 +386,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     model, tokenizer = load_model(str(model_dir))
     outputs = generate(model, tokenizer, [e.input for e in examples], batch_size=batch_size,
                        max_input_length=max_input_length, max_new_tokens=max_new_tokens, num_beams=num_beams,
-                       repetition_penalty=repetition_penalty)
+                       repetition_penalty=repetition_penalty, progress=True)
     predictions = [" ".join(o[0].split()) for o in outputs]  # one line, no tabs
     write_rows(output_dir / "predictions.tsv", [[e.id, p or "<empty>", e.target] for e, p in zip(examples, predictions)])
     metrics = compute_metrics(predictions, load_references(data_dir, examples), tokenizers=tuple(tokenizers),
