@@ -35,6 +35,7 @@ from jaqg.lora import add_lora, is_lora, load_causal_lm, trainable_share
 
 @dataclass
 class ClmArgs(TrainingArgs):
+    """Fine-tune a causal LM (GPT-2 style) on prompt<sep>question</s> lines, optionally with LoRA; evaluate it."""
     output_dir: str = arg("output_gpt", help="where the best model (or LoRA adapter), logs, checkpoints and "
                                              "results go")
     train_file: Optional[str] = arg(None, help="GPT text file, one 'prompt<sep>question</s>' a line "
