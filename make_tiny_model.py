@@ -16,15 +16,19 @@ class TinyModelArgs:
     output_dir: str = arg("model_tiny", help="where the model and tokenizer are saved")
     arch: str = arg("t5", choices=ARCHS, help="model architecture")
     size: str = arg("tiny", choices=SIZES, help="model size")
-    tokenizer: str = arg("script", choices=TOKENIZERS, help="pieces within script runs, or one per character")
+    tokenizer: str = arg("char", choices=TOKENIZERS, help="one piece per character, or unigram pieces within "
+                                                          "runs of one script")
     vocab_size: int = arg(4000, help="tokenizer vocabulary size (an upper bound on small corpora)")
+    locality_prior: float = arg(4.0, help="t5: start each encoder head attending to a neighbour with this bias "
+                                          "(0 = T5's plain init; see docs/learning_from_scratch.md)")
     seed: int = arg(0, help="random seed for the weights")
 
 
 def main() -> None:
     args = parse_args(TinyModelArgs)
     out = build_tiny_model(args.data_dir, args.output_dir, arch=args.arch, size=args.size, seed=args.seed,
-                           vocab_size=args.vocab_size, tokenizer=args.tokenizer)
+                           vocab_size=args.vocab_size, tokenizer=args.tokenizer,
+                           locality_prior=args.locality_prior)
     print(f"wrote a random {args.size} {args.arch} model and its tokenizer to {out}")
 
 

@@ -35,23 +35,28 @@ PAD, EOS, UNK, BOS = "<pad>", "</s>", "<unk>", "<s>"
 SPECIAL_TOKENS = [PAD, EOS, UNK, BOS, HL_TOKEN, GPT_SEP]  # ids 0..5 in every tokenizer built here
 ARCHS = ("t5", "bart", "gpt2")
 SIZES = ("tiny", "small")
-TOKENIZERS = ("script", "char")
+TOKENIZERS = ("char", "script")
 # One piece per space, digit or punctuation mark; runs of one script otherwise.
 SCRIPT_RUNS = r"▁|[0-9]|[\u4e00-\u9fff々〆ヶ]+|[\u3041-\u309f]+|[\u30a1-\u30faー]+|[A-Za-z]+|."
 
 # Model shapes. "tiny" is what the tests and the learning test use; "small" is for a longer offline demo.
 SHAPES = {
-    "tiny": dict(d_model=256, layers=2, heads=4, d_ff=1024),
-    "small": dict(d_model=384, layers=4, heads=6, d_ff=1536),
+    "tiny": dict(d_model=128, layers=2, heads=4, d_ff=512),
+    "small": dict(d_model=256, layers=4, heads=4, d_ff=1024),
 }
 
 
 def corpus_texts(data_dir: str | Path) -> Iterator[str]:
-    """Every text field in a data dir: TSV inputs/targets, text-file lines, JSQuAD contexts and questions."""
+    """The text fields of a data dir's training files (train.tsv, train.txt, train-*.json; every file when
+    none is named train*): TSV inputs/targets, text-file lines, JSQuAD contexts and questions.
+
+    Test text stays out: pieces seen only there would get embeddings that training never touches.
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such data dir; run a prepare script or `python -m jaqg.synthetic` first")
     files = sorted(p for p in data_dir.iterdir() if p.suffix in (".tsv", ".txt", ".json") and p.is_file())
+    files = [p for p in files if p.name.startswith("train")] or files
     found = False
     for path in files:
         if path.suffix == ".tsv":
@@ -75,7 +80,7 @@ def corpus_texts(data_dir: str | Path) -> Iterator[str]:
                         "point --data_dir at a prepared data dir")
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, granularity: str = "script",
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, granularity: str = "char",
                     append_eos: bool = True) -> PreTrainedTokenizerFast:
     """A unigram tokenizer with the special tokens first; seq2seq tokenizers append ``</s>`` like T5's."""
     if granularity not in TOKENIZERS:
@@ -120,10 +125,32 @@ def make_config(arch: str, size: str, tokenizer) -> T5Config | BartConfig | GPT2
 
 
 MODEL_CLASSES = {"t5": T5ForConditionalGeneration, "bart": BartForConditionalGeneration, "gpt2": GPT2LMHeadModel}
+# Neighbour each encoder head of a new T5 starts out attending to (key position minus query position).
+LOCAL_OFFSETS = (-1, 1, -2, 2, -3, 3)
+
+
+def add_locality_prior(model: T5ForConditionalGeneration, strength: float = 4.0) -> None:
+    """Raise the relative-attention bias of one near offset per encoder head by ``strength``.
+
+    T5 has no absolute positions: to copy a span it must learn heads that look at the previous / next token,
+    and its relative-attention bias is a scalar per (bucket, head) initialised near 0, which AdamW moves by about
+    the learning rate per step; a sharp local head takes thousands of steps. Starting with one here is what
+    made a from-scratch T5 learn to copy unseen names (docs/learning_from_scratch.md).
+    """
+    from transformers.models.t5.modeling_t5 import T5Attention
+    cfg = model.config
+    bias = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight  # (buckets, heads)
+    with torch.no_grad():
+        for head in range(cfg.num_heads):
+            offset = torch.tensor(LOCAL_OFFSETS[head % len(LOCAL_OFFSETS)])
+            bucket = T5Attention._relative_position_bucket(offset, True, cfg.relative_attention_num_buckets,
+                                                           cfg.relative_attention_max_distance)
+            bias[bucket, head] += strength
 
 
 def build_tiny_model(data_dir: str | Path, output_dir: str | Path, arch: str = "t5", size: str = "tiny",
-                     seed: int = 0, vocab_size: int = 4000, tokenizer: str = "script") -> Path:
+                     seed: int = 0, vocab_size: int = 4000, tokenizer: str = "char",
+                     locality_prior: float = 4.0) -> Path:
     """Train a tokenizer on ``data_dir`` and save it with a randomly initialised model to ``output_dir``.
 
     The dir appears complete or not at all (built beside it, then renamed into place).
@@ -138,6 +165,8 @@ def build_tiny_model(data_dir: str | Path, output_dir: str | Path, arch: str = "
     tok = train_tokenizer(corpus_texts(data_dir), vocab_size, tokenizer, append_eos=arch != "gpt2")
     torch.manual_seed(seed)
     model = MODEL_CLASSES[arch](make_config(arch, size, tok))
+    if arch == "t5" and locality_prior:
+        add_locality_prior(model, locality_prior)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:

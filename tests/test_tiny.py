@@ -79,3 +79,16 @@ def test_bad_inputs_are_one_line_errors(tmp_path, run):
     proc = run("make_tiny_model.py", "--data_dir", tmp_path / "d", "--output_dir", tmp_path / "m")
     assert proc.returncode == 2 and "train.tsv:1:" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_locality_prior_makes_encoder_heads_look_at_neighbours(tiny_t5_dir):
+    torch.set_num_threads(1)
+    tok = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_t5_dir, attn_implementation="eager")  # sdpa hides weights
+    ids = tok(TEXT, return_tensors="pt").input_ids
+    att = model.encoder(input_ids=ids, output_attentions=True).attentions[0][0]  # (heads, query, key)
+    n = ids.shape[1]
+    for head, offset in enumerate((-1, 1, -2, 2)):
+        inside = [q for q in range(n) if 0 <= q + offset < n]
+        on_neighbour = sum(att[head, q, q + offset].item() for q in inside) / len(inside)
+        assert on_neighbour > 0.2 > 10 / n, (head, on_neighbour)  # uniform attention would give 1/n
