@@ -247,6 +247,9 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
     if not do_sample and num_return_sequences > num_beams:
         raise UserError(f"--num_return_sequences {num_return_sequences} needs --num_beams >= that "
                         "(or --do_sample)")
+    bad_words = [w.strip() for w in bad_words or ()]
+    if any(not w for w in bad_words):
+        raise UserError("--bad_words holds an empty word; list only words to keep out")
     if seed is not None:
         set_seed(seed)
     causal = is_causal(model)
@@ -273,7 +276,7 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
                                          per_group=per_group, gen_kwargs=kwargs)
             for i, hyps in zip(chunk, candidates):
                 texts = [tokenizer.decode(h, skip_special_tokens=True).strip() for h in hyps]
-                offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words or () if w in t}
+                offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if w in t}
                 if offending:
                     if attempt == BAD_WORD_RETRIES:
                         raise BadWordError(f"input {i + 1}: outputs still contain {sorted({w for w, _ in offending})}"

@@ -21,12 +21,11 @@ OTHER_QUESTION = "森瀬市はどの県にあるか。"  # answered with 山梨�
 AQG_DATA = {"task": "aqg", "template": "answer: {answer} context: {context}", "format": "tsv"}
 
 
-def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], steps: int = 60) -> Path:
-    """Copy a tiny model and train it (plain torch loop) until it reproduces each pair's target."""
+def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], max_steps: int = 300) -> Path:
+    """Copy a tiny model and train it (plain torch loop) until greedy decoding reproduces every pair's target."""
     torch.manual_seed(0)
     model, tok = load_model(str(base_dir), device="cpu")
-    causal = generation.is_causal(model)
-    if causal:
+    if generation.is_causal(model):
         enc = tok([f"{x}{GPT_SEP}{y}{GPT_END}" for x, y in pairs], add_special_tokens=False, padding=True,
                   return_tensors="pt")
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
@@ -37,12 +36,15 @@ def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], steps:
         labels = tok(text_target=[y for _, y in pairs], padding=True, return_tensors="pt")["input_ids"]
         labels = labels.masked_fill(labels == tok.pad_token_id, -100)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
+    for step in range(1, max_steps + 1):
+        model.train()
         model(**enc, labels=labels).loss.backward()
         opt.step()
         opt.zero_grad()
-    model.eval()
+        if step % 20 == 0 and generate(model.eval(), tok, [x for x, _ in pairs]) == [[y] for _, y in pairs]:
+            break
+    else:
+        raise AssertionError(f"{base_dir.name} did not memorise {len(pairs)} pairs in {max_steps} steps")
     shutil.rmtree(out_dir, ignore_errors=True)
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
@@ -56,9 +58,10 @@ def aqg_pairs():
 _TRAINED: dict = {}
 
 
-def trained_models(t5_dir: Path, gpt2_dir: Path, tmp_path_factory) -> dict[str, Path]:
-    """AQG T5 + QA T5 + AQG GPT-2, each with a run_config.json like train.py's; built once per session."""
-    key = (t5_dir, gpt2_dir)
+def trained_models(t5_dir: Path, bart_dir: Path, gpt2_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """AQG T5 + QA BART + AQG GPT-2, each with a run_config.json like train.py's; built once per session.
+    (The QA pairs differ only in the question: a from-scratch T5 is slow to use its encoder, BART is not.)"""
+    key = (t5_dir, bart_dir, gpt2_dir)
     if key in _TRAINED:  # the fixture is imported by several test files: train once
         return _TRAINED[key]
     torch.set_num_threads(1)
@@ -67,35 +70,32 @@ def trained_models(t5_dir: Path, gpt2_dir: Path, tmp_path_factory) -> dict[str, 
     (aqg / "run_config.json").write_text(json.dumps({"max_target_length": 32, "data": AQG_DATA}))
     qa_pairs = [(format_input("qa", question=FACT[2], context=FACT[1]), FACT[0]),
                 (format_input("qa", question=OTHER_QUESTION, context=FACT[1]), "山梨県")]
-    qa = memorise(t5_dir, root / "qa", qa_pairs, steps=100)
+    qa = memorise(bart_dir, root / "qa", qa_pairs)
     (qa / "run_config.json").write_text(json.dumps({"data": {"task": "qa", "template": None}}))
-    gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs(), steps=80)
+    gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs())
     _TRAINED[key] = {"aqg": aqg, "qa": qa, "gpt": gpt}
     return _TRAINED[key]
 
 
 @pytest.fixture(scope="session")
-def models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory):
-    return trained_models(tiny_t5_dir, tiny_gpt2_dir, tmp_path_factory)
+def models(tiny_t5_dir, tiny_bart_dir, tiny_gpt2_dir, tmp_path_factory):
+    return trained_models(tiny_t5_dir, tiny_bart_dir, tiny_gpt2_dir, tmp_path_factory)
 
 
 INPUTS = ["森瀬市", "山梨県の北部にある市である。森瀬市の人口は何人か。", "県", "answer: 森瀬市 context: 北部",
           "森瀬市は山梨県の北部にある市である。"]
 
 
-@pytest.mark.parametrize("arch", ["t5", "gpt2"])
-def test_batched_greedy_equals_one_by_one(arch, tiny_t5_dir, tiny_gpt2_dir):
+@pytest.mark.parametrize("name", ["aqg", "gpt"])
+def test_batched_greedy_equals_one_by_one(models, name):
     torch.set_num_threads(1)
-    model, tok = load_model(str(tiny_t5_dir if arch == "t5" else tiny_gpt2_dir), device="cpu")
-    torch.manual_seed(0)
-    with torch.no_grad():  # larger random weights than the builder's: outputs then depend on the input
-        for p in model.parameters():
-            p.normal_(0, 0.05)
-    kw = dict(max_new_tokens=6, suppress_tokens=tok.all_special_ids)  # a random model may emit only specials
-    batched = generate(model, tok, INPUTS, batch_size=3, **kw)  # lengths differ: sorting and padding at work
-    alone = [generate(model, tok, [x], batch_size=1, **kw)[0] for x in INPUTS]
+    model, tok = load_model(str(models[name]), device="cpu")
+    inputs = INPUTS + [x for x, _ in aqg_pairs()]  # lengths differ: sorting and (left) padding at work
+    batched = generate(model, tok, inputs, batch_size=3, max_new_tokens=24)
+    alone = [generate(model, tok, [x], batch_size=1, max_new_tokens=24)[0] for x in inputs]
     assert batched == alone
-    assert len({o[0] for o in batched}) >= 4, batched  # not one degenerate output for everything
+    assert batched[-2:] == [[q] for _, q in aqg_pairs()]  # padded among others, still the memorised questions
+    assert len({o[0] for o in batched}) >= 2, batched  # outputs depend on the input
 
 
 def test_memorised_targets_for_seq2seq_and_causal(models):
