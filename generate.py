@@ -25,6 +25,7 @@ from jaqg.io import _open_lines
 
 @dataclass
 class Args(GenerationArgs):
+    """Generate questions for an answer in a context with a trained AQG model."""
     model_name_or_path: str = arg("model_jsquad_aqg", help="trained AQG model dir (or hub name)")
     answer: Optional[str] = arg(None, help="the answer the question should ask for")
     context: Optional[str] = arg(None, help="the passage holding the answer")

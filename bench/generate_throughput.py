@@ -35,6 +35,7 @@ from jaqg.generation import generate, load_model, question_input  # noqa: E402
 
 @dataclass
 class Args:
+    """Questions/s of batched generation vs one-at-a-time generation on the same model and inputs."""
     model_name_or_path: Optional[str] = arg(None, help="model to time (default: a fresh make_tiny_model T5)")
     size: str = arg("tiny", help="make_tiny_model size when no model is given", choices=["tiny", "small"])
     arch: str = arg("t5", help="make_tiny_model arch when no model is given", choices=["t5", "bart", "gpt2"])
