@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             inputs.append(question_input(item["answer"], item["context"], run_config.get("data"), args.highlight))
         except ValueError as e:
             raise UserError(f"{item['where']}: {e}") from None
-    model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision)
+    model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
+                                  threads=args.threads)
     questions = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, progress=len(inputs) > 16))
 
     dropped = [[] for _ in items]

@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
     rows = read_inputs(args.input_file)
     run_config = read_run_config(args.model_name_or_path)
-    model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision)
+    model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
+                                  threads=args.threads)
     outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress))
     outputs = [[one_line(o) for o in outs] for outs in outputs]
     empty = sum(o == EMPTY for outs in outputs for o in outs)
