@@ -354,6 +354,9 @@ def plot_loss_curve(metrics_csv: Path, png: Path) -> Path | None:
         if series.get(name):
             steps, values = zip(*series[name])
             ax.plot(steps, values, label=name, marker="o" if name == "val_loss" else None)
+    if series.get("val_loss"):
+        step, best = min(series["val_loss"], key=lambda sv: sv[1])
+        ax.plot([step], [best], "k*", markersize=14, label="best (exported)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
