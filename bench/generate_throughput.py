@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from jaqg.cli import arg, parse_args  # noqa: E402
 from jaqg.errors import run_cli  # noqa: E402
+from jaqg.formats import GPT_SEP  # noqa: E402
 from jaqg.generation import generate, load_model, question_input  # noqa: E402
 
 
@@ -60,11 +61,13 @@ def synthetic_inputs(n: int, work: Path) -> list[str]:
 
 def one_by_one(model, tokenizer, inputs: list[str], **kw) -> list[str]:
     """The old text2text-generation pipeline's loop: one input per generate call."""
-    outputs = []
+    outputs, causal = [], not model.config.is_encoder_decoder
     for text in inputs:
-        enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=512).to(model.device)
+        prompt = text + GPT_SEP if causal else text  # the same prompt the batched path builds
+        enc = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=512,
+                        add_special_tokens=not causal).to(model.device)
         out = model.generate(**enc, **kw)
-        outputs.append(tokenizer.decode(out[0], skip_special_tokens=True))
+        outputs.append(tokenizer.decode(out[0, enc["input_ids"].shape[1] if causal else 0:], skip_special_tokens=True))
     return outputs
 
 
