@@ -16,7 +16,7 @@ import run_clm
 from jaqg.batching import IGNORE_INDEX
 from jaqg.clm_data import encode_example, group_texts, load_clm_dataset, load_tokenizer, read_gpt_examples
 from jaqg.errors import UserError, run_cli
-from jaqg.formats import GPT_END, GPT_SEP
+from jaqg.formats import GPT_END, GPT_SEP, HL_TOKEN
 from jaqg.lora import add_lora, load_causal_lm
 
 torch.set_num_threads(1)
@@ -33,13 +33,24 @@ def gpt_data(synthetic_jsquad_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def small_gpt2(gpt_data, tmp_path_factory) -> Path:
-    """A random 64-d, 2-layer GPT-2 with jaqg.tiny's tokenizer (<sep> special, no </s> appended)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-    from jaqg.tiny import corpus_texts, train_tokenizer
-    tok = train_tokenizer(corpus_texts(gpt_data), append_eos=False)
-    config = GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=256, resid_pdrop=0.0,
+    """A random 64-d, 2-layer GPT-2 with one token per character (<hl>, <sep> special, nothing appended).
+
+    Built here rather than with jaqg.tiny's trained tokenizer: that one numbers equal-score pieces differently
+    from run to run, which makes a short training run (and so this test) non-deterministic.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(gpt_data.glob("*.txt")))
+    specials = ["<pad>", "</s>", "<unk>", HL_TOKEN, GPT_SEP]
+    backend = Tokenizer(models.WordLevel({t: i for i, t in enumerate(specials + sorted(set(text) - {"\n"}))},
+                                         unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                  additional_special_tokens=[HL_TOKEN, GPT_SEP])
+    config = GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=512, resid_pdrop=0.0,
                         embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=tok.pad_token_id,
-                        eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+                        eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("clm") / "gpt2_64"
     GPT2LMHeadModel(config).save_pretrained(out)
@@ -54,24 +65,25 @@ def clm(*flags: str) -> None:
 
 def val_loss_of(model_dir, tokenizer_dir, validation_file) -> float:
     tokenizer = load_tokenizer(str(tokenizer_dir))
-    dataset = load_clm_dataset(validation_file, tokenizer, 256)
+    dataset = load_clm_dataset(validation_file, tokenizer, 512)
     return run_clm.perplexity(load_causal_lm(str(model_dir)), tokenizer, dataset, 16)[0]
 
 
 @pytest.fixture(scope="module")
 def trained(small_gpt2, gpt_data, tmp_path_factory) -> Path:
-    """The README recipe's flags (--flag=value style) on the small model, from scratch, 80 steps."""
+    """The README recipe's flags (--flag=value style) on the small model, from scratch, 100 steps."""
     out = tmp_path_factory.mktemp("clm") / "output_gpt"
     clm(f"--model_name_or_path={small_gpt2}", f"--train_file={gpt_data}/train.txt",
         f"--validation_file={gpt_data}/dev.txt", "--do_train", "--do_eval", "--num_train_epochs=10",
-        "--max_steps=80", "--save_steps=20", "--save_total_limit=2", "--learning_rate=3e-3",
+        "--max_steps=100", "--save_steps=20", "--save_total_limit=2", "--learning_rate=3e-3",
         f"--output_dir={out}", "--use_fast_tokenizer=False")
     return out
 
 
-def test_prompt_tokens_carry_no_loss(small_gpt2):
+def test_prompt_tokens_carry_no_loss(small_gpt2, gpt_data):
     tokenizer = load_tokenizer(str(small_gpt2))
-    prompt, question = "森瀬市の中心部を下瀬川が流れ、下流で<hl>古尾湖<hl>に注いでいる。", "下瀬川が注ぐ湖はどこか。"
+    example = read_gpt_examples(gpt_data / "train.txt")[0][0]
+    prompt, question = example.prompt, example.target
     feature = encode_example(tokenizer, prompt, question)
     ids, labels = feature["input_ids"], feature["labels"]
     n_prompt = len(tokenizer(prompt + GPT_SEP, add_special_tokens=False)["input_ids"])
