@@ -7,6 +7,7 @@ import sys
 import random
 import re
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -172,6 +173,22 @@ def test_resume_after_sigkill_continues_step_count(tmp_path, tiny):
     steps = [s for s, _ in val_losses(out)]
     assert steps == sorted(steps) and steps[0] < killed_at and steps[-1] >= 55  # one log across the kill
     assert (out / "model.safetensors").exists()
+
+
+def test_ctrl_c_exits_130_and_exports_nothing(tmp_path, tiny):
+    data, model = tiny
+    out = tmp_path / "out"
+    proc = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", out,
+                    "--max_steps", 1000, "--val_check_interval", 4, "--train_batch_size", 2, wait=False)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output
+    assert output.strip().splitlines()[-1] == "train.py: interrupted; nothing half-written was left behind"
+    assert not (out / "model.safetensors").exists() and not list(out.glob(".export-*"))
+    assert (out / "checkpoints" / "last.ckpt").exists()  # --resume can pick it up
 
 
 NAN_WRAPPER = '''
