@@ -14,7 +14,8 @@ import torch
 
 import run_clm
 from jaqg.batching import IGNORE_INDEX
-from jaqg.clm_data import encode_example, group_texts, load_clm_dataset, load_tokenizer, read_gpt_examples
+from jaqg.clm_data import (encode_example, fit_block, group_texts, load_clm_dataset, load_tokenizer,
+                            read_gpt_examples)
 from jaqg.errors import UserError, run_cli
 from jaqg.formats import GPT_END, GPT_SEP, HL_TOKEN
 from jaqg.lora import add_lora, load_causal_lm
@@ -93,6 +94,10 @@ def test_prompt_tokens_carry_no_loss(small_gpt2, gpt_data):
     # the labelled part is the question and the tokenizer's own end token (the file's </s> is only a marker)
     assert ids[-1] == tokenizer.eos_token_id
     assert tokenizer.decode(ids[n_prompt:-1]) == question
+    # too long for the block: the prompt loses its start; separator, question and eos stay
+    n_question = len(ids) - n_prompt
+    cut = fit_block(feature, n_question + 5)
+    assert cut["input_ids"] == ids[-(n_question + 5):] and cut["labels"] == labels[-(n_question + 5):]
 
 
 def test_recipe_trains_lowers_val_loss_and_writes_questions(trained, small_gpt2, gpt_data):
