@@ -139,11 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         val_set = ClmDataset(val_set.features[: args.max_eval_samples], val_set.examples[: args.max_eval_samples])
     if args.do_train:
         train_set = datasets["train"]
-        batches = math.ceil(len(train_set) / args.train_batch_size)
-        if args.val_check_interval and args.val_check_interval > batches:
-            # HF's --save_steps=10000 on a small file would never validate, so never pick a best model
-            print(f"--save_steps {args.val_check_interval} > {batches} batches per epoch: validating every epoch")
-            args = dataclasses.replace(args, val_check_interval=batches)
         if args.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False
