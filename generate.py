@@ -20,7 +20,7 @@ from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.generation import (GenerationArgs, generate, generation_kwargs, load_model, question_input,
                              read_run_config, roundtrip_filter)
-from jaqg.io import _open_lines
+from jaqg.io import read_lines
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Args(GenerationArgs):
 
 def read_items(path: str) -> list[dict]:
     items = []
-    for lineno, line in _open_lines(path):
+    for lineno, line in read_lines(path):
         if not line.strip():
             continue
         try:

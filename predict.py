@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.generation import GenerationArgs, generate, generation_kwargs, load_model, read_run_config
-from jaqg.io import _open_lines, atomic_write, read_rows, write_rows
+from jaqg.io import read_lines, atomic_write, read_rows, write_rows
 
 log = logging.getLogger("predict")
 EMPTY = "<empty>"  # a TSV field may not be empty; an empty generation is written as this
@@ -35,7 +35,7 @@ class Args(GenerationArgs):
 
 def read_inputs(path: str) -> list[list[str]]:
     """[id, input, target?] rows: a TSV when the first line has a tab, else plain lines numbered from 1."""
-    lines = list(_open_lines(path))
+    lines = list(read_lines(path))
     if not lines:
         raise UserError(f"{path}: empty input file; write one input per line")
     if "\t" in lines[0][1]:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from .batching import IGNORE_INDEX
 from .errors import UserError
 from .formats import GPT_END, GPT_SEP
-from .io import _open_lines
+from .io import read_lines
 
 
 class GptExample(NamedTuple):
@@ -61,7 +61,7 @@ def read_gpt_examples(path: str | os.PathLike, skip_bad_lines: bool = False) -> 
     """Read a GPT text file; a bad line raises UserError naming path:line, or is counted with skip_bad_lines."""
     report = ReadReport(str(path))
     examples = []
-    for lineno, line in _open_lines(path):
+    for lineno, line in read_lines(path):
         if not line.strip():
             report.blank += 1
             continue
@@ -84,7 +84,7 @@ def read_gpt_examples(path: str | os.PathLike, skip_bad_lines: bool = False) -> 
 
 
 def read_text_lines(path: str | os.PathLike) -> list[str]:
-    lines = [line for _, line in _open_lines(path) if line.strip()]
+    lines = [line for _, line in read_lines(path) if line.strip()]
     if not lines:
         raise UserError(f"{path}: the file holds no text; give a file with one document or example a line")
     return lines

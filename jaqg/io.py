@@ -25,7 +25,8 @@ class Example(NamedTuple):
     target: str
 
 
-def _open_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line without its newline) of a UTF-8 text file; UserError if missing or not UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file; check the path (a data dir holds train.tsv, dev.tsv, test.tsv)")
@@ -41,7 +42,7 @@ def read_rows(path: str | os.PathLike, min_fields: int, max_fields: int | None =
               what: str = "row") -> list[list[str]]:
     """Read a headerless TSV, checking every line has min..max non-empty fields."""
     rows = []
-    for lineno, line in _open_lines(path):
+    for lineno, line in read_lines(path):
         fields = line.split("\t")
         if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
             want = f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"

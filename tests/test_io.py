@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from jaqg.errors import UserError
@@ -67,7 +69,9 @@ def test_writer_refuses_bad_fields_without_leaving_a_file(tmp_path):
 
 def test_written_files_get_normal_permissions(tmp_path):
     write_rows(tmp_path / "t.tsv", [["q1", "a", "b"]])
-    assert (tmp_path / "t.tsv").stat().st_mode & 0o044  # readable by others, unlike mkstemp's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "t.tsv").stat().st_mode & 0o777 == 0o666 & ~umask  # what open() gives, not mkstemp's 0600
 
 
 def test_atomic_dir_creates_nothing_on_failure(tmp_path):
