@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.generation import GenerationArgs, generate, generation_kwargs, load_model, read_run_config
+from jaqg.generation import (EMPTY_PREDICTION, GenerationArgs, clean_prediction, generate, generation_kwargs,
+                             load_model, read_run_config)
 from jaqg.io import read_lines, atomic_write, read_rows, write_rows
 
 log = logging.getLogger("predict")
-EMPTY = "<empty>"  # a TSV field may not be empty; an empty generation is written as this
 
 
 @dataclass
@@ -52,10 +52,6 @@ def read_inputs(path: str) -> list[list[str]]:
     return [[str(lineno), line.strip()] for lineno, line in lines]
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split()) or EMPTY
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
     rows = read_inputs(args.input_file)
@@ -63,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
                                   threads=args.threads)
     outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress))
-    outputs = [[one_line(o) for o in outs] for outs in outputs]
-    empty = sum(o == EMPTY for outs in outputs for o in outs)
+    outputs = [[clean_prediction(o) for o in outs] for outs in outputs]
+    empty = sum(o == EMPTY_PREDICTION for outs in outputs for o in outs)
     if empty:
-        log.warning("%d generation(s) were empty; written as %s", empty, EMPTY)
+        log.warning("%d generation(s) were empty; written as %s", empty, EMPTY_PREDICTION)
     if args.output_file.endswith(".jsonl"):
         with atomic_write(args.output_file) as f:
             for row, outs in zip(rows, outputs):

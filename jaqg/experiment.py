@@ -379,7 +379,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
              max_input_length: int = 512, max_new_tokens: int = 64, num_beams: int = 1,
              repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None) -> dict:
     """Generate for data_dir/test.tsv, write predictions.tsv and metrics.json into output_dir, return metrics."""
-    from .generation import generate, load_model
+    from .generation import clean_prediction, generate, load_model
     from .io import read_examples, write_rows
     from .metrics import compute_metrics, format_table
     data_dir, output_dir = Path(data_dir), Path(output_dir)
@@ -390,8 +390,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     outputs = generate(model, tokenizer, [e.input for e in examples], batch_size=batch_size,
                        max_input_length=max_input_length, max_new_tokens=max_new_tokens, num_beams=num_beams,
                        repetition_penalty=repetition_penalty, progress=True)
-    predictions = [" ".join(o[0].split()) for o in outputs]  # one line, no tabs
-    write_rows(output_dir / "predictions.tsv", [[e.id, p or "<empty>", e.target] for e, p in zip(examples, predictions)])
+    predictions = [clean_prediction(o[0]) for o in outputs]  # scored as written, so score.py agrees
+    write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
     metrics = compute_metrics(predictions, load_references(data_dir, examples), tokenizers=tuple(tokenizers),
                               tokenizer_name_or_path=str(model_dir))
     write_json(output_dir / "metrics.json", metrics)

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 DTYPES = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
 # Verify-and-regenerate rounds for outputs that still spell a bad word.
 BAD_WORD_RETRIES = 2
+EMPTY_PREDICTION = "<empty>"  # a TSV field may not be empty; an empty generation is written as this
+
+
+def clean_prediction(text: str) -> str:
+    """A generation as one TSV field: whitespace runs (tabs, newlines) become one space, empty becomes <empty>."""
+    return " ".join(text.split()) or EMPTY_PREDICTION
 
 
 class BadWordError(UserError):

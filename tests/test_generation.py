@@ -213,3 +213,11 @@ def test_roundtrip_filter_keeps_questions_the_qa_model_answers(models):
     kept, dropped = generation.roundtrip_filter(str(models["qa"]), [FACT[:2]], [[FACT[2], OTHER_QUESTION]],
                                                 device="cpu")
     assert kept == [[FACT[2]]] and dropped == [[OTHER_QUESTION]]
+
+
+@given(st.text(alphabet="あい \t\n\r\u3000", max_size=12))
+def test_clean_prediction_is_one_nonempty_tsv_field(text):
+    from jaqg.io import check_field
+    cleaned = generation.clean_prediction(text)
+    assert check_field(cleaned, "prediction") == cleaned
+    assert cleaned.replace(" ", "") == ("".join(text.split()) or generation.EMPTY_PREDICTION)
