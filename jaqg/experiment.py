@@ -369,10 +369,11 @@ def plot_loss_curve(metrics_csv: Path, png: Path) -> Path | None:
 
 
 def load_references(data_dir: Path, examples) -> list[list[str]]:
-    """References per test example: test_references.json ({id: [ref, ...]}) when the data dir has it."""
+    """References per test example: test_references.json ({id: [ref, ...]}) if the data dir has it, else the target."""
+    from .metrics import read_reference_map
     path = data_dir / "test_references.json"
-    refs = read_json(path) if path.is_file() else {}
-    return [list(refs.get(e.id) or [e.target]) for e in examples]
+    refs = read_reference_map(json_path=path) if path.is_file() else {}  # score.py's reader: same parsing and checks
+    return [refs.get(e.id) or [e.target] for e in examples]
 
 
 def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,
