@@ -50,10 +50,6 @@ class ClmArgs(TrainingArgs):
     skip_bad_lines: bool = arg(False, help="count and skip lines without the <sep> separator instead of failing")
     use_fast_tokenizer: bool = arg(True, help="accepted for HF compatibility; transformers 5 has one tokenizer "
                                               "backend (quirks such as do_lower_case come from the model's files)")
-    save_total_limit: int = arg(1, help="keep this many checkpoints, the best by validation loss "
-                                        "(plus last.ckpt for --resume)")
-    gradient_checkpointing: bool = arg(False, help="recompute activations in backward: much less memory, "
-                                                   "~30%% slower")
     lora_r: int = arg(0, help="LoRA rank; 0 = full fine-tuning")
     lora_alpha: float = arg(16.0, help="LoRA scaling numerator (update scaled by alpha / r)")
     lora_dropout: float = arg(0.05, help="dropout on the LoRA input")
@@ -78,12 +74,7 @@ def resolve_block_size(requested: int | None, model) -> int:
 
 
 class ClmExperiment(Experiment):
-    """train.py's experiment, keeping --save_total_limit checkpoints and merging LoRA on export."""
-
-    def build_trainer(self):
-        trainer = super().build_trainer()
-        self.best.save_top_k = self.args.save_total_limit
-        return trainer
+    """train.py's experiment, merging LoRA on export."""
 
     def export_best(self) -> Path:
         out = super().export_best()  # a LoRA model exports as its adapter (adapter_config.json + weights)
@@ -139,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         val_set = ClmDataset(val_set.features[: args.max_eval_samples], val_set.examples[: args.max_eval_samples])
     if args.do_train:
         train_set = datasets["train"]
-        if args.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.config.use_cache = False
         if args.lora_r:
             model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules)
         print(trainable_share(model))

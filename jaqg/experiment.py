@@ -64,6 +64,8 @@ class TrainingArgs:
     val_check_interval: Optional[int] = arg(None, help="validate (and checkpoint) every N training batches "
                                             "(default: every epoch)", aliases=["--eval_steps", "--save_steps"])
     log_every_n_steps: int = arg(10, help="log the training loss every N steps", aliases=["--logging_steps"])
+    save_total_limit: int = arg(1, help="keep this many checkpoints, the best by validation loss "
+                                        "(plus last.ckpt for --resume)")
     early_stopping_patience: int = arg(0, help="stop after N validations without improvement (0 = off)")
     loss: str = arg("ce", help="training loss from jaqg.module.LOSSES (ce, label_smoothing, or your own)")
     label_smoothing: float = arg(0.1, help="epsilon for --loss label_smoothing")
@@ -77,10 +79,14 @@ class TrainingArgs:
     num_nodes: int = arg(1, help="machines (with torchrun or SLURM)")
     strategy: str = arg("auto", help="Lightning strategy: auto | ddp | fsdp | deepspeed ...")
     num_workers: int = arg(0, help="DataLoader worker processes")
+    gradient_checkpointing: bool = arg(False, help="recompute activations in backward: much less memory, "
+                                                   "~30%% slower")
 
     def __post_init__(self):
         if self.bf16 or self.fp16:
             self.precision = "bf16-mixed" if self.bf16 else "16-mixed"
+        if self.save_total_limit < 1:
+            raise UserError(f"--save_total_limit {self.save_total_limit}: keep at least 1 checkpoint (the best)")
 
 
 def is_first_process() -> bool:
@@ -99,7 +105,8 @@ def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None
     auto = AutoModelForCausalLM if causal else AutoModelForSeq2SeqLM
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or name_or_path)
-        model = auto.from_pretrained(name_or_path)
+        # fp32 master weights: transformers 5 otherwise keeps the saved dtype (a bf16 hub model would train in bf16)
+        model = auto.from_pretrained(name_or_path, dtype=torch.float32)
     except (OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a {'causal' if causal else 'seq2seq'} model ({first}); "
@@ -168,6 +175,9 @@ class Experiment:
         self.output_dir = Path(args.output_dir)
         self.ckpt_dir = self.output_dir / "checkpoints"
         self.run_config = {**asdict(args), "data": data_info}
+        if args.gradient_checkpointing:  # on a peft model too: it forwards to the wrapped HF model
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.config.use_cache = False
         self.module = LMModule(model, learning_rate=args.learning_rate, weight_decay=args.weight_decay,
                                warmup_ratio=args.warmup_ratio, warmup_steps=args.warmup_steps,
                                optimizer=args.optimizer, adam_epsilon=args.adam_epsilon, loss=args.loss,
@@ -189,7 +199,7 @@ class Experiment:
     def build_trainer(self) -> pl.Trainer:
         a = self.args
         self.best = ModelCheckpoint(dirpath=self.ckpt_dir, filename="best-{step}", monitor="val_loss", mode="min",
-                                    save_top_k=1)
+                                    save_top_k=a.save_total_limit)
         callbacks = [self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
         if a.early_stopping_patience > 0:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=a.early_stopping_patience))

@@ -55,6 +55,8 @@ def make_tiny_t5(data_dir, model_dir, d_model=32):
     config = T5Config(vocab_size=len(vocab), d_model=d_model, d_ff=2 * d_model, d_kv=16, num_heads=2, num_layers=1,
                       num_decoder_layers=1, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
                       decoder_start_token_id=0, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    import torch
+    torch.manual_seed(0)  # the same weights whichever tests ran before (the rising run depends on them)
     T5ForConditionalGeneration(config).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     return model_dir
@@ -353,3 +355,26 @@ def test_validation_interval_always_validates_a_run(max_steps, epochs, interval,
                            train_batch_size=4, gradient_accumulation_steps=1)
     fake = SimpleNamespace(args=args, data=SimpleNamespace(train_set=[None] * 48))
     assert Experiment._val_interval(fake) == want
+
+
+def test_save_total_limit_keeps_that_many_best_checkpoints(tmp_path, tiny):
+    data, model = tiny
+    out = tmp_path / "out"
+    proc = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", out,
+                    "--max_steps", 6, "--val_check_interval", 2, "--save_total_limit", 2, *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list((out / "checkpoints").glob("best-*.ckpt"))) == 2 and (out / "model.safetensors").exists()
+
+
+def test_pretrained_loads_fp32_and_gradient_checkpointing_turns_on(tmp_path, tiny):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from jaqg.experiment import Experiment, TrainingArgs, load_pretrained
+    half = tmp_path / "bf16_model"
+    AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).to(torch.bfloat16).save_pretrained(half)
+    AutoTokenizer.from_pretrained(tiny[1]).save_pretrained(half)
+    model, tokenizer = load_pretrained(str(half))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # transformers 5 would keep bf16
+    assert not model.is_gradient_checkpointing
+    Experiment(TrainingArgs(output_dir=str(tmp_path / "out"), gradient_checkpointing=True), model, tokenizer, None)
+    assert model.is_gradient_checkpointing and not model.config.use_cache
