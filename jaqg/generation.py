@@ -85,18 +85,26 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
         torch.set_num_threads(threads)
     dtype = resolve_dtype(precision)
     local = Path(name_or_path).expanduser()
-    if local.exists() and not (local / "config.json").is_file():
-        raise UserError(f"{name_or_path}: not a model dir (no config.json); pass a trained output_dir")
+    adapter = local / "adapter_config.json"  # a LoRA output_dir holds the adapter alone and names its base
+    adapter_only = adapter.is_file() and not (local / "config.json").is_file()
+    if local.exists() and not (local / "config.json").is_file() and not adapter_only:
+        raise UserError(f"{name_or_path}: not a model dir (no config.json or adapter_config.json); pass a trained "
+                        "output_dir")
     # Hub names are owner/name; anything else that is not here is a missing dir, not a hub lookup to retry.
     if not local.exists() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1):
         raise UserError(f"{name_or_path}: no such model dir; train one (train.py --output_dir {name_or_path}) "
                         "or pass --model_name_or_path DIR (hub names are owner/name)")
     hf_logging.disable_progress_bar()  # one bar per file load is noise in a CLI
+    source = local if local.exists() else name_or_path
+    base = read_json(adapter).get("base_model_name_or_path") if adapter_only else None
+    if adapter_only and not base:
+        raise UserError(f"{adapter}: names no base_model_name_or_path; add the base model's dir or hub name")
     try:
-        config = AutoConfig.from_pretrained(local if local.exists() else name_or_path)
+        config = AutoConfig.from_pretrained(base or source)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        model = auto.from_pretrained(local if local.exists() else name_or_path, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(local if local.exists() else name_or_path)
+        model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
+        own_tokenizer = not base or (local / "tokenizer_config.json").is_file()
+        tokenizer = AutoTokenizer.from_pretrained(source if own_tokenizer else base)
     except (OSError, ValueError, KeyError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "a model dir" if local.exists() else "no such model dir here, and the hub"

@@ -221,3 +221,25 @@ def test_clean_prediction_is_one_nonempty_tsv_field(text):
     cleaned = generation.clean_prediction(text)
     assert check_field(cleaned, "prediction") == cleaned
     assert cleaned.replace(" ", "") == ("".join(text.split()) or generation.EMPTY_PREDICTION)
+
+
+def test_load_model_accepts_a_lora_adapter_dir(tiny_gpt2_dir, tmp_path):
+    from jaqg.lora import add_lora
+    torch.manual_seed(0)
+    base, tok = load_model(str(tiny_gpt2_dir), device="cpu")
+    tuned = add_lora(base, r=4, alpha=8)
+    with torch.no_grad():  # LoRA's B starts at zero (a no-op adapter): make this one change the model
+        for name, p in tuned.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.5)
+    tuned.save_pretrained(tmp_path / "adapter")  # no tokenizer here: load_model takes the base's
+    assert not (tmp_path / "adapter" / "config.json").exists()
+    loaded, loaded_tok = load_model(str(tmp_path / "adapter"), device="cpu")
+    plain, _ = load_model(str(tiny_gpt2_dir), device="cpu")
+    ids = tok(["森瀬市は山梨県"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, tuned.eval()(ids).logits)
+        assert not torch.allclose(loaded(ids).logits, plain(ids).logits, atol=1e-3)
+    assert loaded_tok.get_vocab() == tok.get_vocab()
+    assert generate(loaded, loaded_tok, [SEED[1]], max_new_tokens=8) == generate(tuned, tok, [SEED[1]],
+                                                                                 max_new_tokens=8)
