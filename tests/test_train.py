@@ -375,6 +375,6 @@ def test_pretrained_loads_fp32_and_gradient_checkpointing_turns_on(tmp_path, tin
     AutoTokenizer.from_pretrained(tiny[1]).save_pretrained(half)
     model, tokenizer = load_pretrained(str(half))
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # transformers 5 would keep bf16
-    assert not model.is_gradient_checkpointing
+    assert not model.is_activation_checkpointing
     Experiment(TrainingArgs(output_dir=str(tmp_path / "out"), gradient_checkpointing=True), model, tokenizer, None)
-    assert model.is_gradient_checkpointing and not model.config.use_cache
+    assert model.is_activation_checkpointing and not model.config.use_cache
