@@ -278,8 +278,9 @@ class Experiment:
         if not path:
             raise UserError("no validation ran, so there is no best model to export; train for at least one "
                             "validation (check --val_check_interval / --max_steps)")
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-        self.module.load_state_dict(state)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        self.module.on_load_checkpoint(checkpoint)  # a LoRA checkpoint holds the adapter only
+        self.module.load_state_dict(checkpoint["state_dict"])
         bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise UserError(f"{path}: the best checkpoint holds non-finite weights ({bad[0]}); nothing exported; "

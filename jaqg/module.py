@@ -77,6 +77,22 @@ class LMModule(pl.LightningModule):
         self.is_causal = not model.config.is_encoder_decoder
         self._last_batch_end: float | None = None
 
+    def frozen_parameter_names(self) -> set[str]:
+        return {n for n, p in self.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # LoRA freezes the base: it is reloaded from --model_name_or_path, so a checkpoint holds only what trains
+        # (a 7B base would otherwise add 13.5 GB to every .ckpt).
+        frozen = self.frozen_parameter_names()
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k not in frozen}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Fill the frozen weights a checkpoint left out from the model as loaded; loading stays strict, so a
+        checkpoint lacking a trainable weight still fails."""
+        state, current = checkpoint["state_dict"], self.state_dict()
+        for name in self.frozen_parameter_names():
+            state.setdefault(name, current[name])
+
     def logits_and_labels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         labels = batch["labels"]
         if self.is_causal:

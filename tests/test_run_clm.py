@@ -147,6 +147,24 @@ def test_lora_trains_only_adapters_and_merged_export_matches(trained, gpt_data, 
         "--max_eval_samples=8")
     assert json.loads((out / "adapter" / "metrics.json").read_text())["val_loss"] == pytest.approx(merged_loss,
                                                                                                   rel=1e-4)
+    # checkpoints hold the adapter (and its optimizer state), not the frozen base
+    ckpts = sorted((out / "checkpoints").glob("*.ckpt"))
+    assert len(ckpts) == 2 and all(c.stat().st_size < 0.25 * (trained / "model.safetensors").stat().st_size
+                                   for c in ckpts), [c.stat().st_size for c in ckpts]
+    assert all("lora_" in k for c in ckpts for k in torch.load(c, weights_only=False)["state_dict"])
+    # ... and still resume and export
+    capsys.readouterr()
+    clm(f"--model_name_or_path={trained}", f"--train_file={gpt_data}/train.txt",
+        f"--validation_file={gpt_data}/dev.txt", "--do_train", "--max_steps=30", "--save_steps=10",
+        "--lora_r", "8", "--learning_rate=1e-2", "--merge_lora", f"--output_dir={out}", "--resume")
+    assert "resumed at step 20" in capsys.readouterr().out
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 30
+    from jaqg.experiment import read_log
+    assert read_log(out / "logs" / "metrics.csv")["val_loss"][-1][0] >= 29  # validated after the resume
+    resumed = load_causal_lm(str(out)).eval()  # the best of all validations, merged again
+    with torch.no_grad():
+        torch.testing.assert_close(resumed(ids).logits, load_causal_lm(str(out / "adapter")).eval()(ids).logits,
+                                   atol=1e-4, rtol=1e-4)
 
 
 def test_lora_defaults_and_bad_targets(small_gpt2):
