@@ -26,7 +26,7 @@ from jaqg.io import read_lines
 @dataclass
 class Args(GenerationArgs):
     """Generate questions for an answer in a context with a trained AQG model."""
-    model_name_or_path: str = arg("model_jsquad_aqg", help="trained AQG model dir (or hub name)")
+    model_name_or_path: str = arg("model_jsquad_aqg", help="trained AQG model dir, LoRA adapter dir, or hub name")
     answer: Optional[str] = arg(None, help="the answer the question should ask for")
     context: Optional[str] = arg(None, help="the passage holding the answer")
     input_file: Optional[str] = arg(None, help="JSONL of {\"answer\", \"context\"[, \"id\"]} instead of "

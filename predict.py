@@ -27,7 +27,7 @@ log = logging.getLogger("predict")
 @dataclass
 class Args(GenerationArgs):
     """Generate a prediction for every input of a TSV or plain text file."""
-    model_name_or_path: str = arg("model", help="trained model dir (or hub name)")
+    model_name_or_path: str = arg("model", help="trained model dir, LoRA adapter dir, or hub name")
     input_file: str = arg("data/test.tsv", help="TSV id, input[, target] or plain text, one input per line")
     output_file: str = arg("predictions.tsv", help="predictions TSV (or .jsonl for n-best records)")
     progress: bool = arg(True, help="show a progress bar on stderr")
