@@ -13,7 +13,7 @@ from typing import Optional
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.hallucination import ANALYZERS, find_hallucinations, source_text, summarize, template_markers
-from jaqg.io import atomic_write, read_examples, read_json, write_json
+from jaqg.io import EMPTY_PREDICTION, atomic_write, read_examples, read_json, write_json
 from jaqg.metrics import check_same_ids, read_prediction_map
 
 
@@ -61,7 +61,8 @@ def main():
     check_same_ids(predictions, examples, args.predictions, args.sources, subset=True)  # sources: a lookup table
     markers = markers_for(args.sources)
     ids = list(predictions)
-    found = find_hallucinations([predictions[i] for i in ids],
+    # An empty generation (written as <empty>) holds no words, so none of them is made up.
+    found = find_hallucinations(["" if predictions[i] == EMPTY_PREDICTION else predictions[i] for i in ids],
                                 [source_text(examples[i].input, markers) for i in ids],
                                 stop_words, args.tokenizer, args.all_words)
     report = {**summarize(found, args.top_k), "tokenizer": args.tokenizer, "all_words": args.all_words,

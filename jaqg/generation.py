@@ -34,7 +34,7 @@ from .cli import arg
 from .errors import UserError
 from .formats import GPT_SEP, format_input
 from .highlight import highlight_answer
-from .io import read_json
+from .io import EMPTY_PREDICTION, read_json
 from .normalize import normalize
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 DTYPES = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
 # Verify-and-regenerate rounds for outputs that still spell a bad word.
 BAD_WORD_RETRIES = 2
-EMPTY_PREDICTION = "<empty>"  # a TSV field may not be empty; an empty generation is written as this
 
 
 def clean_prediction(text: str) -> str:

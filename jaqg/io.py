@@ -19,6 +19,10 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 from .errors import UserError
 
 
+# A TSV field may not be empty: an empty generation is written as this, and read back as nothing.
+EMPTY_PREDICTION = "<empty>"
+
+
 class Example(NamedTuple):
     id: str
     input: str

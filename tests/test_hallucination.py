@@ -137,3 +137,15 @@ def test_default_path_checks_over_100_examples_per_second():
     found = find_hallucinations(candidates, sources)
     rate = len(candidates) / (time.perf_counter() - start)
     assert found[0] == ["有名", "建て"] and rate >= 100, rate  # bench/hallucination_speed.py: thousands/s here
+
+
+def test_empty_generation_has_no_hallucinated_words(run, data):
+    tmp, _, sources = data
+    preds = tmp / "empty_preds.tsv"
+    preds.write_text("a1\t<empty>\na2\t世界で一番長い川は何ですか?\n", encoding="utf-8")
+    out = tmp / "report_empty.json"
+    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["n"] == 2 and report["hallucination_rate"] == pytest.approx(1 / 2)
+    assert "empty" not in dict(map(tuple, report["top_words"]))
