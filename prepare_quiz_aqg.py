@@ -9,7 +9,7 @@ from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import run_cli
-from jaqg.prepare import AqgArgs, check_args, default_output_dir, prepare
+from jaqg.prepare import AqgArgs, prepare_aqg
 from jaqg.quiz import QuizArgs, load_splits
 
 
@@ -20,13 +20,7 @@ class Args(AqgArgs, QuizArgs):
 
 
 def main(argv=None):
-    args = parse_args(Args, argv)
-    task = "aqg_hl" if args.highlight else "aqg"
-    template = check_args(args, task)
-    splits, skipped, sources = load_splits(args)
-    prepare(task, splits, args, template=template, fmt=args.format,
-            output_dir=args.output_dir or default_output_dir("data_quiz_aqg", task, args.format),
-            hl_strategy=args.hl_strategy if args.highlight else None, sources=sources, load_skipped=skipped)
+    prepare_aqg(parse_args(Args, argv), load_splits, "data_quiz_aqg")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,19 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
     return report
 
 
+def prepare_aqg(args: AqgArgs, load_splits, base_dir: str) -> dict:
+    """AQG (or AQG-HL with --highlight) from any source: the one body of prepare_jsquad_aqg.py and prepare_quiz_aqg.py.
+
+    ``load_splits(args) -> (splits, skipped, sources)`` is the source's loader; ``base_dir`` the default output name.
+    """
+    task = "aqg_hl" if args.highlight else "aqg"
+    template = check_args(args, task)
+    splits, skipped, sources = load_splits(args)
+    return prepare(task, splits, args, template=template, fmt=args.format,
+                   output_dir=args.output_dir or default_output_dir(base_dir, task, args.format),
+                   hl_strategy=args.hl_strategy if args.highlight else None, sources=sources, load_skipped=skipped)
+
+
 def print_report(report: dict, output_dir: str) -> None:
     for split in SPLITS:
         skipped = report["skipped"][split]
