@@ -59,7 +59,7 @@ class TrainingArgs:
     warmup_ratio: float = arg(0.0, help="linear warmup over this fraction of the steps, then linear decay")
     warmup_steps: int = arg(0, help="warmup steps (overrides --warmup_ratio when > 0)")
     max_grad_norm: float = arg(1.0, help="clip gradients to this norm (0 = off)")
-    num_train_epochs: int = arg(3, help="epochs (unless --max_steps stops earlier)")
+    num_train_epochs: int = arg(3, help="epochs (ignored when --max_steps > 0, as in Hugging Face's Trainer)")
     max_steps: int = arg(-1, help="stop after this many optimizer steps (-1 = off)")
     val_check_interval: Optional[int] = arg(None, help="validate (and checkpoint) every N training batches "
                                             "(default: every epoch)", aliases=["--eval_steps", "--save_steps"])
@@ -167,6 +167,19 @@ class SaveLast(Checkpoint):
             trainer.save_checkpoint(self.path)  # every rank calls it; rank 0 writes (atomically, via fsspec)
 
 
+class ValidateAtEnd(pl.Callback):
+    """Validate after the run's last batch even when --val_check_interval does not divide the run, so the
+    final weights compete for the best model. Lightning validates a batch when asked to stop there."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loop = trainer.fit_loop
+        last_step = 0 < trainer.max_steps <= trainer.global_step
+        last_batch = (trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs - 1
+                      and loop.epoch_loop.batch_progress.is_last_batch)
+        if last_step or last_batch:
+            trainer.should_stop = True
+
+
 class Experiment:
     """Train ``model`` on ``data`` into ``args.output_dir`` (see the module docstring for the layout)."""
 
@@ -200,7 +213,7 @@ class Experiment:
         a = self.args
         self.best = ModelCheckpoint(dirpath=self.ckpt_dir, filename="best-{step}", monitor="val_loss", mode="min",
                                     save_top_k=a.save_total_limit)
-        callbacks = [self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
+        callbacks = [ValidateAtEnd(), self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
         if a.early_stopping_patience > 0:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=a.early_stopping_patience))
         # flush every logging step: a killed run keeps its log up to the kill
@@ -215,7 +228,7 @@ class Experiment:
             return pl.Trainer(
                 accelerator=a.accelerator, devices=parse_devices(a.devices), num_nodes=a.num_nodes,
                 strategy=a.strategy,
-                precision=a.precision, max_epochs=a.num_train_epochs, max_steps=a.max_steps,
+                precision=a.precision, max_epochs=-1 if a.max_steps > 0 else a.num_train_epochs, max_steps=a.max_steps,
                 accumulate_grad_batches=a.gradient_accumulation_steps, gradient_clip_val=a.max_grad_norm or None,
                 val_check_interval=interval,
                 check_val_every_n_epoch=None if interval else 1,  # N counts batches across epochs

@@ -378,3 +378,15 @@ def test_pretrained_loads_fp32_and_gradient_checkpointing_turns_on(tmp_path, tin
     assert not model.is_activation_checkpointing
     Experiment(TrainingArgs(output_dir=str(tmp_path / "out"), gradient_checkpointing=True), model, tokenizer, None)
     assert model.is_activation_checkpointing and not model.config.use_cache
+
+
+def test_max_steps_overrides_epochs_and_the_last_step_is_validated(tmp_path, tiny):
+    """HF's rule: --max_steps > 0 wins over --num_train_epochs (48 examples / batch 4 = 12 batches an epoch);
+    and the run's last step is validated although --val_check_interval does not divide it."""
+    data, model = tiny
+    out = tmp_path / "out"
+    proc = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", out,
+                    "--num_train_epochs", 1, "--max_steps", 17, "--val_check_interval", 5, *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "trained 17 steps" in proc.stdout
+    assert len(val_losses(out)) == 4  # after batches 5, 10, 15 and the last one, 17
