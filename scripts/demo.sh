@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-demo_out}
 STEPS=${DEMO_STEPS:-2000}
 EVERY=$(( STEPS < 500 ? STEPS : 500 ))
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # two spinning threads on a busy 2-core machine are slower than one
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
