@@ -8,7 +8,8 @@
 - one_by_one: the seed's pipeline style: for each input, tokenize -> model.generate -> decode, batch size 1.
 Same model, inputs (AQG inputs built from synthetic JSQuAD) and decoding, greedy and beam 4. Every output
 is exactly --max_new_tokens long (min_new_tokens) so an untrained model's early end-of-text cannot flatter
-either side. Each method runs --rounds times, interleaved, and its best round counts (the machine is shared).
+either side. Each method runs --rounds times, interleaved, and its best round counts (the machine is shared);
+the spread of the per-round ratios (batched and one-by-one timed side by side) shows how much load moved them.
 For a seq2seq model it also times the encoder alone over the batched path's batches: both paths encode the
 same tokens, so (one-by-one time) / (encoder time) bounds what any batching of the decoder can reach.
 """
@@ -45,7 +46,8 @@ class Args:
     max_new_tokens: int = arg(24, help="tokens generated per question (all of them)")
     beams: list[int] = arg([1, 4], help="beam sizes to time (1 = greedy)")
     rounds: int = arg(2, help="interleaved rounds; the best counts")
-    threads: int = arg(1, help="torch threads (the machine is shared)")
+    threads: int = arg(1, help="torch threads for both paths (0 = torch's default, one per core, as predict.py "
+                          "uses; the machine is shared)")
     device: str = arg("auto", help="auto | cpu | cuda")
     precision: str = arg("32", help="32 | bf16 | 16, both paths")
     output: Optional[str] = arg(None, help="also write the results as JSON here")
@@ -85,7 +87,8 @@ def encoder_seconds(model, tokenizer, inputs: list[str], batch_size: int) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         inputs = synthetic_inputs(args.n_inputs, work / "jsquad")
@@ -107,20 +110,23 @@ def main(argv: list[str] | None = None) -> int:
                 "one_by_one": lambda: one_by_one(model, tokenizer, inputs, num_beams=beams, do_sample=False,
                                                  **fixed),
             }
-            best = {name: float("inf") for name in methods}
+            timings = {name: [] for name in methods}
             for _ in range(args.rounds):
                 for name, run in methods.items():
                     start = time.perf_counter()
                     with torch.inference_mode():
                         run()
-                    best[name] = min(best[name], time.perf_counter() - start)
+                    timings[name].append(time.perf_counter() - start)
+            best = {name: min(seconds) for name, seconds in timings.items()}
+            per_round = [alone / batched for batched, alone in zip(timings["batched"], timings["one_by_one"])]
             rate = {name: len(inputs) / seconds for name, seconds in best.items()}
             speedup = rate["batched"] / rate["one_by_one"]
             results.append({"num_beams": beams, "batch_size": args.batch_size, "questions_per_s": rate,
-                            "speedup": speedup, "seconds": best})
+                            "speedup": speedup, "seconds": best, "per_round_speedups": per_round})
             decoding = "greedy" if beams == 1 else f"beam {beams}"
             print(f"{decoding:>8}: batched {rate['batched']:7.1f} q/s | one-by-one {rate['one_by_one']:6.1f} q/s | "
-                  f"speedup {speedup:4.1f}x ({'meets' if speedup >= 4 else 'below'} the 4x target)")
+                  f"speedup {speedup:4.1f}x ({'meets' if speedup >= 4 else 'below'} the 4x target; rounds "
+                  f"{min(per_round):.1f}-{max(per_round):.1f}x)")
         if model.config.is_encoder_decoder:
             encoding = min(encoder_seconds(model, tokenizer, inputs, args.batch_size) for _ in range(args.rounds))
             slowest = max(r["seconds"]["one_by_one"] for r in results)
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         from jaqg.io import write_json
         write_json(args.output, {"model": args.model_name_or_path or f"tiny-{args.arch}-{args.size}",
                                  "n_inputs": len(inputs), "max_new_tokens": args.max_new_tokens,
-                                 "threads": args.threads, "precision": args.precision, "results": results})
+                                 "threads": torch.get_num_threads(), "precision": args.precision, "results": results})
     return 0
 
 
