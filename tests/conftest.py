@@ -28,6 +28,15 @@ def run():
     return run_script
 
 
+def run_main_in_process(capsys, main, prog: str, *argv) -> tuple[int, str, str]:
+    """A script's ``main`` as its command line runs it, in this process: (exit status, stdout, stderr)."""
+    from jaqg.errors import run_cli
+    with pytest.raises(SystemExit) as e:
+        run_cli(lambda: main(list(map(str, argv))), prog=prog)
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
 # Shared, session-scoped fixtures (built once per test run; owned by H3). Small on purpose: 2 shared cores.
 @pytest.fixture(scope="session")
 def synthetic_jsquad_dir(tmp_path_factory) -> Path:

@@ -5,16 +5,12 @@ import json
 import pytest
 
 import generate as generate_script
-from jaqg.errors import run_cli
+from conftest import run_main_in_process
 from test_generation import FACT, OTHER_QUESTION, SEED, models  # noqa: F401  (session fixture)
 
 
 def run_main(capsys, *argv):
-    """generate.py's main as the command line runs it: (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as e:
-        run_cli(lambda: generate_script.main(list(map(str, argv))), prog="generate.py")
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+    return run_main_in_process(capsys, generate_script.main, "generate.py", *argv)
 
 
 def test_seed_recipe_with_bad_words(run, capsys, models):

@@ -5,16 +5,12 @@ import json
 import pytest
 
 import predict as predict_script
-from jaqg.errors import run_cli
+from conftest import run_main_in_process
 from test_generation import FACT, SEED, aqg_pairs, models  # noqa: F401  (session fixture)
 
 
 def run_main(capsys, *argv):
-    """predict.py's main as the command line runs it: (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as e:
-        run_cli(lambda: predict_script.main(list(map(str, argv))), prog="predict.py")
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+    return run_main_in_process(capsys, predict_script.main, "predict.py", *argv)
 
 
 def test_tsv_in_predictions_out(capsys, models, tmp_path):
