@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 import predict as predict_script
 from conftest import run_main_in_process
