@@ -2,7 +2,6 @@
 
 import json
 
-
 import predict as predict_script
 from conftest import run_main_in_process
 from test_generation import FACT, SEED, aqg_pairs, models  # noqa: F401  (session fixture)
