@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from .batching import Collator, LengthGroupedBatchSampler
 from .cli import arg
 from .errors import UserError
-from .io import atomic_write, read_json, write_json
+from .io import FILE_MODE, atomic_write, read_json, write_json
 from .module import LOSSES, LMModule
 
 
@@ -321,18 +321,11 @@ def save_model_atomically(model, tokenizer, output_dir: Path) -> None:
         files = sorted(tmp.iterdir(), key=lambda p: p.suffix == ".safetensors" or p.name.endswith(".index.json"))
         for old in output_dir.glob("model*.safetensors*"):
             old.unlink()
-        mode = 0o666 & ~_umask()  # temp files are private (0600); the model should not be
         for f in files:
-            f.chmod(mode)
+            f.chmod(FILE_MODE)
             os.replace(f, output_dir / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def merge_logs(earlier: Path, later: Path, out: Path) -> None:

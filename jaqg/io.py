@@ -91,6 +91,8 @@ def check_field(value: str, what: str) -> str:
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# The mode a plain open() would give a new file; temp files (mkstemp, mkdtemp) are private (0600).
+FILE_MODE = 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -100,7 +102,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
                        **({"newline": ""} if "b" not in mode else {})) as f:
             yield f
