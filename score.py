@@ -20,7 +20,7 @@ from jaqg.word_tokenizers import TOKENIZERS, check_names
 @dataclass
 class ScoreArgs:
     """Score predictions against references (metrics.json + a Markdown table + per-example scores)."""
-    predictions: str = arg(help="predictions TSV: id<TAB>prediction")
+    predictions: str = arg(help="predictions TSV: id<TAB>prediction (an n-best TSV: each id's first row)")
     references: Optional[str] = arg(None, help="data TSV (id, input, target) whose target is the reference")
     references_json: Optional[str] = arg(None, help="several references per id: JSQuAD JSON or {id: [answers]}")
     tokenizers: Optional[list[str]] = arg(None, help=f"tokenizers for BLEU/ROUGE, any of {' '.join(TOKENIZERS)} "
@@ -39,7 +39,9 @@ def main():
         raise UserError("--predictions is required (a TSV of id<TAB>prediction)")
     tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
     check_names(tokenizers)
-    predictions = read_prediction_map(args.predictions)
+    predictions, per_id = read_prediction_map(args.predictions)
+    if per_id > 1:
+        print(f"{args.predictions}: an n-best list (up to {per_id} rows per id); scoring each id's first (best) row")
     references = read_reference_map(args.references, args.references_json)
     check_same_ids(predictions, references, args.predictions, args.references or args.references_json,
                    subset=args.allow_partial)

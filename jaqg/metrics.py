@@ -127,11 +127,12 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def read_prediction_map(path) -> dict[str, str]:
-    """``{id: prediction}`` from ``id\tprediction[\textra...]``, in file order.
+def read_prediction_map(path) -> tuple[dict[str, str], int]:
+    """``({id: prediction}, rows per id)`` from ``id\tprediction[\textra...]``, in file order.
 
-    Extra columns are allowed but every line must have the same number: a line with more fields than the
-    others is a prediction that holds a tab.
+    An n-best file (predict.py --num_return_sequences N: an id's rows adjacent, best first) gives each id its first
+    row; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are allowed
+    but every line must have the same number: a line with more fields than the others is a prediction with a tab.
     """
     rows = read_predictions(path)
     width = min(len(r) for r in rows)
@@ -140,11 +141,17 @@ def read_prediction_map(path) -> dict[str, str]:
             raise UserError(f"{path}:{lineno}: {len(row)} tab-separated fields where other lines have {width}; "
                             "a prediction may not hold a tab, remove it")
     predictions: dict[str, str] = {}
+    most = run = 0
     for lineno, row in enumerate(rows, 1):
-        if row[0] in predictions:
-            raise UserError(f"{path}:{lineno}: duplicate id {row[0]!r}; each example needs exactly one prediction")
-        predictions[row[0]] = row[1]
-    return predictions
+        if row[0] not in predictions:
+            predictions[row[0]], run = row[1], 1
+        elif row[0] == rows[lineno - 2][0]:  # the next candidate of an n-best list
+            run += 1
+        else:
+            raise UserError(f"{path}:{lineno}: id {row[0]!r} again, apart from its earlier rows; each example needs "
+                            "one prediction (or adjacent n-best rows, best first)")
+        most = max(most, run)
+    return predictions, most
 
 
 def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:

@@ -58,6 +58,21 @@ def test_allow_partial_scores_only_predicted_ids(run, files):
     assert m["n"] == 2 and m["exact_match"] == 100.0 and "2 predicted of 3" in proc.stdout
 
 
+def test_an_nbest_file_scores_each_ids_first_row(run, files):
+    """predict.py --num_return_sequences N writes an id's rows together, best first (fewer if outputs repeat)."""
+    tmp, preds, refs = files
+    nbest = tmp / "nbest.tsv"
+    rows = [("q1", "山梨県の県庁所在地はどこですか?"), ("q1", "甲府市はどこ?"), ("q2", "富士山は何メートル?"),
+            ("q3", "日本で一番長い川は?"), ("q3", "日本一長い川は何ですか?"), ("q3", "川は?")]
+    nbest.write_text("".join(f"{i}\t{p}\n" for i, p in rows), encoding="utf-8")
+    for name, path in (("top1", preds), ("nbest", nbest)):
+        proc = run("score.py", "--predictions", path, "--references", refs, "--output", tmp / f"{name}.json",
+                   "--tokenizers", "char")
+        assert proc.returncode == 0, proc.stderr
+    assert "up to 3 rows per id" in proc.stdout
+    assert json.loads((tmp / "nbest.json").read_text()) == json.loads((tmp / "top1.json").read_text())
+
+
 def test_references_json_both_formats_give_best_of_several(run, files):
     tmp, preds, refs = files
     simple = tmp / "test_references.json"
@@ -103,6 +118,7 @@ def test_t5_pieces_from_a_local_tokenizer(tmp_path):
     ("", [], "empty"),
     ("q1\t山梨県の\tどこ\nq2\t富士山\nq3\t川\n", [], "may not hold a tab"),
     ("q1\ta\nq2\tb\nq4\tc\n", [], "1 of 3 ids"),
+    ("q1\ta\nq2\tb\nq1\tc\nq3\td\n", [], "bad.tsv:3: id 'q1' again, apart from its earlier rows"),
     ("q1\ta\nq2\tb\nq3\tc\n", ["--tokenizers", "mecab", "juman"], "unknown tokenizer 'juman'"),
 ])
 def test_bad_input_is_one_line_exit_2(run, files, content, extra, message):
