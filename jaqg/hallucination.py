@@ -4,8 +4,9 @@ A word of the candidate is a hallucination unless its surface form occurs verbat
 project's normalization). That rule also covers the seed's token-set difference (every source token is a
 substring of the source), so only the candidate is segmented: sentences and whole contexts can segment
 differently, and segmenting long contexts is what made the seed slow. Paraphrases, spelling variants and
-background knowledge all count as hallucinations. By default only content words are checked, and
-interrogatives (何, 誰, いつ, どこ, 何年...) are not content words.
+background knowledge all count as hallucinations. By default only content words are checked; interrogatives
+(何, 誰, いつ, どこ, 何年...) are not content words, nor, with GiNZA and Sudachi, light verbs and formal nouns
+(する, なる, ある, いる, こと: Sudachi's 非自立可能). MeCab's ipadic has no such class and counts them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ Words = list[tuple[str, bool]]  # (surface, is a content word)
 
 def _ginza(texts: Sequence[str]) -> list[Words]:
     nlp = ginza_tokenizer_only()
-    return [[(t.text, t.pos_ in CONTENT_UPOS) for t in doc] for doc in nlp.pipe(texts, batch_size=256)]
+    # Light verbs and formal nouns (する, なる, ある, こと: Sudachi's 非自立可能) are not content, as in _sudachi.
+    return [[(t.text, t.pos_ in CONTENT_UPOS and "非自立可能" not in t.tag_) for t in doc]
+            for doc in nlp.pipe(texts, batch_size=256)]
 
 
 def _mecab(texts: Sequence[str]) -> list[Words]:
