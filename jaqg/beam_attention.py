@@ -70,15 +70,14 @@ def beam_search_cache(model, encoder_states: torch.Tensor, attention_mask: torch
     config = model.config.get_text_config(decoder=True)
     cross = DynamicCache(config=config)
     before = model.config._attn_implementation
-    shared = model.config.is_encoder_decoder and before == "sdpa"
-    if shared:
-        model.set_attn_implementation(BEAM_SHARED_SDPA)
+    if not (model.config.is_encoder_decoder and before == "sdpa"):
+        yield BeamSharedCrossCache(DynamicCache(config=config), cross)
+        return
+    model.set_attn_implementation(BEAM_SHARED_SDPA)
     try:
-        if shared:
-            start = torch.zeros((encoder_states.shape[0], 1), dtype=torch.long, device=encoder_states.device)
-            model(encoder_outputs=(encoder_states,), attention_mask=attention_mask, decoder_input_ids=start,
-                  cache=EncoderDecoderCache(DynamicCache(config=config), cross), use_cache=True)
+        start = torch.zeros((encoder_states.shape[0], 1), dtype=torch.long, device=encoder_states.device)
+        model(encoder_outputs=(encoder_states,), attention_mask=attention_mask, decoder_input_ids=start,
+              cache=EncoderDecoderCache(DynamicCache(config=config), cross), use_cache=True)
         yield BeamSharedCrossCache(DynamicCache(config=config), cross)
     finally:
-        if shared:
-            model.set_attn_implementation(before)
+        model.set_attn_implementation(before)

@@ -233,14 +233,13 @@ def _generate_batch(model, tokenizer, seqs: list[list[int]], *, num_beams: int, 
             processors.append(StepDiversityPenalty(earlier, diversity_penalty, start_len, beams))
         kwargs = dict(gen_kwargs, input_ids=input_ids, attention_mask=attention_mask, num_beams=beams,
                       num_return_sequences=per_group, logits_processor=processors, pad_token_id=pad_id)
-        if causal:
-            out = model.generate(**kwargs)
-        elif beams == 1:  # generate expands encoder outputs in place: a fresh holder for each call
-            out = model.generate(**kwargs, encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states))
-        else:
+        if not causal:  # generate expands encoder outputs in place: a fresh holder for each call
+            kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=encoder_states)
+        if beams > 1 and not causal:
             with beam_search_cache(model, encoder_states, attention_mask) as cache:
-                out = model.generate(**kwargs, encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states),
-                                     cache=cache)
+                out = model.generate(**kwargs, cache=cache)
+        else:
+            out = model.generate(**kwargs)
         new = out[:, start_len:].view(len(seqs), per_group, -1).cpu()
         for row, hyps in enumerate(new.tolist()):
             candidates[row] += [[t for t in h if t != pad_id] for h in hyps]

@@ -55,6 +55,21 @@ def test_shared_cross_attention_matches_the_plain_path(model_dir):
     assert (alone - shared[BEAMS:2 * BEAMS]).abs().max() < 1e-4
 
 
+def test_several_new_tokens_per_beam_give_each_beam_its_copy(model_dir):
+    """Decoding never feeds more than one token per beam; a forced prefix would, and must still be right."""
+    model, tok = load_model(str(model_dir), device="cpu")
+    enc = tok(TEXTS, padding=True, return_tensors="pt")
+    prefix = torch.tensor([[model.config.decoder_start_token_id, 5, 9]]).repeat(len(TEXTS) * BEAMS, 1)
+    with torch.inference_mode():
+        states = model.get_encoder()(**enc).last_hidden_state
+        kw = dict(encoder_outputs=(states.repeat_interleave(BEAMS, 0),), decoder_input_ids=prefix,
+                  attention_mask=enc["attention_mask"].repeat_interleave(BEAMS, 0), use_cache=True)
+        plain = model(**kw, cache=EncoderDecoderCache(DynamicCache(), DynamicCache())).logits
+        with beam_search_cache(model, states, enc["attention_mask"]) as cache:
+            shared = model(**kw, cache=cache).logits
+    assert (plain - shared).abs().max() < 1e-4
+
+
 def test_cross_cache_holds_one_row_per_input_and_the_model_is_restored(model_dir):
     model, tok = load_model(str(model_dir), device="cpu")
     enc = tok(TEXTS, padding=True, return_tensors="pt")
