@@ -56,9 +56,7 @@ def main():
     if args.tokenizer not in ANALYZERS:
         raise UserError(f"unknown tokenizer {args.tokenizer!r}; choose from {', '.join(ANALYZERS)}")
     stop_words = read_stop_words(args.stop_words) if args.stop_words else []
-    predictions, per_id = read_prediction_map(args.predictions)
-    if per_id > 1:
-        print(f"{args.predictions}: an n-best list (up to {per_id} rows per id); checking each id's first (best) row")
+    predictions = read_prediction_map(args.predictions)
     examples = {e.id: e for e in read_examples(args.sources)}
     check_same_ids(predictions, examples, args.predictions, args.sources, subset=True)  # sources: a lookup table
     markers = markers_for(args.sources)

@@ -39,9 +39,7 @@ def main():
         raise UserError("--predictions is required (a TSV of id<TAB>prediction)")
     tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
     check_names(tokenizers)
-    predictions, per_id = read_prediction_map(args.predictions)
-    if per_id > 1:
-        print(f"{args.predictions}: an n-best list (up to {per_id} rows per id); scoring each id's first (best) row")
+    predictions = read_prediction_map(args.predictions)
     references = read_reference_map(args.references, args.references_json)
     check_same_ids(predictions, references, args.predictions, args.references or args.references_json,
                    subset=args.allow_partial)

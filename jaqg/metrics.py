@@ -127,11 +127,11 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def read_prediction_map(path) -> tuple[dict[str, str], int]:
-    """``({id: prediction}, rows per id)`` from ``id\tprediction[\textra...]``, in file order.
+def read_prediction_map(path) -> dict[str, str]:
+    """``{id: prediction}`` from ``id\tprediction[\textra...]``, in file order.
 
     An n-best file (predict.py --num_return_sequences N: an id's rows adjacent, best first) gives each id its first
-    row; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are allowed
+    row, and says so; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are allowed
     but every line must have the same number: a line with more fields than the others is a prediction with a tab.
     """
     rows = read_predictions(path)
@@ -151,7 +151,9 @@ def read_prediction_map(path) -> tuple[dict[str, str], int]:
             raise UserError(f"{path}:{lineno}: id {row[0]!r} again, apart from its earlier rows; each example needs "
                             "one prediction (or adjacent n-best rows, best first)")
         most = max(most, run)
-    return predictions, most
+    if most > 1:
+        print(f"{path}: an n-best list (up to {most} rows per id); using each id's first (best) row")
+    return predictions
 
 
 def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:
