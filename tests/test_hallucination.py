@@ -89,14 +89,19 @@ def data(tmp_path):
     return tmp_path, preds, sources
 
 
+def run_report(run, preds, sources, out, *extra):
+    """hallucination.py as a user runs it: (the process, the report it wrote)."""
+    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(out.read_text(encoding="utf-8"))
+
+
 def test_cli_report_and_per_example(run, data):
     tmp, preds, sources = data
     stop = tmp / "stop.txt"
     stop.write_text("有名\n", encoding="utf-8")
     out = tmp / "report.json"
-    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text(encoding="utf-8"))
+    proc, report = run_report(run, preds, sources, out)
     assert report["n"] == 3 and report["hallucination_rate"] == pytest.approx(2 / 3)
     assert report["mean_hallucinated_words"] == pytest.approx((0 + 1 + 1) / 3)
     # GiNZA (Sudachi's POS) counts ある as a light verb; ipadic (mecab, below) as a content verb.
@@ -104,10 +109,8 @@ def test_cli_report_and_per_example(run, data):
     rows = [r.split("\t") for r in out.with_suffix(".tsv").read_text(encoding="utf-8").splitlines()]
     assert rows[0] == ["id", "n_hallucinated", "words", "prediction"] and rows[1][:3] == ["a1", "0", ""]
     assert "世界" in rows[2][2].split() and "| hallucination rate |" in proc.stdout
-    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out,
-               "--stop_words", stop, "--tokenizer", "mecab", "--per_example_output", tmp / "words.tsv")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text(encoding="utf-8"))
+    _, report = run_report(run, preds, sources, out, "--stop_words", stop, "--tokenizer", "mecab",
+                           "--per_example_output", tmp / "words.tsv")
     assert dict(map(tuple, report["top_words"])) == {"世界": 1, "ある": 1} and report["tokenizer"] == "mecab"
     assert (tmp / "words.tsv").is_file()
 
@@ -153,9 +156,6 @@ def test_empty_generation_has_no_hallucinated_words(run, data):
     tmp, _, sources = data
     preds = tmp / "empty_preds.tsv"
     preds.write_text("a1\t<empty>\na2\t世界で一番長い川は何ですか?\n", encoding="utf-8")
-    out = tmp / "report_empty.json"
-    proc = run("hallucination.py", "--predictions", preds, "--sources", sources, "--output", out)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text(encoding="utf-8"))
+    _, report = run_report(run, preds, sources, tmp / "report_empty.json")
     assert report["n"] == 2 and report["hallucination_rate"] == pytest.approx(1 / 2)
     assert "empty" not in dict(map(tuple, report["top_words"]))
