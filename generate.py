@@ -18,8 +18,8 @@ from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.generation import (GenerationArgs, generate, generation_kwargs, load_model, question_input,
-                             read_run_config, roundtrip_filter)
+from jaqg.generation import GenerationArgs, generate, generation_kwargs, load_model, question_input, read_run_config
+from jaqg.roundtrip import roundtrip_filter
 from jaqg.io import read_lines
 
 

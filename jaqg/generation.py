@@ -401,27 +401,3 @@ def question_input(answer: str, context: str, data_info: dict | None, highlight:
                              "pass an answer copied from the context")
         return format_input(task, context=highlight_answer(context, answer), template=template)
     return format_input(task, answer=answer, context=context, template=template)
-
-
-def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions: list[list[str]], *,
-                     batch_size: int = 16, device: str = "auto", precision: str = "32"
-                     ) -> tuple[list[list[str]], list[list[str]]]:
-    """Keep the questions a QA model answers with the given answer: (kept, dropped) per (answer, context) item."""
-    run_config = read_run_config(qa_model_dir)
-    data_info = run_config.get("data") or {}
-    if data_info.get("task", "qa") != "qa":
-        raise UserError(f"{qa_model_dir}: --roundtrip_qa needs a QA model, but its run_config task is "
-                        f"{data_info.get('task')!r}")
-    model, tokenizer = load_model(qa_model_dir, device=device, precision=precision)
-    pairs = [(i, q) for i, qs in enumerate(questions) for q in qs]
-    qa_inputs = [format_input("qa", question=q, context=normalize(items[i][1]), template=data_info.get("template"))
-                 for i, q in pairs]
-    answers = generate(model, tokenizer, qa_inputs, batch_size=batch_size,
-                       max_input_length=run_config.get("max_input_length") or 512,
-                       max_new_tokens=run_config.get("max_target_length") or 64) if qa_inputs else []
-    kept: list[list[str]] = [[] for _ in items]
-    dropped: list[list[str]] = [[] for _ in items]
-    same = lambda a, b: "".join(normalize(a).split()) == "".join(normalize(b).split())  # noqa: E731
-    for (i, q), predicted in zip(pairs, answers):
-        (kept if same(predicted[0], items[i][0]) else dropped)[i].append(q)
-    return kept, dropped

@@ -226,12 +226,6 @@ def test_question_input_follows_run_config():
         question_input(answer, context, {"task": "qa"})
 
 
-def test_roundtrip_filter_keeps_questions_the_qa_model_answers(models):
-    kept, dropped = generation.roundtrip_filter(str(models["qa"]), [FACT[:2]], [[FACT[2], OTHER_QUESTION]],
-                                                device="cpu")
-    assert kept == [[FACT[2]]] and dropped == [[OTHER_QUESTION]]
-
-
 @given(st.text(alphabet="あい \t\n\r\u3000", max_size=12))
 def test_clean_prediction_is_one_nonempty_tsv_field(text):
     from jaqg.io import check_field
