@@ -28,6 +28,7 @@ from jaqg.batching import IGNORE_INDEX
 from jaqg.cli import arg, parse_args
 from jaqg.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
 from jaqg.errors import UserError, run_cli
+from jaqg.hub_tokenizers import save_tokenizer
 from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically
 from jaqg.generation import resolve_dtype
 from jaqg.lora import add_lora, is_lora, load_causal_lm, trainable_share
@@ -84,7 +85,7 @@ class ClmExperiment(Experiment):
             for name in ("adapter_config.json", "adapter_model.safetensors", "README.md"):  # README: peft's card
                 if (out / name).exists():
                     (out / name).replace(adapter_dir / name)
-            self.tokenizer.save_pretrained(adapter_dir)  # so the adapter dir alone serves --do_eval / generation
+            save_tokenizer(self.tokenizer, adapter_dir)  # so the adapter dir alone serves --do_eval / generation
             self.model = self.model.merge_and_unload()
             save_model_atomically(self.model, self.tokenizer, out)
             print(f"merged LoRA into a plain model in {out} (adapter in {adapter_dir})")

@@ -182,32 +182,7 @@ def load_clm_dataset(path: str | os.PathLike, tokenizer, block_size: int, *, gro
 
 
 def load_tokenizer(name_or_path: str, use_fast: bool = True):
-    """AutoTokenizer plus the quirks a causal LM's files ask for, read from its config, not its name.
-
-    - ``do_lower_case`` in tokenizer_config.json (rinna/japanese-gpt2-medium: "T5Tokenizer with
-      do_lower_case=True"): transformers 5's T5Tokenizer ignores the flag, so a Lowercase step goes into the
-      tokenizer's own normalizer, saved with it, so generation later lowercases the same way.
-    - no pad token (GPT-2): pad with eos; padded positions are masked and carry label -100 anyway.
-    transformers 5 has a single (tokenizers) backend, so ``use_fast=False`` changes nothing; it is accepted for
-    HF-recipe compatibility.
-    """
-    from tokenizers import normalizers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=use_fast)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{name_or_path}: cannot load a tokenizer ({str(e).splitlines()[0]}); give a hub name "
-                        "or a folder written by save_pretrained / make_tiny_model.py") from None
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if tokenizer.init_kwargs.get("do_lower_case") and backend is not None \
-            and tokenizer.tokenize("A") != tokenizer.tokenize("a"):
-        backend.normalizer = (normalizers.Sequence([normalizers.Lowercase(), backend.normalizer])
-                              if backend.normalizer else normalizers.Lowercase())
-        # A plain tokenizers-backed class keeps the normalizer on save/load (T5Tokenizer would rebuild its own).
-        tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
-                                            model_max_length=tokenizer.model_max_length,
-                                            **tokenizer.special_tokens_map)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    """A causal LM's tokenizer: jaqg.hub_tokenizers.load_tokenizer (checked against its SentencePiece model,
+    ``do_lower_case`` honoured, no end-of-text appended, pad = eos when it has no pad token)."""
+    from .hub_tokenizers import load_tokenizer as load
+    return load(name_or_path, causal=True, use_fast=use_fast)

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from .batching import Collator, LengthGroupedBatchSampler
 from .cli import arg
 from .errors import UserError
+from .hub_tokenizers import save_tokenizer
 from .io import FILE_MODE, atomic_write, read_json, write_json
 from .module import LOSSES, LMModule
 
@@ -100,11 +101,15 @@ def parse_devices(devices: str):
 
 
 def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None, causal: bool = False):
-    """(model, tokenizer) from a hub name or local dir; UserError with a hint when it cannot be loaded."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    """(model, tokenizer) from a hub name or local dir; UserError with a hint when it cannot be loaded.
+
+    The tokenizer encodes as the model's SentencePiece model does (jaqg.hub_tokenizers), or the run stops."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    from .hub_tokenizers import load_tokenizer
     auto = AutoModelForCausalLM if causal else AutoModelForSeq2SeqLM
+    tokenizer = load_tokenizer(tokenizer_name_or_path or name_or_path, causal=causal)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_name_or_path or name_or_path)
         # fp32 master weights: transformers 5 otherwise keeps the saved dtype (a bf16 hub model would train in bf16)
         model = auto.from_pretrained(name_or_path, dtype=torch.float32)
     except (OSError, ValueError) as e:
@@ -317,7 +322,7 @@ def save_model_atomically(model, tokenizer, output_dir: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=output_dir))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)  # with the SentencePiece model it was checked against
         files = sorted(tmp.iterdir(), key=lambda p: p.suffix == ".safetensors" or p.name.endswith(".index.json"))
         for old in output_dir.glob("model*.safetensors*"):
             old.unlink()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, LogitsProcessor,
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, LogitsProcessor,
                           LogitsProcessorList, set_seed)
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import logging as hf_logging
@@ -35,6 +35,7 @@ from .cli import arg
 from .errors import UserError
 from .formats import GPT_SEP, format_input
 from .highlight import highlight_answer
+from .hub_tokenizers import load_tokenizer
 from .io import EMPTY_PREDICTION, read_json
 from .normalize import normalize
 
@@ -104,7 +105,8 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
         own_tokenizer = not base or (local / "tokenizer_config.json").is_file()
-        tokenizer = AutoTokenizer.from_pretrained(source if own_tokenizer else base)
+        # checked (and repaired) against the model's SentencePiece model; UserError when it cannot be
+        tokenizer = load_tokenizer(str(source if own_tokenizer else base), causal=not config.is_encoder_decoder)
     except (OSError, ValueError, KeyError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "a model dir" if local.exists() else "no such model dir here, and the hub"

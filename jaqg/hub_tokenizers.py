@@ -1,0 +1,268 @@
+"""Load a model's tokenizer so it encodes exactly as the model's own SentencePiece model does.
+
+transformers 5 converts every ``spiece.model`` with T5's layout, whatever the model says (checked on 5.24.0):
+the unigram's unknown id is fixed at 2 (rinna/japanese-gpt2-medium has ``<unk>`` 0 and ``</s>`` 2, so every
+character outside the vocabulary became end-of-text), byte fallback is off (a byte-fallback model such as
+sonoisa/t5-base-japanese-v1.1 gets ``<unk>`` where SentencePiece writes UTF-8 byte pieces), the dummy prefix and
+whitespace handling are T5's (rinna/japanese-gpt-neox-3.6b turns both off), and ``do_lower_case`` in
+tokenizer_config.json is ignored (rinna's vocabulary is lowercase).
+
+``load_tokenizer`` is the one place every script loads a tokenizer (train.py and run_clm.py through
+``jaqg.experiment.load_pretrained`` / ``jaqg.clm_data.load_tokenizer``, predict.py and generate.py through
+``jaqg.generation.load_model``, make_tiny_model.py). When the model dir (or the hub cache) holds a SentencePiece
+model, the tokenizer is checked against ``sentencepiece.SentencePieceProcessor`` on ``PROBE`` (Japanese, Latin
+upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, extra spaces), after the model's own
+lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
+byte fallback, the normalizer's precompiled charsmap, dummy prefix, whitespace handling) and checked again; a
+difference that remains stops the run with one line (UserError). ``save_tokenizer`` writes the result (and a copy
+of the SentencePiece model, so the next load checks it again) beside a trained model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import UserError
+
+# Names a SentencePiece model goes by in hub repositories (T5/mT5/rinna, XLM-R/BART, LLaMA).
+SPM_NAMES = ("spiece.model", "sentencepiece.bpe.model", "sentencepiece.model", "tokenizer.model")
+# Texts the tokenizer must encode as SentencePiece does: Japanese scripts, Latin upper/lower case, digits,
+# full-width / half-width forms and NFKC compatibility characters, emoji, rare kanji (surrogate-pair 𠮷,
+# variant 髙), and the whitespace cases SentencePiece treats specially (leading, doubled, trailing spaces).
+PROBE = (
+    "ＮＨＫと😀𠮷の甲府市",
+    "GPT-2は言語モデルです",
+    "髙島屋の①番館",
+    "山梨県の県庁所在地は甲府市です。",
+    "question: 富士山の高さは? context: 富士山は標高3776mの山である。",
+    "Tokyo Tower と TOKYO SKYTREE",
+    "ｶﾀｶﾅ と カタカナ、ひらがな、漢字。",
+    "２０２４年１２月３１日 12:30 〜 13:45",
+    "㈱ジャパン ℃ ㍻ Ⅻ ½",
+    "  先頭と  途中の空白   末尾 ",
+    "絵文字👍🏽と🇯🇵、記号★♪",
+    "𩸽や𠀋、鷗外の森",
+)
+
+
+def find_sentencepiece_model(name_or_path: str) -> Path | None:
+    """The SentencePiece model file of a local model dir, or of a hub model in the local cache; None if none.
+
+    Only files that parse as a SentencePiece ``ModelProto`` count (LLaMA-3's ``tokenizer.model`` is tiktoken).
+    """
+    local = Path(name_or_path).expanduser()
+    candidates = []
+    if local.is_dir():
+        candidates = [local / n for n in SPM_NAMES if (local / n).is_file()]
+    elif not local.exists():
+        try:
+            from transformers.utils import cached_file
+            for n in SPM_NAMES:
+                found = cached_file(name_or_path, n, local_files_only=True,
+                                    _raise_exceptions_for_missing_entries=False,
+                                    _raise_exceptions_for_connection_errors=False)
+                if found:
+                    candidates.append(Path(found))
+        except (OSError, ValueError):
+            return None
+    for path in candidates:
+        if read_model_proto(path) is not None:
+            return path
+    return None
+
+
+def read_model_proto(path: str | Path):
+    """The parsed ``sentencepiece_model_pb2.ModelProto`` of ``path``, or None if it is not one."""
+    from google.protobuf.message import DecodeError
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    try:
+        proto.ParseFromString(Path(path).read_bytes())
+    except (DecodeError, OSError):
+        return None
+    return proto if len(proto.pieces) else None
+
+
+def _lowercases(tokenizer) -> bool:
+    """Whether the model's tokenizer config asks for lowercased input (rinna: ``do_lower_case``)."""
+    return bool(tokenizer.init_kwargs.get("do_lower_case"))
+
+
+def fidelity_mismatches(tokenizer, spm_path: str | Path, lowercase: bool,
+                        texts: Iterable[str] = PROBE) -> list[str]:
+    """How ``tokenizer`` differs from the SentencePiece model at ``spm_path``: one line per difference.
+
+    Compared per text: ids of ``tokenizer(text, add_special_tokens=False)`` vs ``SentencePieceProcessor.encode``
+    of the text (lowercased first when ``lowercase``), and, for texts SentencePiece encodes without ``<unk>``,
+    ``tokenizer.decode`` vs ``SentencePieceProcessor.decode`` of those ids. Also the unknown-token id.
+    """
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=str(spm_path))
+    problems = []
+    if tokenizer.unk_token_id != sp.unk_id():
+        problems.append(f"unk token id {tokenizer.unk_token_id}, SentencePiece's is {sp.unk_id()}")
+    for text in texts:
+        ref = sp.encode(text.lower() if lowercase else text)
+        ours = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if ours != ref:
+            problems.append(f"{text!r}: {tokenizer.convert_ids_to_tokens(ours)} {ours}, SentencePiece "
+                            f"{sp.id_to_piece(ref)} {ref}")
+        elif sp.unk_id() not in ref:
+            decoded, want = tokenizer.decode(ref, skip_special_tokens=False), sp.decode(ref)
+            if decoded != want:
+                problems.append(f"{text!r}: decodes to {decoded!r}, SentencePiece to {want!r}")
+    return problems
+
+
+def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
+    """A ``PreTrainedTokenizerFast`` that encodes as the SentencePiece ``proto`` does, keeping ``tokenizer``'s
+    special tokens, added tokens (same ids) and, for seq2seq models, its post-processor (T5 appends ``</s>``).
+
+    Causal LMs get no post-processor: a prompt must not end in end-of-text (rinna's GPT-2 adds no eos).
+    Raises UserError for a SentencePiece BPE model (only unigram models are rebuilt here).
+    """
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    from tokenizers import Regex, Tokenizer, decoders, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    where = tokenizer.name_or_path
+    if proto.trainer_spec.model_type != pb.TrainerSpec.UNIGRAM:
+        raise UserError(f"{where}: its SentencePiece model is not a unigram model (type "
+                        f"{pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)}), which jaqg cannot "
+                        "rebuild; use a tokenizer.json that matches it (--tokenizer_name_or_path)")
+    unknown = [i for i, p in enumerate(proto.pieces) if p.type == pb.ModelProto.SentencePiece.UNKNOWN]
+    if len(unknown) != 1:
+        raise UserError(f"{where}: its SentencePiece model has {len(unknown)} unknown pieces (expected 1)")
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    pieces = [p.piece for p in proto.pieces]
+    # Added tokens keep their ids: those inside the SentencePiece vocabulary must name the same piece there.
+    for added in state.get("added_tokens", []):
+        if added["id"] < len(pieces) and pieces[added["id"]] != added["content"]:
+            raise UserError(f"{where}: token {added['content']!r} has id {added['id']} in the tokenizer but "
+                            f"SentencePiece's piece {added['id']} is {pieces[added['id']]!r}; the tokenizer "
+                            "files disagree with the SentencePiece model")
+    state["model"] = {"type": "Unigram", "unk_id": unknown[0], "byte_fallback": proto.trainer_spec.byte_fallback,
+                      "vocab": [[p.piece, p.score] for p in proto.pieces]}
+    state["normalizer"] = state["pre_tokenizer"] = state["decoder"] = None
+    if causal:
+        state["post_processor"] = None
+    backend = Tokenizer.from_str(json.dumps(state))
+
+    spec = proto.normalizer_spec
+    steps = [normalizers.Lowercase()] if lowercase else []
+    if spec.precompiled_charsmap:
+        steps.append(normalizers.Precompiled(spec.precompiled_charsmap))
+    if spec.remove_extra_whitespaces:  # SentencePiece: drop leading/trailing spaces, collapse runs to one
+        steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex("^ | $"), "")]
+    # Dummy prefix and space -> ▁ in the normalizer, no pre-tokenizer: one unigram lattice over the whole text,
+    # as SentencePiece itself does (a text after an added token such as <hl> gets its own prefix, as in T5).
+    if spec.add_dummy_prefix:
+        steps.append(normalizers.Prepend("▁"))
+    if spec.escape_whitespaces:
+        steps.append(normalizers.Replace(" ", "▁"))
+    backend.normalizer = normalizers.Sequence(steps)
+    # Byte pieces to bytes after ▁ -> space; the dummy prefix's space is dropped again (as SentencePiece does).
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+                                        + ([decoders.Strip(" ", 1, 0)] if spec.add_dummy_prefix else []))
+    special = {k: str(v) for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str) or
+               hasattr(v, "content")}
+    extra = [str(t) for t in tokenizer.special_tokens_map.get("additional_special_tokens", [])]
+    kwargs = {"do_lower_case": True} if lowercase else {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
+                                   model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
+                                   **special, **({"additional_special_tokens": extra} if extra else {}), **kwargs)
+
+
+def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False):
+    """``tokenizer`` itself when it encodes as the SentencePiece model at ``spm_path`` does (and, for a causal
+    LM, adds no end-of-text token), else a rebuilt one that does; UserError when no rebuild matches.
+
+    ``spm_path`` None: nothing to compare against (a tokenizer.json model); only the end-of-text guard runs.
+    """
+    if spm_path is None:
+        check_unknown_is_not_eos(tokenizer)
+        return tokenizer
+    lowercase = _lowercases(tokenizer)
+    appends = causal and len(tokenizer("a")["input_ids"]) != len(tokenizer("a", add_special_tokens=False)["input_ids"])
+    problems = fidelity_mismatches(tokenizer, spm_path, lowercase)
+    if not problems and not appends:
+        tokenizer.sentencepiece_file = str(spm_path)
+        return tokenizer
+    proto = read_model_proto(spm_path)
+    rebuilt = build_from_sentencepiece(tokenizer, proto, lowercase, causal)
+    remaining = fidelity_mismatches(rebuilt, spm_path, lowercase)
+    if remaining:
+        raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
+                        f"({remaining[0]}); pass --tokenizer_name_or_path with a tokenizer.json that does")
+    check_unknown_is_not_eos(rebuilt)
+    rebuilt.sentencepiece_file = str(spm_path)
+    return rebuilt
+
+
+def check_unknown_is_not_eos(tokenizer) -> None:
+    """UserError if the tokenizer's model writes end-of-text for an unknown character (training and generation
+    would then stop at every rare character)."""
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    model = state.get("model", {})
+    unk = model.get("unk_id") if model.get("type") == "Unigram" else None
+    if unk is None and model.get("unk_token") is not None:
+        unk = tokenizer.convert_tokens_to_ids(model["unk_token"])
+    if unk is not None and tokenizer.eos_token_id is not None and unk == tokenizer.eos_token_id \
+            and tokenizer.eos_token != tokenizer.unk_token:
+        raise UserError(f"{tokenizer.name_or_path}: the tokenizer maps unknown characters to id {unk}, its "
+                        f"end-of-text token {tokenizer.eos_token!r}; fix its unk_id (tokenizer.json) or give "
+                        "the model's SentencePiece model")
+
+
+def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True):
+    """The tokenizer of a hub name or model dir, checked (and repaired) against its SentencePiece model.
+
+    - ``do_lower_case`` in tokenizer_config.json: a Lowercase step goes into the tokenizer's own normalizer
+      (saved with it), for SentencePiece and tokenizer.json models alike.
+    - ``causal``: no end-of-text appended to encoded text; no pad token -> pad with eos (GPT-2).
+    ``use_fast`` is accepted for HF-recipe compatibility: transformers 5 has one (tokenizers) backend.
+    UserError (one line) when it cannot be loaded or made faithful.
+    """
+    from transformers import AutoTokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=use_fast)
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{name_or_path}: cannot load a tokenizer ({first}); give a hub name or a folder written "
+                        "by save_pretrained / make_tiny_model.py") from None
+    spm_path = find_sentencepiece_model(name_or_path)
+    tokenizer = ensure_faithful(tokenizer, spm_path, causal)
+    if spm_path is None:
+        tokenizer = _lowercase_if_asked(tokenizer)
+    if causal and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _lowercase_if_asked(tokenizer):
+    """A tokenizer.json model whose config asks for ``do_lower_case`` but does not lowercase: add the step."""
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if not (_lowercases(tokenizer) and backend is not None and tokenizer.tokenize("A") != tokenizer.tokenize("a")):
+        return tokenizer
+    backend.normalizer = (normalizers.Sequence([normalizers.Lowercase(), backend.normalizer])
+                          if backend.normalizer else normalizers.Lowercase())
+    # A plain tokenizers-backed class keeps the normalizer on save/load (T5Tokenizer would rebuild its own).
+    return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
+                                   model_max_length=tokenizer.model_max_length, do_lower_case=True,
+                                   **tokenizer.special_tokens_map)
+
+
+def save_tokenizer(tokenizer, directory: str | Path) -> None:
+    """``save_pretrained`` plus the SentencePiece model it was checked against (``spiece.model``), so loading
+    ``directory`` later checks the saved tokenizer against it again."""
+    tokenizer.save_pretrained(directory)
+    source = getattr(tokenizer, "sentencepiece_file", None)
+    if source and Path(source).is_file():
+        target = Path(directory) / "spiece.model"
+        if not target.exists() or not target.samefile(source):
+            shutil.copyfile(source, target)

@@ -1,0 +1,113 @@
+"""jaqg.hub_tokenizers: every tokenizer the project loads encodes as the model's own SentencePiece model.
+
+SentencePiece models are trained here, at test time, with other id layouts and settings than T5's (unknown id 0 /
+1 / 3, byte fallback, no dummy prefix, whitespace kept, case folding, lowercase vocabularies), since transformers 5
+converts every spiece.model as if it were T5's. The real rinna model in ../shared is used only when present.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+from transformers import AutoTokenizer
+
+from jaqg.errors import UserError
+from jaqg.hub_tokenizers import PROBE, fidelity_mismatches, load_tokenizer, save_tokenizer
+from jaqg.standins import SpmLayout, train_sentencepiece
+
+RINNA_SPM = Path(__file__).resolve().parents[2] / "shared" / "hub" / "rinna-japanese-gpt2" / "spiece.model"
+# Our own sentences; none holds 😀, 𠮷 or 髙, so those are unknown to every model trained here.
+PLACES = ["甲府市", "山梨県", "富士山", "東京タワー", "大阪城", "名古屋駅", "札幌", "那覇"]
+PATTERNS = ["{}は日本にあります。", "{}の人口はおよそ12万人です。", "{}へ行くにはJRが便利だ。",
+            "Visit {} by Train in 2024.", "{}で GPT-2 と BERT を比べた。", "ＡＢＣ社は{}に本社を置く。"]
+CORPUS = [p.format(x) for p in PATTERNS for x in PLACES] * 3
+RINNA_CONFIG = {"tokenizer_class": "T5Tokenizer", "do_lower_case": True, "extra_ids": 0, "bos_token": "<s>",
+                "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                "sep_token": "[SEP]", "mask_token": "[MASK]"}
+T5_CONFIG = {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+             "extra_ids": 100}
+NEOX_CONFIG = {"tokenizer_class": "T5Tokenizer", "extra_ids": 0, "bos_token": "<s>", "eos_token": "</s>",
+               "unk_token": "<unk>", "pad_token": "<pad>"}
+LAYOUTS = {  # name: (SentencePiece layout, tokenizer_config.json, causal)
+    "rinna_unk0_lowercase": (SpmLayout(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, lowercase_corpus=True,
+                                       control_symbols=("[PAD]", "[CLS]", "[SEP]", "[MASK]")), RINNA_CONFIG, True),
+    "t5_v10": (SpmLayout(pad_id=0, eos_id=1, unk_id=2, bos_id=-1), T5_CONFIG, False),
+    "t5_byte_fallback": (SpmLayout(pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True), T5_CONFIG, False),
+    "neox_no_prefix_keep_spaces": (SpmLayout(pad_id=0, unk_id=1, bos_id=2, eos_id=3, byte_fallback=True,
+                                             add_dummy_prefix=False, remove_extra_whitespaces=False),
+                                   NEOX_CONFIG, True),
+    "unk3_case_folding": (SpmLayout(pad_id=0, eos_id=1, bos_id=2, unk_id=3, normalization_rule_name="nmt_nfkc_cf"),
+                          {**T5_CONFIG, "extra_ids": 0}, False),
+}
+
+
+def make_dir(tmp_path: Path, layout: SpmLayout, config: dict, **train_options) -> Path:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    train_sentencepiece(CORPUS, model_dir / "spiece.model", layout, vocab_size=300, **train_options)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    return model_dir
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_loaded_tokenizer_encodes_as_sentencepiece(tmp_path, name):
+    layout, config, causal = LAYOUTS[name]
+    model_dir = make_dir(tmp_path, layout, config)
+    sp = spm.SentencePieceProcessor(model_file=str(model_dir / "spiece.model"))
+    lower = config.get("do_lower_case", False)
+    tok = load_tokenizer(str(model_dir), causal=causal)
+    assert fidelity_mismatches(tok, model_dir / "spiece.model", lower) == []
+    texts = [*PROBE, *CORPUS[:6], "  甲府市  と\u3000富士山  "]
+    for text in texts:
+        assert tok(text, add_special_tokens=False)["input_ids"] == sp.encode(text.lower() if lower else text), text
+    assert tok.unk_token_id == layout.unk_id
+    ids = tok("😀𠮷と髙", add_special_tokens=False)["input_ids"]
+    if layout.byte_fallback:  # UTF-8 byte pieces, never <unk>; they decode back to the characters
+        assert layout.unk_id not in ids and tok.decode(ids) == "😀𠮷と髙"
+    else:  # an unknown character is <unk>, never end-of-text
+        assert layout.unk_id in ids and tok.eos_token_id not in ids
+    # a causal LM's prompt carries no end-of-text; a seq2seq input ends with it, as T5's does
+    full = tok("甲府市")["input_ids"]
+    assert (full[-1] == tok.eos_token_id) != causal
+    # saved with the model (save_tokenizer) -> loads back identical, also with plain AutoTokenizer
+    save_tokenizer(tok, tmp_path / "saved")
+    assert (tmp_path / "saved" / "spiece.model").is_file()
+    again, plain = load_tokenizer(str(tmp_path / "saved"), causal=causal), AutoTokenizer.from_pretrained(tmp_path / "saved")
+    for text in texts:
+        want = tok(text)["input_ids"]
+        assert again(text)["input_ids"] == want and plain(text)["input_ids"] == want, text
+
+
+def test_transformers_alone_maps_unknown_to_eos_in_rinna_layout(tmp_path):
+    """The fault being repaired (transformers 5.24): rinna's layout converted as T5's gives unk id 2 = </s>."""
+    layout, config, _ = LAYOUTS["rinna_unk0_lowercase"]
+    model_dir = make_dir(tmp_path, layout, config)
+    raw = AutoTokenizer.from_pretrained(model_dir)
+    assert 2 in raw("甲府😀", add_special_tokens=False)["input_ids"]  # </s> inside the text
+    assert fidelity_mismatches(raw, model_dir / "spiece.model", lowercase=True)
+    ids = load_tokenizer(str(model_dir), causal=True)("甲府😀", add_special_tokens=False)["input_ids"]
+    assert ids[-1] == 0 and 2 not in ids
+
+
+def test_a_difference_that_cannot_be_repaired_stops_with_one_line(tmp_path):
+    layout, config, _ = LAYOUTS["t5_v10"]
+    model_dir = make_dir(tmp_path, layout, config, treat_whitespace_as_suffix=True)  # not rebuilt here
+    with pytest.raises(UserError) as e:
+        load_tokenizer(str(model_dir))
+    msg = str(e.value)
+    assert "\n" not in msg and "spiece.model" in msg and "cannot be made to encode" in msg
+
+
+@pytest.mark.skipif(not RINNA_SPM.is_file(), reason="../shared/hub/rinna-japanese-gpt2/spiece.model not present")
+def test_rinna_real_spiece_model(tmp_path):
+    """The issue's strings with rinna's real SentencePiece model and tokenizer_config: ids of the lowercased text."""
+    model_dir = tmp_path / "rinna"
+    model_dir.mkdir()
+    (model_dir / "spiece.model").write_bytes(RINNA_SPM.read_bytes())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(RINNA_CONFIG))
+    sp = spm.SentencePieceProcessor(model_file=str(RINNA_SPM))
+    tok = load_tokenizer(str(model_dir), causal=True)
+    for text in ("ＮＨＫと😀𠮷の甲府市", "GPT-2は言語モデルです", "髙島屋の①番館", *PROBE):
+        assert tok(text)["input_ids"] == sp.encode(text.lower()), text
+    assert tok("😀", add_special_tokens=False)["input_ids"] == [9, 0] and tok.eos_token_id == 2  # '▁', '<unk>'
