@@ -126,12 +126,15 @@ def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None
 
 
 def data_report(data_dir: str | Path) -> dict | None:
-    """task/template/format of a prepared data dir (None for a hand-made one without prepare_report.json)."""
+    """task/template/format of a prepared data dir (None for a hand-made one without prepare_report.json);
+    a multitask dir adds its task_prefixes and templates."""
     path = Path(data_dir) / "prepare_report.json"
     if not path.is_file():
         return None
     report = read_json(path)
-    return {k: report.get(k) for k in ("task", "template", "format", "hl_strategy", "sep")}
+    keys = ("task", "template", "format", "hl_strategy", "sep") + (("task_prefixes", "templates")
+                                                                   if report.get("task") == "multi" else ())
+    return {k: report.get(k) for k in keys}
 
 
 class BatchedData(pl.LightningDataModule):
@@ -402,6 +405,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
              max_input_length: int = 512, max_new_tokens: int = 64, num_beams: int = 1,
              repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None) -> dict:
     """Generate for data_dir/test.tsv, write predictions.tsv and metrics.json into output_dir, return metrics."""
+    from .formats import GPT_SEP
     from .generation import clean_prediction, generate, load_model
     from .io import read_examples, write_rows
     from .metrics import compute_metrics, format_table
@@ -410,13 +414,24 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     if not examples:
         raise UserError(f"{data_dir / 'test.tsv'}: no examples to evaluate")
     model, tokenizer = load_model(str(model_dir))
+    info = data_report(data_dir) or {}
     outputs = generate(model, tokenizer, [e.input for e in examples], batch_size=batch_size,
                        max_input_length=max_input_length, max_new_tokens=max_new_tokens, num_beams=num_beams,
-                       repetition_penalty=repetition_penalty, progress=True)
+                       repetition_penalty=repetition_penalty, progress=True,
+                       keep_special_tokens=(GPT_SEP,) if info.get("task") in ("ae", "multi") else ())
     predictions = [clean_prediction(o[0]) for o in outputs]  # scored as written, so score.py agrees
     write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
-    metrics = compute_metrics(predictions, load_references(data_dir, examples), tokenizers=tuple(tokenizers),
+    references = load_references(data_dir, examples)
+    metrics = compute_metrics(predictions, references, tokenizers=tuple(tokenizers),
                               tokenizer_name_or_path=str(model_dir))
+    prefixes = info.get("task_prefixes")
+    if prefixes:  # a multitask data dir: the same metrics per task, the task read from the input's prefix
+        from .formats import task_of_input
+        tasks = [task_of_input(e.input, prefixes) or "unknown" for e in examples]
+        metrics["by_task"] = {t: compute_metrics([p for p, x in zip(predictions, tasks) if x == t],
+                                                 [r for r, x in zip(references, tasks) if x == t],
+                                                 tokenizers=tuple(tokenizers), tokenizer_name_or_path=str(model_dir))
+                              for t in dict.fromkeys(tasks)}
     write_json(output_dir / "metrics.json", metrics)
     print(format_table(metrics))
     return metrics

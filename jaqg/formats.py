@@ -15,17 +15,27 @@ GPT_SEP = "<sep>"
 # Ends each causal-LM example in the text files; run_clm maps it to the tokenizer's own end-of-text token.
 GPT_END = "</s>"
 
-TASKS = ("qa", "aqg", "aqg_hl")
+TASKS = ("qa", "aqg", "aqg_hl", "ae")
 
 DEFAULT_TEMPLATES = {
     "qa": "question: {question} context: {context}",
     "aqg": "answer: {answer} context: {context}",
     "aqg_hl": "{context}",  # the context with the answer wrapped as <hl>answer<hl>
+    "ae": "{context}",  # the context with one sentence wrapped as <hl>sentence<hl>
 }
 
-TARGET_FIELD = {"qa": "answer", "aqg": "question", "aqg_hl": "question"}
+TARGET_FIELD = {"qa": "answer", "aqg": "question", "aqg_hl": "question", "ae": "answer"}
 # Fields a template must use so the input still determines the target.
-REQUIRED_FIELDS = {"qa": {"question", "context"}, "aqg": {"answer", "context"}, "aqg_hl": {"context"}}
+REQUIRED_FIELDS = {"qa": {"question", "context"}, "aqg": {"answer", "context"}, "aqg_hl": {"context"},
+                   "ae": {"context"}}
+
+# Answer extraction (AE) targets: the answers of the highlighted sentence, in order, joined by this (as lmqg).
+AE_SEP = f" {GPT_SEP} "
+
+# Multitask data (prepare --task multi): every input starts with its task's prefix (T5 style; lmqg's names).
+MULTI_TASKS = ("qa", "aqg_hl", "ae")
+DEFAULT_TASK_PREFIXES = {"qa": "question answering: ", "aqg_hl": "question generation: ",
+                         "ae": "answer extraction: "}
 TEMPLATE_FIELDS = ("question", "answer", "context")
 
 
@@ -63,6 +73,22 @@ def format_input(task: str, *, question: str = "", answer: str = "", context: st
     """The model input for one example. For aqg_hl pass the already-highlighted context."""
     template = check_template(task, template if template is not None else DEFAULT_TEMPLATES[task])
     return template.format(question=question, answer=answer, context=context)
+
+
+def format_ae_target(answers: list[str]) -> str:
+    """AE target: answers in order of appearance joined by `` <sep> ``."""
+    return AE_SEP.join(answers)
+
+
+def parse_ae_output(text: str) -> list[str]:
+    """Answers from an AE generation (split at ``<sep>``, stripped, empty and repeated ones dropped, order kept)."""
+    return list(dict.fromkeys(a.strip() for a in text.split(GPT_SEP) if a.strip()))
+
+
+def task_of_input(text: str, prefixes: dict[str, str]) -> str | None:
+    """The task whose prefix starts a multitask input (the longest matching prefix), or None."""
+    matches = [task for task, prefix in prefixes.items() if prefix and text.startswith(prefix)]
+    return max(matches, key=lambda t: len(prefixes[t]), default=None)
 
 
 def format_gpt_line(prompt: str, target: str) -> str:

@@ -258,9 +258,11 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
              max_new_tokens: int = 64, num_beams: int = 1, num_return_sequences: int = 1,
              bad_words: Sequence[str] | None = None, num_beam_groups: int = 1, diversity_penalty: float = 0.0,
              do_sample: bool = False, seed: int | None = None, progress: bool = False,
-             **gen_kwargs) -> list[list[str]]:
+             keep_special_tokens: Sequence[str] = (), **gen_kwargs) -> list[list[str]]:
     """Up to ``num_return_sequences`` distinct outputs per input (best first), in input order.
 
+    Special tokens are dropped from the outputs except those in ``keep_special_tokens`` (e.g. ``<sep>``, which
+    joins the answers of an answer-extraction output).
     Beam search returns the best distinct strings among all ``num_beams`` hypotheses, so N <= num_beams;
     sampling draws N (fewer come back only if draws repeat). Other keyword arguments go to ``model.generate``
     (temperature, top_p, repetition_penalty, no_repeat_ngram_size, ...).
@@ -287,6 +289,13 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
     if causal:
         gen_kwargs.setdefault("eos_token_id", tokenizer.eos_token_id)
     banned = bad_words_ids(tokenizer, bad_words) if bad_words else []
+    kept_ids = {tokenizer.convert_tokens_to_ids(t) for t in keep_special_tokens} - {tokenizer.unk_token_id}
+    drop_ids = set(tokenizer.all_special_ids) - kept_ids
+
+    def decode(ids: list[int]) -> str:
+        if not kept_ids:
+            return tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return tokenizer.decode([t for t in ids if t not in drop_ids], skip_special_tokens=False).strip()
 
     results: list[list[str]] = [[] for _ in inputs]
     todo = list(range(len(inputs)))
@@ -302,7 +311,7 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
                                          num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
                                          per_group=per_group, gen_kwargs=kwargs)
             for i, hyps in zip(chunk, candidates):
-                texts = [tokenizer.decode(h, skip_special_tokens=True).strip() for h in hyps]
+                texts = [decode(h) for h in hyps]
                 offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if w in t}
                 if offending:
                     if attempt == BAD_WORD_RETRIES:

@@ -4,19 +4,16 @@ JSQuAD's ``answer_start`` is simply the first occurrence of the answer string: o
 or an uninformative repeat. The default strategy ("related") prefers the body over the title and, among
 body occurrences, the one whose sentence shares the most (rarity-weighted) character bigrams with the
 question (inside one sentence: the one with most shared bigrams in the few characters around it). It falls back to ``answer_start`` only when the body holds no occurrence. "annotated" is the
-plain ``answer_start`` behaviour. Contexts are ``title [SEP] body`` (or just a body, without the separator).
+plain ``answer_start`` behaviour. Sentences are split by jaqg.sentences. Contexts are ``title [SEP] body`` (or just a body, without the separator).
 """
 
 from __future__ import annotations
 
-import re
-
 from .formats import HL_TOKEN
 from .normalize import DEFAULT_SEP
+from .sentences import sentence_spans
 
 STRATEGIES = ("related", "annotated")
-# Sentence ends, before and after NFKC (！→!, ？→?).
-_SENTENCE_END = re.compile(r"[。!?！？]")
 _WINDOW = 12  # characters each side of an occurrence that break ties inside one sentence
 
 
@@ -34,24 +31,13 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
-def _sentence_spans(text: str, begin: int) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of text[begin:], ends after the punctuation."""
-    spans, start = [], begin
-    for m in _SENTENCE_END.finditer(text, begin):
-        spans.append((start, m.end()))
-        start = m.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
-
-
 def _most_related(context: str, starts: list[int], answer: str, question: str, body_from: int) -> list[int]:
     """The occurrences most related to the question (ties kept, in order).
 
     First by their sentence's rarity-weighted bigram overlap with the question; occurrences in the same
     sentence by the overlap of a few characters around them.
     """
-    spans = _sentence_spans(context, body_from)
+    spans = sentence_spans(context, body_from)
     grams = [_bigrams(context[a:b]) for a, b in spans]
     question_grams = _bigrams(question)
     # A bigram found in few sentences says more about which sentence the question is about.

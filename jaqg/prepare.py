@@ -1,10 +1,13 @@
 """The one data-preparation pipeline behind prepare_jsquad.py, prepare_jsquad_aqg.py and prepare_quiz_aqg.py.
 
 Loaders (jsquad.py, quiz.py) turn sources into normalized ``Record``s; here each record becomes an example
-of a task (qa / aqg / aqg_hl), train is split into train/dev by group (article or passage, so no context
+of a task (qa / aqg / aqg_hl; ae builds one example per paragraph sentence holding answers, see
+answer_extraction.py; multi mixes qa, aqg_hl and ae, each input starting with its task prefix), train is split into train/dev by group (article or passage, so no context
 appears in two splits), and everything is written at the end, atomically, with ``prepare_report.json``:
     {"task", "template", "format", "hl_strategy", "sep", "seed", "dev_ratio", "sources",
-     "counts": {split: written}, "skipped": {split: {reason: n}}, "highlight": {split: {...}}}
+     "counts": {split: written}, "skipped": {split: {reason: n}}, "highlight": {split: {...}},
+     "by_task": {split: {task: written}}, "task_prefixes": {task: prefix} and "templates": {task: full template,
+     prefix included} (multi)}
 Format "tsv": ``{split}.tsv`` rows ``id\\tinput\\ttarget``; "gpt": ``{split}.txt`` lines ``{input}<sep>{target}</s>``.
 QA test sets with several annotated answers also get ``test_references.json`` ({id: [answers]}).
 """
@@ -21,7 +24,8 @@ from typing import NamedTuple, Optional
 
 from .cli import arg
 from .errors import UserError
-from .formats import DEFAULT_TEMPLATES, GPT_END, GPT_SEP, TARGET_FIELD, check_template, format_gpt_line, format_input
+from .formats import (DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, GPT_END, GPT_SEP, MULTI_TASKS, TARGET_FIELD,
+                      check_template, format_gpt_line, format_input)
 from .highlight import STRATEGIES, candidates, occurrences, pick, wrap
 from .io import Example, atomic_dir, atomic_write, write_examples, write_json
 from .normalize import DEFAULT_SEP, normalize_offset
@@ -63,10 +67,33 @@ class AqgArgs:
     hl_strategy: str = arg("related", choices=STRATEGIES,
                            help="related: body over title, the question-related occurrence; annotated: answer_start")
     format: str = arg("tsv", choices=FORMATS, help=f"tsv, or gpt: {{split}}.txt lines input{GPT_SEP}question{GPT_END}")
+    task: Optional[str] = arg(None, choices=["ae", "multi"],
+                              help="ae: answer extraction (a sentence highlighted -> its answers joined by <sep>); "
+                                   "multi: QA + AQG-HL + AE in one data dir, inputs starting with a task prefix")
+    qa_prefix: str = arg(DEFAULT_TASK_PREFIXES["qa"], help="--task multi: prefix of QA inputs")
+    qg_prefix: str = arg(DEFAULT_TASK_PREFIXES["aqg_hl"], help="--task multi: prefix of AQG-HL inputs")
+    ae_prefix: str = arg(DEFAULT_TASK_PREFIXES["ae"], help="--task multi: prefix of AE inputs")
+
+    def task_prefixes(self) -> dict[str, str]:
+        return {"qa": self.qa_prefix, "aqg_hl": self.qg_prefix, "ae": self.ae_prefix}
 
 
 def default_output_dir(base: str, task: str, fmt: str) -> str:
-    return base + ("_hl" if task == "aqg_hl" else "") + ("_gpt" if fmt == "gpt" else "")
+    suffix = {"aqg_hl": "_hl", "ae": "_ae", "multi": "_multi"}.get(task, "")
+    return base + suffix + ("_gpt" if fmt == "gpt" else "")
+
+
+def check_prefixes(prefixes: dict[str, str]) -> dict[str, str]:
+    """Task prefixes must be distinct, visible, TSV-safe, and none may start another (the task is read back)."""
+    for task, prefix in prefixes.items():
+        if not prefix.strip() or any(c in prefix for c in "\t\r\n"):
+            raise UserError(f"task prefix {prefix!r} of {task}: must be visible text without tabs or newlines")
+    for a, pa in prefixes.items():
+        for b, pb in prefixes.items():
+            if a != b and pb.startswith(pa):
+                raise UserError(f"task prefixes {pa!r} ({a}) and {pb!r} ({b}): one starts the other, so the task "
+                                "of an input could not be told; make them distinct")
+    return prefixes
 
 
 def check_args(args: CommonArgs, task: str) -> str:
@@ -105,6 +132,10 @@ def build_example(record: Record, task: str, template: str, hl_strategy: str, se
 
 def build_examples(records: list[Record], task: str, template: str, hl_strategy: str, sep: str
                    ) -> tuple[list[Example], Counter, Counter]:
+    if task == "ae":
+        from .answer_extraction import build_ae_examples
+        hl_stats = Counter()
+        return (*build_ae_examples(records, template, hl_strategy, sep, hl_stats), hl_stats)
     examples, skipped, hl_stats, seen = [], Counter(), Counter(), set()
     for record in records:
         if record.id in seen:
@@ -116,6 +147,26 @@ def build_examples(records: list[Record], task: str, template: str, hl_strategy:
         except ValueError as e:
             skipped[str(e)] += 1
     return examples, skipped, hl_stats
+
+
+def multitask_templates(prefixes: dict[str, str]) -> dict[str, str]:
+    """Each multitask task's full input template: its prefix, then the task's default template."""
+    return {task: check_template(task, prefixes[task] + DEFAULT_TEMPLATES[task]) for task in MULTI_TASKS}
+
+
+def build_multitask_examples(records: list[Record], prefixes: dict[str, str], hl_strategy: str, sep: str
+                             ) -> tuple[list[Example], Counter, Counter, Counter]:
+    """QA, AQG-HL and AE examples of the records, each input led by its task prefix and each id by ``:task``.
+
+    Returns (examples, skipped with reasons prefixed by the task, highlight stats, written per task)."""
+    examples, skipped, hl_stats, per_task = [], Counter(), Counter(), Counter()
+    for task, template in multitask_templates(prefixes).items():
+        built, task_skipped, task_hl = build_examples(records, task, template, hl_strategy, sep)
+        examples += [Example(f"{e.id}:{task}", e.input, e.target) for e in built]
+        skipped.update({f"{task}: {reason}": n for reason, n in task_skipped.items()})
+        hl_stats.update({f"{task}: {k}": n for k, n in task_hl.items()})
+        per_task[task] = len(built)
+    return examples, skipped, hl_stats, per_task
 
 
 def split_by_group(records: list[Record], ratio: float, seed: int) -> tuple[list[Record], list[Record]]:
@@ -136,15 +187,23 @@ def _gpt_line(example: Example) -> str:
 
 def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, template: str, output_dir: str,
             hl_strategy: str | None = None, fmt: str = "tsv", sources: dict | None = None,
-            load_skipped: dict[str, Counter] | None = None) -> dict:
-    """Build, report and atomically write one data dir; returns the report."""
+            load_skipped: dict[str, Counter] | None = None, task_prefixes: dict[str, str] | None = None) -> dict:
+    """Build, report and atomically write one data dir; returns the report. ``task`` "multi" needs
+    ``task_prefixes``."""
     report = {"task": task, "template": template, "format": fmt, "hl_strategy": hl_strategy, "sep": args.sep,
               "seed": args.seed, "dev_ratio": args.dev_ratio, "sources": sources or {},
-              "counts": {}, "skipped": {}, "highlight": {}}
+              "counts": {}, "skipped": {}, "highlight": {}, "by_task": {}}
+    if task == "multi":
+        report.update(task_prefixes=task_prefixes, templates=multitask_templates(task_prefixes))
     built: dict[str, list[Example]] = {}
     for split in SPLITS:
-        examples, skipped, hl_stats = build_examples(splits[split], task, template, hl_strategy or "related",
-                                                     args.sep)
+        if task == "multi":
+            examples, skipped, hl_stats, per_task = build_multitask_examples(
+                splits[split], task_prefixes, hl_strategy or "related", args.sep)
+            report["by_task"][split] = dict(per_task)
+        else:
+            examples, skipped, hl_stats = build_examples(splits[split], task, template, hl_strategy or "related",
+                                                         args.sep)
         skipped.update((load_skipped or {}).get(split, Counter()))
         if fmt == "gpt":
             lines = []
@@ -158,7 +217,7 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
             built[split] = examples
         report["counts"][split] = len(built[split])
         report["skipped"][split] = dict(sorted(skipped.items()))
-        if task == "aqg_hl":
+        if hl_stats:
             report["highlight"][split] = dict(sorted(hl_stats.items()))
     if not built["train"]:
         raise UserError(f"no training example could be built ({report['skipped']['train']}); check the input files")
@@ -182,13 +241,24 @@ def prepare_aqg(args: AqgArgs, load_splits, base_dir: str) -> dict:
     """AQG (or AQG-HL with --highlight) from any source: the one body of prepare_jsquad_aqg.py and prepare_quiz_aqg.py.
 
     ``load_splits(args) -> (splits, skipped, sources)`` is the source's loader; ``base_dir`` the default output name.
+    With ``--task ae`` it writes answer-extraction data, with ``--task multi`` QA + AQG-HL + AE data.
     """
-    task = "aqg_hl" if args.highlight else "aqg"
-    template = check_args(args, task)
+    task = args.task or ("aqg_hl" if args.highlight else "aqg")
+    prefixes = None
+    if task == "multi":
+        if args.template is not None:
+            raise UserError("--template does not apply to --task multi (each task keeps its default template "
+                            "after its prefix); set the prefixes with --qa_prefix, --qg_prefix, --ae_prefix")
+        template, prefixes = None, check_prefixes(args.task_prefixes())
+        check_args(args, "qa")
+    else:
+        template = check_args(args, task)
     splits, skipped, sources = load_splits(args)
+    uses_hl = task in ("aqg_hl", "ae", "multi")
     return prepare(task, splits, args, template=template, fmt=args.format,
                    output_dir=args.output_dir or default_output_dir(base_dir, task, args.format),
-                   hl_strategy=args.hl_strategy if args.highlight else None, sources=sources, load_skipped=skipped)
+                   hl_strategy=args.hl_strategy if uses_hl else None, sources=sources, load_skipped=skipped,
+                   task_prefixes=prefixes)
 
 
 def print_report(report: dict, output_dir: str) -> None:
@@ -200,6 +270,8 @@ def print_report(report: dict, output_dir: str) -> None:
             line += f" ({reasons})"
         if report["highlight"].get(split):
             line += "; highlight " + ", ".join(f"{k}: {v}" for k, v in report["highlight"][split].items())
+        if report["by_task"].get(split):
+            line += "; by task " + ", ".join(f"{k}: {v}" for k, v in report["by_task"][split].items())
         print(line, file=sys.stderr)
     print(f"wrote {Path(output_dir) / ('*.txt' if report['format'] == 'gpt' else '*.tsv')} "
           f"and prepare_report.json ({report['task']}, {report['format']})", file=sys.stderr)

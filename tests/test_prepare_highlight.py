@@ -62,7 +62,7 @@ def test_format_input_defaults_and_template():
     assert format_input("aqg", answer="A", context="C", template="{answer} | {context}") == "A | C"
     assert format_input("qa", question="{context}", context="C") == "question: {context} context: C"
     assert format_gpt_line("x<hl>A<hl>", "Q?") == "x<hl>A<hl><sep>Q?</s>"
-    assert set(DEFAULT_TEMPLATES) == {"qa", "aqg", "aqg_hl"}
+    assert set(DEFAULT_TEMPLATES) == {"qa", "aqg", "aqg_hl", "ae"}
 
 
 @pytest.mark.parametrize("task, template, message", [
