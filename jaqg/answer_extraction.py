@@ -22,6 +22,7 @@ from .errors import UserError
 from .formats import HL_TOKEN, format_ae_target, format_input
 from .highlight import candidates, pick, wrap
 from .io import Example
+from .prepare import group_paragraphs
 from .sentences import sentence_spans
 
 # A number (ASCII digits after NFKC, or kanji numerals with a place) and what it counts: 1603年, 3.5km, 約300人.
@@ -63,11 +64,9 @@ def build_ae_examples(records, template: str, hl_strategy: str, sep: str, stats:
 
     Returns (examples, skipped by reason); ``stats`` counts questions placed per sentence.
     """
-    skipped, paragraphs = Counter(), {}
-    for record in records:
-        paragraphs.setdefault((record.group, record.context), []).append(record)
-    examples = []
-    for (_, context), members in paragraphs.items():
+    skipped, examples = Counter(), []
+    for pid, members in group_paragraphs(records).items():
+        context = members[0].context
         body_from, spans = paragraph_sentence_spans(context, sep)
         in_sentence: dict[int, dict[str, int]] = {}
         for record in members:
@@ -87,7 +86,6 @@ def build_ae_examples(records, template: str, hl_strategy: str, sep: str, stats:
                 continue
             where = in_sentence.setdefault(k, {})
             where[answer] = min(where.get(answer, start), start)
-        pid = paragraph_key(members[0].id)
         for k in sorted(in_sentence):
             answers = sorted(in_sentence[k], key=lambda a: (in_sentence[k][a], -len(a)))
             if any(HL_TOKEN in a for a in answers):
@@ -98,12 +96,6 @@ def build_ae_examples(records, template: str, hl_strategy: str, sep: str, stats:
             if stats is not None:
                 stats["answers per sentence " + ("1" if len(answers) == 1 else "2+")] += 1
     return examples, skipped
-
-
-def paragraph_key(question_id: str) -> str:
-    """A paragraph's id from its first question's: JSQuAD ``a123p0q4`` -> ``a123p0``; otherwise ``{id}-p``."""
-    m = re.fullmatch(r"(.+?)q\d+", question_id)
-    return m.group(1) if m else f"{question_id}-p"
 
 
 # --- candidates without a model ---

@@ -91,6 +91,22 @@ def task_of_input(text: str, prefixes: dict[str, str]) -> str | None:
     return max(matches, key=lambda t: len(prefixes[t]), default=None)
 
 
+def task_template(data_info: dict | None, task: str) -> str | None:
+    """The full input template of ``task`` for a model trained on a data dir (its run_config's ``data``), or None
+    when the model was not trained on that task. A model without data info counts as trained on ``task`` with the
+    default template (a hub or bare model dir). Multitask: ``templates[task]`` (prefix included), else
+    ``task_prefixes[task]`` + the default template."""
+    data_info = data_info or {}
+    trained = data_info.get("task") or task
+    if trained == task:
+        return data_info.get("template") or DEFAULT_TEMPLATES[task]
+    if trained == "multi":
+        template = (data_info.get("templates") or {}).get(task)
+        prefix = (data_info.get("task_prefixes") or {}).get(task)
+        return template or (prefix + DEFAULT_TEMPLATES[task] if prefix is not None else None)
+    return None
+
+
 def format_gpt_line(prompt: str, target: str) -> str:
     """One causal-LM training line: prompt, separator, target, end marker."""
     return f"{prompt}{GPT_SEP}{target}{GPT_END}"

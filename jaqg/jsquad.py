@@ -12,13 +12,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .cli import arg
 from .errors import UserError
 from .io import read_json
 from .normalize import DEFAULT_SEP, normalize
-from .prepare import CommonArgs, Record, split_by_group
+from .prepare import CommonArgs, Record, group_paragraphs, split_by_group
 
 DEFAULT_DIR = "jsquad"  # download.sh unpacks train-v1.3.json / valid-v1.3.json here
 
@@ -73,6 +73,26 @@ def load(path: str | Path, sep: str = DEFAULT_SEP) -> tuple[list[Record], Counte
                     raw_start = spans[normalized.index(texts[0])][1]
                     records.append(Record(qid, question, texts, context, group, raw_context, raw_start))
     return records, skipped
+
+
+class Paragraph(NamedTuple):
+    """One paragraph of a JSQuAD file with its answerable questions (normalized)."""
+    id: str  # jaqg.prepare.paragraph_key of its first question: a123p0q0 -> a123p0
+    context: str  # title [SEP] body
+    body: str  # the context after the separator
+    qas: list[tuple[str, list[str]]]  # (question, annotated answers)
+
+
+def load_paragraphs(path: str | Path, sep: str = DEFAULT_SEP) -> list[Paragraph]:
+    """The paragraphs of a JSQuAD (SQuAD v1.1) file that hold answerable questions, in file order."""
+    records, _ = load(path, sep)
+    paragraphs = []
+    for pid, members in group_paragraphs(records).items():
+        context = members[0].context
+        sep_at = context.find(sep)
+        body = context[sep_at + len(sep):].strip() if sep_at >= 0 else context
+        paragraphs.append(Paragraph(pid, context, body, [(r.question, r.answers) for r in members]))
+    return paragraphs
 
 
 def find_files(jsquad_dir: str | Path) -> tuple[Path, Path]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -49,6 +50,24 @@ class Record(NamedTuple):
         if self.raw_start is None or self.raw_context is None:
             return None
         return normalize_offset(self.raw_context, self.raw_start, sep)
+
+
+def paragraph_key(question_id: str) -> str:
+    """A paragraph's id from its first question's: JSQuAD ``a123p0q4`` -> ``a123p0``; otherwise ``{id}-p``."""
+    m = re.fullmatch(r"(.+?)q\d+", question_id)
+    return m.group(1) if m else f"{question_id}-p"
+
+
+def group_paragraphs(records: list[Record]) -> dict[str, list[Record]]:
+    """Records grouped into paragraphs (same group and context), in order, keyed by ``paragraph_key``."""
+    by_context: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        by_context.setdefault((record.group, record.context), []).append(record)
+    out: dict[str, list[Record]] = {}
+    for members in by_context.values():
+        key = paragraph_key(members[0].id)
+        out[key if key not in out else f"{key}-{len(out)}"] = members  # ids that do not follow JSQuAD's pattern
+    return out
 
 
 @dataclass

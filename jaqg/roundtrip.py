@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
-from .formats import DEFAULT_TEMPLATES, format_input
+from .formats import format_input, task_template
 from .io import read_json
 from .normalize import normalize
 
@@ -31,22 +31,15 @@ GENERATIVE_HEADS = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "S
 def qa_template(data_info: dict | None, where: str = "the model") -> str:
     """The QA input template a model was trained with, from its run_config's ``data``; UserError for a model
     trained on another task."""
-    data_info = data_info or {}
-    task = data_info.get("task") or "qa"
-    if task == "qa":
-        return data_info.get("template") or DEFAULT_TEMPLATES["qa"]
+    template = task_template(data_info, "qa")
+    if template is not None:
+        return template
+    task = (data_info or {}).get("task")
     if task == "multi":
-        template = (data_info.get("templates") or {}).get("qa")
-        if template:
-            return template
-        prefix = (data_info.get("task_prefixes") or {}).get("qa")
-        if prefix is None:
-            raise UserError(f"{where}: a multitask model whose run_config names no QA template (data.templates.qa "
-                            "or data.task_prefixes.qa); retrain it from a --task multi data dir")
-        return prefix + DEFAULT_TEMPLATES["qa"]
+        raise UserError(f"{where}: a multitask model whose run_config names no QA template (data.templates.qa "
+                        "or data.task_prefixes.qa); retrain it from a --task multi data dir")
     raise UserError(f"{where}: a QA model is needed, but its run_config.json says it was trained for task {task!r}; "
                     "pass a model trained on QA data (prepare_jsquad.py) or a multitask model")
-
 
 @dataclass
 class QAModel:

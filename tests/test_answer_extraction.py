@@ -5,10 +5,10 @@ import json
 import pytest
 
 from conftest import ROOT
-from jaqg.answer_extraction import NUMERIC_EXPRESSION, build_ae_examples, paragraph_key
+from jaqg.answer_extraction import NUMERIC_EXPRESSION, build_ae_examples
 from jaqg.formats import GPT_SEP, HL_TOKEN, parse_ae_output, task_of_input
 from jaqg.io import read_examples
-from jaqg.prepare import Record
+from jaqg.prepare import Record, paragraph_key
 from jaqg.sentences import sentence_spans, split_sentences
 
 JSQUAD = ROOT / "examples" / "jsquad"

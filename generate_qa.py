@@ -1,0 +1,106 @@
+"""Generate filtered question-answer pairs from raw text (answer extraction -> question generation -> round trip
+-> hallucination check -> duplicates); the pipeline is jaqg/qag.py.
+
+    python generate_qa.py --model_name_or_path model_multi --input_file doc.txt --output_file qa.jsonl
+    python generate_qa.py --model_name_or_path model_aqg_hl --qa_model model_qa --answers ner \\
+        --input_file docs.jsonl --output_file qa.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from jaqg.cli import arg, parse_args
+from jaqg.errors import UserError, run_cli
+from jaqg.formats import task_template
+from jaqg.generation import load_model, read_run_config
+from jaqg.hallucination import ANALYZERS
+from jaqg.io import atomic_write, write_json
+from jaqg.qag import QagConfig, TaskModel, generate_qa, print_summary, read_documents
+
+
+@dataclass
+class Args:
+    """Question-answer pairs from a document: candidates, questions, round-trip and hallucination filters."""
+    model_name_or_path: str = arg(help="question-generation model: a multitask model (prepare --task multi) or "
+                                       "an AQG-HL model")
+    input_file: str = arg(help="a .txt file (one document), a .jsonl of {\"id\", \"text\"}, or a JSQuAD .json "
+                               "(one document per paragraph)")
+    output_file: str = arg(help="JSON lines, one per candidate; the summary goes beside it (.summary.json)")
+    answers: str = arg("model", choices=["model", "ner"],
+                       help="answer candidates: model (AE task of the multitask model or --ae_model) or ner "
+                            "(GiNZA entities and numeric expressions)")
+    ae_model: Optional[str] = arg(None, help="answer-extraction model (task ae or multi) for --answers model")
+    qa_model: Optional[str] = arg(None, help="QA model for the round trip (default: the multitask model's QA task)")
+    max_input_length: Optional[int] = arg(None, help="passage budget in tokens, template and <hl> included "
+                                          "(default: the model's run_config, else 512)",
+                                          aliases=["--max_source_length"])
+    num_beams: int = arg(1, help="beam size for question generation")
+    bad_words: Optional[list[str]] = arg(None, help="words no generated question may contain")
+    batch_size: int = arg(16, help="inputs per generate call")
+    min_roundtrip_f1: float = arg(0.8, help="keep a pair when char F1 of the QA answer and the candidate >= this")
+    allow_hallucinated: bool = arg(False, help="keep pairs whose question has words the passage lacks (listed in "
+                                               "hallucinated_words)")
+    hallucination_tokenizer: str = arg("ginza", choices=list(ANALYZERS), help="analyser of the hallucination check")
+    device: str = arg("auto", help="auto | cpu | cuda | cuda:N")
+    precision: str = arg("32", help="32 | bf16 | 16")
+    threads: int = arg(0, help="CPU threads for torch (0 = torch's default)")
+
+
+def task_model_config(path: str, task: str, how_to_fix: str) -> tuple[str, int, int | None]:
+    """(template, max_new_tokens, max_input_length) of a model for a task; UserError if it lacks the task."""
+    run_config = read_run_config(path) if Path(path).is_dir() else {}
+    template = task_template(run_config.get("data"), task)
+    if template is None:
+        trained = (run_config.get("data") or {}).get("task")
+        names = {"qa": "question answering", "aqg_hl": "question generation (AQG-HL)", "ae": "answer extraction"}
+        raise UserError(f"{path}: trained for task {trained!r}, which lacks {names[task]}; {how_to_fix}")
+    return template, run_config.get("max_target_length") or 64, run_config.get("max_input_length")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv)
+    if not 0 <= args.min_roundtrip_f1 <= 1:
+        raise UserError(f"--min_roundtrip_f1 {args.min_roundtrip_f1}: must be between 0 and 1")
+    if args.ae_model and args.answers != "model":
+        raise UserError("--ae_model applies only to --answers model")
+    m = args.model_name_or_path
+    needs = {"aqg_hl": (m, "pass a multitask or AQG-HL model as --model_name_or_path")}
+    needs["qa"] = (args.qa_model or m, "pass a QA model with --qa_model" if not args.qa_model
+                   else "pass a QA or multitask model as --qa_model")
+    if args.answers == "model":
+        needs["ae"] = (args.ae_model or m, "pass an answer-extraction model with --ae_model, or --answers ner"
+                       if not args.ae_model else "pass an AE or multitask model as --ae_model")
+    configs = {task: task_model_config(path, task, fix) for task, (path, fix) in needs.items()}  # before loading
+    documents = read_documents(args.input_file)
+    max_input_length = args.max_input_length or configs["aqg_hl"][2] or 512
+    if max_input_length < 8:
+        raise UserError(f"--max_input_length {max_input_length}: too small for any passage")
+
+    loaded: dict[str, tuple] = {}
+    task_models = {}
+    for task, (path, _) in needs.items():
+        if path not in loaded:
+            loaded[path] = load_model(path, device=args.device, precision=args.precision, threads=args.threads)
+        template, max_new_tokens, _ = configs[task]
+        task_models[task] = TaskModel(*loaded[path], template=template, max_new_tokens=max_new_tokens)
+    config = QagConfig(max_input_length=max_input_length, num_beams=args.num_beams, bad_words=args.bad_words,
+                       batch_size=args.batch_size, min_roundtrip_f1=args.min_roundtrip_f1,
+                       allow_hallucinated=args.allow_hallucinated,
+                       hallucination_tokenizer=args.hallucination_tokenizer)
+    result = generate_qa(documents, task_models["aqg_hl"], task_models["qa"], answers=args.answers,
+                         ae=task_models.get("ae"), config=config)
+    with atomic_write(args.output_file) as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records)
+    summary_path = Path(args.output_file).with_suffix(".summary.json")
+    write_json(summary_path, result.summary)
+    print_summary(result.summary)
+    print(f"wrote {args.output_file} and {summary_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,308 @@
+"""Question-answer pair generation (QAG) from raw text: the pipeline behind generate_qa.py.
+
+    documents -> sentences -> passages that fit the models -> answer candidates per sentence -> a question per
+    candidate (AQG-HL) -> round trip (answer it again with QA) -> hallucination check -> duplicate questions
+
+- **Documents**: a ``.txt`` file is one document (id: the file's stem); a ``.jsonl`` file holds ``{"id", "text"}``
+  records; a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its body; id: the paragraph's
+  ``a123p0``, as score_qag.py expects). Each line is normalized alone and a line break always ends a sentence.
+- **Passages**: consecutive sentences (jaqg.sentences), as many as fit ``max_input_length`` tokens of each model's
+  tokenizer in the worst input the passage takes part in: the AE and AQG-HL inputs with their task template and
+  both ``<hl>`` markers (plus ``HL_SLACK`` tokens, for pieces a marker splits), and the QA input with a question of
+  the QG model's ``max_new_tokens``. Passages partition the document: joined, they give back its normalized text.
+  A sentence that alone does not fit is cut into the longest character runs that do, and counted.
+- **Candidates**: ``answers="model"``: the AE task (``<hl>sentence<hl>`` -> ``a1 <sep> a2``) of the multitask model
+  or of ``ae_model``; ``answers="ner"``: GiNZA entities and numeric expressions (jaqg.answer_extraction).
+- **Filters**, in order (a candidate's ``reason`` names the first that drops it): ``answer not in sentence`` (an
+  AE output that is no span of its sentence cannot be highlighted), ``empty question``, ``roundtrip mismatch``
+  (char F1 of the QA answer and the candidate below ``min_roundtrip_f1``; the round-trip consistency check of
+  Alberti et al. 2019), ``hallucinated`` (content words of the question that the passage lacks,
+  jaqg.hallucination; with ``allow_hallucinated`` such pairs are kept, their words listed), ``duplicate question``
+  (the same normalized question earlier in the document).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+from .errors import UserError
+from .formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output, task_template
+from .highlight import wrap
+from .io import read_lines
+from .normalize import normalize
+from .sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+# Tokens a <hl> marker inside a passage may add over one around the whole passage (it can split a piece).
+HL_SLACK = 2
+REASONS = ("answer not in sentence", "empty question", "roundtrip mismatch", "hallucinated", "duplicate question")
+
+
+class Document(NamedTuple):
+    id: str
+    sentences: list[str]  # normalized; "".join(sentences) is the document's normalized text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.sentences)
+
+
+def document_sentences(raw: str) -> list[str]:
+    """Sentences of a raw text: each line normalized alone (normalization removes line breaks), then split."""
+    return [s for line in raw.splitlines() for s in split_sentences(normalize(line))]
+
+
+def read_documents(path: str | Path) -> list[Document]:
+    """Documents of a .txt, .jsonl or JSQuAD .json file; UserError (file:line: what) on bad input."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; pass --input_file doc.txt, docs.jsonl or a JSQuAD .json")
+    if path.suffix == ".json":
+        from .jsquad import load_paragraphs
+        docs = [Document(p.id, document_sentences(p.body)) for p in load_paragraphs(path)]
+    elif path.suffix == ".jsonl":
+        docs, seen = [], set()
+        for lineno, line in read_lines(path):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); write one "
+                                '{"id": ..., "text": ...} per line') from None
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
+                raise UserError(f'{path}:{lineno}: needs a non-empty string field "text" (and an "id")')
+            doc_id = str(item.get("id", lineno))
+            if doc_id in seen:
+                raise UserError(f"{path}:{lineno}: id {doc_id!r} repeats an earlier line; ids must be unique")
+            seen.add(doc_id)
+            docs.append(Document(doc_id, document_sentences(item["text"])))
+    elif path.suffix == ".txt":
+        text = "\n".join(line for _, line in read_lines(path))
+        docs = [Document(path.stem, document_sentences(text))] if text.strip() else []
+    else:
+        raise UserError(f"{path}: unknown kind of file; pass a .txt (one document), a .jsonl of "
+                        '{"id", "text"} records, or a JSQuAD .json')
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise UserError(f"{path}: no text in it; pass a file that holds a document")
+    return docs
+
+
+def fit_passages(sentences: Sequence[str], fits: Callable[[str], bool]) -> tuple[list[list[str]], int]:
+    """Group consecutive sentences into passages that ``fits``; (passages as lists of pieces, sentences cut).
+
+    A sentence that does not fit alone is cut into the longest leading character runs that fit (binary search),
+    each its own piece. Every character lands in exactly one piece, in order. ``fits`` must accept one character.
+    """
+    passages: list[list[str]] = []
+    current: list[str] = []
+    cut = 0
+    for sentence in sentences:
+        if current and fits("".join(current) + sentence):
+            current.append(sentence)
+            continue
+        if current:
+            passages.append(current)
+            current = []
+        if fits(sentence):
+            current = [sentence]
+            continue
+        cut += 1
+        rest = sentence
+        while rest:
+            lo, hi = 1, len(rest)  # the longest prefix that fits: fits(rest[:lo]) holds
+            if not fits(rest[:1]):
+                raise UserError("--max_input_length is too small for even one character with the task template; "
+                                "raise it")
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(rest[:mid]) else (lo, mid - 1)
+            piece, rest = rest[:lo], rest[lo:]
+            (passages.append([piece]) if rest else current.append(piece))
+    if current:
+        passages.append(current)
+    return passages, cut
+
+
+@dataclass
+class TaskModel:
+    """A loaded model, the full input template of one task, and its lengths."""
+    model: object
+    tokenizer: object
+    template: str
+    max_new_tokens: int
+
+    def input_length(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
+
+@dataclass
+class QagConfig:
+    max_input_length: int = 512
+    num_beams: int = 1
+    bad_words: Sequence[str] | None = None
+    batch_size: int = 16
+    min_roundtrip_f1: float = 0.8
+    allow_hallucinated: bool = False
+    hallucination_tokenizer: str = "ginza"
+    progress: bool = True
+
+
+@dataclass
+class QagResult:
+    records: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def _passage_fits(qg: TaskModel, qa: TaskModel, ae: TaskModel | None, limit: int) -> Callable[[str], bool]:
+    """Whether a passage fits every input it takes part in (see the module docstring)."""
+    def fits(text: str) -> bool:
+        marked = HL_TOKEN + text + HL_TOKEN
+        if qg.input_length(format_input("aqg_hl", context=marked, template=qg.template)) + HL_SLACK > limit:
+            return False
+        if ae and ae.input_length(format_input("ae", context=marked, template=ae.template)) + HL_SLACK > limit:
+            return False
+        question_room = qg.max_new_tokens
+        return qa.input_length(format_input("qa", question="", context=text, template=qa.template)) + question_room \
+            <= limit
+    return fits
+
+
+def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, answers: str = "model",
+                ae: TaskModel | None = None, config: QagConfig = QagConfig()) -> QagResult:
+    """Run the pipeline over documents; one record per candidate, in document and sentence order, and a summary.
+
+    Records: {id, passage, answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
+    reason (None when kept)}. Summary: documents, passages, sentences, sentences_cut, max_input_tokens (the
+    longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated.
+    """
+    from .answer_extraction import ner_candidates, strip_span
+    from .generation import generate
+    from .hallucination import find_hallucinations
+    from .metrics import char_f1
+    from .roundtrip import answer_questions
+
+    if answers not in ("model", "ner"):
+        raise UserError(f"--answers {answers}: choose model or ner")
+    if answers == "model" and ae is None:
+        raise UserError("--answers model needs an answer-extraction model (a multitask model or --ae_model)")
+    fits = _passage_fits(qg, qa, ae if answers == "model" else None, config.max_input_length)
+    longest, over = [0], [0]
+
+    def measured(model: TaskModel, inputs: list[str]) -> list[str]:
+        """The inputs, after recording their token lengths (the passages' guarantee, checked)."""
+        for text in inputs:
+            n = model.input_length(text)
+            longest[0] = max(longest[0], n)
+            over[0] += n > config.max_input_length
+        return inputs
+
+    # Passages and the sentences in them: (doc index, passage text, [(start, end) of each sentence]).
+    passages, n_cut, n_sentences = [], 0, 0
+    for d, doc in enumerate(documents):
+        groups, cut = fit_passages(doc.sentences, fits)
+        n_cut += cut
+        for pieces in groups:
+            spans, at = [], 0
+            for piece in pieces:
+                a, b = strip_span(piece, 0, len(piece))
+                if b > a:
+                    spans.append((at + a, at + b))
+                at += len(piece)
+            n_sentences += len(spans)
+            passages.append((d, "".join(pieces), spans))
+
+    # Candidates: (passage index, answer, start in passage) or a record dropped at once.
+    sentence_refs = [(p, a, b) for p, (_, text, spans) in enumerate(passages) for a, b in spans]
+    if answers == "ner":
+        found = ner_candidates([passages[p][1][a:b] for p, a, b in sentence_refs])
+    else:
+        inputs = measured(ae, [format_input("ae", context=wrap(passages[p][1], a, passages[p][1][a:b]),
+                                            template=ae.template) for p, a, b in sentence_refs])
+        outputs = generate(ae.model, ae.tokenizer, inputs, batch_size=config.batch_size,
+                           max_input_length=config.max_input_length, max_new_tokens=ae.max_new_tokens,
+                           keep_special_tokens=(GPT_SEP,), progress=config.progress) if inputs else []
+        found = [parse_ae_output(o[0]) if o else [] for o in outputs]
+    candidates = []  # [passage index, answer, start or None]
+    for (p, a, b), spans in zip(sentence_refs, found):
+        sentence = passages[p][1][a:b]
+        for answer in spans:
+            at = sentence.find(answer) if HL_TOKEN not in answer else -1
+            candidates.append((p, answer, a + at if at >= 0 else None))
+
+    records = []
+    for p, answer, start in candidates:
+        d, text, _ = passages[p]
+        records.append({"id": documents[d].id, "passage": text, "answer": answer, "question": "",
+                        "roundtrip_answer": "", "roundtrip_f1": 0.0, "hallucinated_words": [], "kept": False,
+                        "reason": None if start is not None else "answer not in sentence"})
+    todo = [i for i, r in enumerate(records) if r["reason"] is None]
+
+    qg_inputs = measured(qg, [format_input("aqg_hl", context=wrap(passages[candidates[i][0]][1], candidates[i][2],
+                                                                 candidates[i][1]), template=qg.template)
+                              for i in todo])
+    questions = generate(qg.model, qg.tokenizer, qg_inputs, batch_size=config.batch_size,
+                         max_input_length=config.max_input_length, max_new_tokens=qg.max_new_tokens,
+                         num_beams=config.num_beams, bad_words=config.bad_words,
+                         progress=config.progress) if qg_inputs else []
+    for i, q in zip(todo, questions):
+        records[i]["question"] = q[0] if q else ""
+        if not records[i]["question"]:
+            records[i]["reason"] = "empty question"
+    todo = [i for i in todo if records[i]["reason"] is None]
+
+    qa_questions, qa_passages = [records[i]["question"] for i in todo], [records[i]["passage"] for i in todo]
+    measured(qa, [format_input("qa", question=normalize(q), context=c, template=qa.template)
+                  for q, c in zip(qa_questions, qa_passages)])
+    replies = answer_questions(qa.model, qa.tokenizer, qa_questions, qa_passages, template=qa.template,
+                               batch_size=config.batch_size, max_input_length=config.max_input_length,
+                               max_new_tokens=qa.max_new_tokens, progress=config.progress)
+    hallucinated = find_hallucinations(qa_questions, qa_passages, tokenizer=config.hallucination_tokenizer) \
+        if qa_questions else []
+    seen: dict[str, set[str]] = {}
+    for i, reply, words in zip(todo, replies, hallucinated):
+        r = records[i]
+        r["roundtrip_answer"], r["roundtrip_f1"] = reply, round(char_f1(reply, r["answer"]), 4)
+        r["hallucinated_words"] = words
+        key = "".join(normalize(r["question"]).split())
+        if r["roundtrip_f1"] < config.min_roundtrip_f1:
+            r["reason"] = "roundtrip mismatch"
+        elif words and not config.allow_hallucinated:
+            r["reason"] = "hallucinated"
+        elif key in seen.setdefault(r["id"], set()):
+            r["reason"] = "duplicate question"
+        else:
+            seen[r["id"]].add(key)
+            r["kept"] = True
+
+    dropped = Counter(r["reason"] for r in records if not r["kept"])
+    summary = {"documents": len(documents), "passages": len(passages), "sentences": n_sentences,
+               "sentences_cut": n_cut, "max_input_length": config.max_input_length,
+               "max_input_tokens": longest[0], "inputs_over_limit": over[0], "answers": answers,
+               "candidates": len(records), "kept": sum(r["kept"] for r in records),
+               "dropped": {reason: dropped[reason] for reason in REASONS if dropped[reason]},
+               "kept_hallucinated": sum(bool(r["kept"] and r["hallucinated_words"]) for r in records)}
+    if n_cut:
+        log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
+                    n_cut, config.max_input_length)
+    return QagResult(records, summary)
+
+
+def format_summary(summary: dict) -> str:
+    dropped = ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
+    return (f"{summary['documents']} document(s), {summary['passages']} passage(s), {summary['sentences']} "
+            f"sentence(s) ({summary['sentences_cut']} cut to fit); longest input {summary['max_input_tokens']} of "
+            f"{summary['max_input_length']} tokens\n{summary['candidates']} candidate(s) ({summary['answers']}), "
+            f"kept {summary['kept']}, dropped: {dropped}")
+
+
+def print_summary(summary: dict) -> None:
+    print(format_summary(summary), file=sys.stderr)

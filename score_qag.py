@@ -1,0 +1,76 @@
+"""Score generated question-answer pairs (generate_qa.py output) against a JSQuAD file, per paragraph.
+
+    python score_qag.py --predictions qa.jsonl --references_json jsquad/valid-v1.3.json --output qag_metrics.json
+
+QA-aligned precision / recall / F1 as lmqg defines them, with char F1 of question + answer as the similarity,
+and answer recall; see jaqg/qag_metrics.py. Generated pairs belong to the paragraph their ``id`` names
+(generate_qa.py --input_file on the JSQuAD .json writes paragraph ids such as ``a10336p0``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from jaqg.cli import arg, parse_args
+from jaqg.errors import UserError, run_cli
+from jaqg.io import read_lines, write_json
+from jaqg.jsquad import load_paragraphs
+from jaqg.qag_metrics import score_paragraphs
+
+FIELDS = ("id", "question", "answer", "kept")
+
+
+@dataclass
+class Args:
+    """QA-aligned P/R/F1 and answer recall of generated pairs against a JSQuAD file's questions."""
+    predictions: str = arg(help="generate_qa.py output: JSON lines with id, question, answer, kept")
+    references_json: str = arg(help="JSQuAD (SQuAD v1.1) JSON holding the gold questions per paragraph")
+    output: str = arg("qag_metrics.json", help="where to write the metrics JSON")
+    include_dropped: bool = arg(False, help="score every candidate with a question, not only the kept pairs")
+    allow_partial: bool = arg(False, help="score only the paragraphs the predictions name (else every paragraph "
+                                          "of the references counts, a missing one as 0)")
+
+
+def read_pairs(path: str, include_dropped: bool) -> dict[str, list[tuple[str, str]]]:
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    n = 0
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); pass generate_qa.py's output") from None
+        if not isinstance(record, dict) or any(k not in record for k in FIELDS):
+            raise UserError(f"{path}:{lineno}: needs the fields {', '.join(FIELDS)}; pass generate_qa.py's output")
+        n += 1
+        pairs.setdefault(str(record["id"]), [])
+        if (record["kept"] or include_dropped) and record["question"]:
+            pairs[str(record["id"])].append((record["question"], record["answer"]))
+    if not n:
+        raise UserError(f"{path}: no records; run generate_qa.py first")
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv)
+    generated = read_pairs(args.predictions, args.include_dropped)
+    gold = {p.id: p.qas for p in load_paragraphs(args.references_json)}
+    unknown = sorted(set(generated) - set(gold))
+    if unknown:
+        raise UserError(f"{args.predictions}: {len(unknown)} id(s) name no paragraph of {args.references_json} "
+                        f"(first: {unknown[0]!r}); run generate_qa.py --input_file on that JSQuAD file")
+    if args.allow_partial:
+        gold = {pid: qas for pid, qas in gold.items() if pid in generated}
+    corpus, per = score_paragraphs(generated, gold)
+    corpus["pairs"] = "kept and dropped" if args.include_dropped else "kept"
+    write_json(args.output, {**corpus, "by_paragraph": per})
+    print("\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in corpus.items()))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
