@@ -89,3 +89,18 @@ def test_task_flags_are_checked(run, tmp_path):
     proc = run("prepare_jsquad_aqg.py", "--jsquad_dir", JSQUAD, "--task", "multi", "--template", "{context}",
                "--output_dir", tmp_path / "x")
     assert proc.returncode == 2 and "--template" in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_train_do_eval_reports_metrics_by_task(run, tmp_path, tiny_t5_dir):
+    data, model = tmp_path / "multi", tmp_path / "model"
+    assert run("prepare_jsquad_aqg.py", "--jsquad_dir", JSQUAD, "--task", "multi", "--output_dir", data).returncode == 0
+    proc = run("train.py", "--do_train", "--do_eval", "--model_name_or_path", tiny_t5_dir, "--data_dir", data,
+               "--output_dir", model, "--max_steps", "1", "--max_target_length", "8", "--eval_tokenizers", "char",
+               env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    report = json.loads((data / "prepare_report.json").read_text(encoding="utf-8"))
+    assert {t: m["n"] for t, m in metrics["by_task"].items()} == report["by_task"]["test"]
+    assert sum(m["n"] for m in metrics["by_task"].values()) == metrics["n"]
+    run_config = json.loads((model / "run_config.json").read_text(encoding="utf-8"))
+    assert run_config["data"]["templates"]["ae"] == "answer extraction: {context}"
