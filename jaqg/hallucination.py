@@ -5,8 +5,14 @@ project's normalization). That rule also covers the seed's token-set difference 
 substring of the source), so only the candidate is segmented: sentences and whole contexts can segment
 differently, and segmenting long contexts is what made the seed slow. Paraphrases, spelling variants and
 background knowledge all count as hallucinations. By default only content words are checked; interrogatives
-(何, 誰, いつ, どこ, 何年...) are not content words, nor, with GiNZA and Sudachi, light verbs and formal nouns
-(する, なる, ある, いる, こと: Sudachi's 非自立可能). MeCab's ipadic has no such class and counts them.
+(何, 誰, いつ, どこ, 何年...) are not content words.
+
+With GiNZA and Sudachi (both use Sudachi's tags), a word tagged 非自立可能 ("may be non-independent": 行く, 来る,
+見る, 出す, 忘れる, いる, しまう, 始める...) is a function word only in an auxiliary use, decided from the
+preceding token: right after a verb, adjective or auxiliary (降り|始め, 読み|終え) or after the conjunctive
+particle て/で (読んで|いる, して|しまう, 持って|来). Elsewhere (京都へ|行っ, 映画を|見, 傘を|忘れ) it is the main
+verb and a content word. A closed list of light verbs and formal nouns (LIGHT_WORDS: する, なる, ある, いる, できる,
+こと, もの, ため...) is never content. MeCab's ipadic already tags auxiliary uses 非自立 from context.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Iterable, Sequence
 from .errors import UserError
 from .formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
 from .normalize import DEFAULT_SEP, normalize
-from .word_tokenizers import ginza_tokenizer_only, mecab_tagger, sudachi_tokenizer
+from .word_tokenizers import ginza_tokens, mecab_parse_lines, sudachi_morphemes, sudachi_tokenizer
 
 ANALYZERS = ("ginza", "mecab", "sudachi")
 # Universal POS of content words: nouns, proper nouns, verbs, adjectives, adverbs, numerals.
@@ -33,24 +39,45 @@ CONTENT_SUDACHI = {"名詞", "動詞", "形容詞", "形状詞", "副詞"}
 # content words (GiNZA tags 誰/どこ PRON, but 何年's 何 NUM and 何人/いくつ NOUN, なぜ ADV).
 QUESTION_WORD = re.compile(r"(何|なに|なん|幾).*|誰|だれ|いつ|どこ|どれ|どの|どう|どんな|どちら|どっち|いくつ|いくら|なぜ")
 
+# Light verbs and formal nouns (dictionary forms): never content words, whatever precedes them.
+LIGHT_WORDS = frozenset("する なる ある いる できる ない こと もの ところ ため よう わけ はず つもり とき うち ほう まま".split())
+# What makes a 非自立可能 word auxiliary when it comes right before: a verb / adjective / auxiliary (a compound's
+# second verb, 降り始め) or the conjunctive particle て/で (読んでいる).
+_AUX_AFTER_POS = ("動詞", "形容詞", "助動詞")
+_TE = {"て", "で"}
+
 Words = list[tuple[str, bool]]  # (surface, is a content word)
 
 
+def function_use(tag: str, lemma: str, previous: tuple[str, str] | None) -> bool:
+    """Whether a word is used as a function word, from Sudachi's tag (``動詞-非自立可能``, levels joined by ``-``),
+    its dictionary form and the preceding token's (tag, surface); see the module docstring."""
+    if lemma in LIGHT_WORDS:
+        return True
+    if "非自立可能" not in tag or previous is None:
+        return False
+    prev_tag, prev_surface = previous
+    return prev_tag.startswith(_AUX_AFTER_POS) or (prev_tag.startswith("助詞-接続助詞") and prev_surface in _TE)
+
+
 def _ginza(texts: Sequence[str]) -> list[Words]:
-    nlp = ginza_tokenizer_only()
-    # Light verbs and formal nouns (する, なる, ある, こと: Sudachi's 非自立可能) are not content, as in _sudachi.
-    return [[(t.text, t.pos_ in CONTENT_UPOS and "非自立可能" not in t.tag_) for t in doc]
-            for doc in nlp.pipe(texts, batch_size=256)]
+    out = []
+    for tokens in ginza_tokens(texts):
+        words = []
+        for i, t in enumerate(tokens):
+            # GiNZA's tag map calls some 非自立可能 verbs AUX without context (a sentence-initial 見); we decide.
+            content = t.pos_ in CONTENT_UPOS or (t.pos_ == "AUX" and t.tag_.startswith(("動詞", "形容詞")))
+            previous = (tokens[i - 1].tag_, tokens[i - 1].text) if i else None
+            words.append((t.text, content and not function_use(t.tag_, t.lemma_, previous)))
+        out.append(words)
+    return out
 
 
 def _mecab(texts: Sequence[str]) -> list[Words]:
-    tagger = mecab_tagger()
     out = []
     for text in texts:
         words = []
-        for line in tagger.parse(text).splitlines():
-            if line == "EOS" or "\t" not in line:
-                continue
+        for line in mecab_parse_lines(text):
             surface, features = line.split("\t", 1)
             pos = features.split(",")
             words.append((surface, pos[0] in CONTENT_MECAB and pos[1] not in FUNCTIONAL_MECAB))
@@ -62,10 +89,13 @@ def _sudachi(texts: Sequence[str]) -> list[Words]:
     tok = sudachi_tokenizer("C")  # GiNZA's unit, with Sudachi's own POS
     out = []
     for text in texts:
-        words = []
-        for m in tok.tokenize(text):
+        words, previous = [], None
+        for m in sudachi_morphemes(tok, text):
             pos = m.part_of_speech()
-            words.append((m.surface(), pos[0] in CONTENT_SUDACHI and pos[1] != "非自立可能"))
+            tag = "-".join(p for p in pos[:4] if p != "*")
+            content = pos[0] in CONTENT_SUDACHI and not function_use(tag, m.dictionary_form(), previous)
+            words.append((m.surface(), content))
+            previous = (tag, m.surface())
         out.append(words)
     return out
 

@@ -6,18 +6,60 @@
 - ``t5``: the pieces of a Hugging Face tokenizer (``--tokenizer_name_or_path``: hub name or local dir).
 - ``char``: characters.
 Whitespace is never a token. Heavy analysers load lazily, once per process.
+
+Sudachi (and GiNZA, which runs Sudachi) refuse an input over 49,149 UTF-8 bytes (``SudachiError: Input is too
+long``), which a degenerate generation easily is. Every analyser call here goes through ``analyser_pieces``:
+a text under the limit is one piece (the same words as before), a longer one is cut after sentence ends into
+pieces under the limit, and a sentence longer than the limit is cut at character boundaries by bytes.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import UserError
+from .sentences import sentence_spans
 
 TOKENIZERS = ("mecab", "sudachi_A", "sudachi_B", "sudachi_C", "t5", "char")
 
 Tokenizer = Callable[[str], list[str]]
+
+
+# SudachiPy 0.6's input limit (its error message: "can't be more than 49149 bytes"). MeCab has no hard limit
+# but is cut the same way, so all analysers see the same pieces.
+MAX_ANALYSER_BYTES = 49149
+
+
+def analyser_pieces(text: str, max_bytes: int = MAX_ANALYSER_BYTES) -> list[str]:
+    """``text`` cut into pieces of at most ``max_bytes`` UTF-8 bytes that join back to it: whole sentences packed
+    greedily (jaqg.sentences), an over-long sentence cut at character boundaries."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return [text]
+    pieces: list[str] = []
+    current, size = [], 0
+    for start, end in sentence_spans(text):
+        for part in _byte_slices(text[start:end], max_bytes):
+            n = len(part.encode("utf-8"))
+            if size + n > max_bytes and current:
+                pieces.append("".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += n
+    if current:
+        pieces.append("".join(current))
+    return pieces
+
+
+def _byte_slices(text: str, max_bytes: int) -> Iterator[str]:
+    start, size = 0, 0
+    for i, ch in enumerate(text):
+        n = len(ch.encode("utf-8"))
+        if size + n > max_bytes:
+            yield text[start:i]
+            start, size = i, 0
+        size += n
+    yield text[start:]
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,6 +88,27 @@ def sudachi_dictionary():
 def sudachi_tokenizer(mode: str):
     from sudachipy import SplitMode
     return sudachi_dictionary().create(getattr(SplitMode, mode))
+
+
+def sudachi_morphemes(tok, text: str) -> list:
+    """Sudachi's morphemes of ``text``, analysed in pieces under its byte limit."""
+    return [m for piece in analyser_pieces(text) for m in tok.tokenize(piece)]
+
+
+def mecab_parse_lines(text: str) -> list[str]:
+    """MeCab's (ipadic) output lines ``surface\tfeatures`` for ``text``, EOS lines dropped, in pieces."""
+    tagger = mecab_tagger()
+    return [line for piece in analyser_pieces(text) for line in tagger.parse(piece).splitlines()
+            if line != "EOS" and "\t" in line]
+
+
+def ginza_tokens(texts, batch_size: int = 256) -> list[list]:
+    """GiNZA's (tokenizer-only) tokens of each text, analysed in pieces under Sudachi's byte limit; one list of
+    spaCy tokens per text."""
+    nlp = ginza_tokenizer_only()
+    pieces = [analyser_pieces(t) for t in texts]
+    docs = iter(nlp.pipe((p for ps in pieces for p in ps), batch_size=batch_size))
+    return [[tok for _ in ps for tok in next(docs)] for ps in pieces]
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,10 +146,10 @@ def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Token
     """A function str -> list of word (or piece) strings, no whitespace tokens."""
     if name == "mecab":
         wakati = mecab_wakati()
-        return lambda text: wakati(text).split()
+        return lambda text: [w for piece in analyser_pieces(text) for w in wakati(piece).split()]
     if name in ("sudachi_A", "sudachi_B", "sudachi_C"):
         tok = sudachi_tokenizer(name[-1])
-        return lambda text: [s for m in tok.tokenize(text) if (s := m.surface()).strip()]
+        return lambda text: [s for m in sudachi_morphemes(tok, text) if (s := m.surface()).strip()]
     if name == "t5":
         if not tokenizer_name_or_path:
             raise UserError("the t5 tokenizer needs --tokenizer_name_or_path (a model dir or hub name)")

@@ -67,6 +67,33 @@ def test_light_verbs_are_not_content_words(tokenizer):
     assert check_hallucination("創業者は東京で何を売っているか?", source, tokenizer=tokenizer) == {"売っ"}
 
 
+@pytest.mark.parametrize("tokenizer", ["ginza", "sudachi"])
+@pytest.mark.parametrize("candidate, source, expected", [
+    # Main verbs Sudachi tags 非自立可能 are content words when nothing auxiliary precedes them ...
+    ("彼は京都へ行った。", "彼は東京に住んでいる。", ["京都", "行っ"]),
+    ("映画を見て、手紙を出した。", "本を読んだ。", ["映画", "見", "手紙", "出し"]),
+    ("傘を忘れた", "本を読んだ。", ["傘", "忘れ"]),
+    ("友達が家に来た。", "友達が家にいた。", ["来"]),
+    # ... and function words in their auxiliary uses (after a verb, or after て/で) or from the closed list.
+    ("雨が降り始めた。", "雨が降りそうだ。", []),
+    ("本を読んでいる。", "本を読んだ。", []),
+    ("宿題をしてしまう。", "宿題が多い。", []),
+    ("荷物を持って来た。", "荷物を持った。", []),
+    ("その仕事をすることになった。", "その仕事", []),
+])
+def test_non_independent_verbs_are_decided_from_context(tokenizer, candidate, source, expected):
+    assert find_hallucinations([candidate], [source], tokenizer=tokenizer) == [expected]
+
+
+@pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
+def test_input_over_sudachis_byte_limit_is_analysed_in_pieces(tokenizer):
+    """A degenerate generation over 49,149 UTF-8 bytes (Sudachi refuses it in one call) is checked whole."""
+    long = "あ" * 16384 + "。東京は首都である。"
+    assert len(long.encode("utf-8")) > 49149
+    found = find_hallucinations([long, "京都は古都である。"], ["東京", "古都"], tokenizer=tokenizer)
+    assert found[0][-1] == "首都" and "東京" not in found[0] and found[1] == ["京都"]
+
+
 def test_source_text_drops_template_markers():
     markers = template_markers()
     assert {"question:", "context:", "answer:", "<hl>", "[SEP]"} <= set(markers)

@@ -1,0 +1,33 @@
+"""jaqg.word_tokenizers: every analyser call stays under Sudachi's byte limit and gives the short-input words."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaqg.word_tokenizers import MAX_ANALYSER_BYTES, analyser_pieces, get_tokenizer
+
+LONG = "あ" * 16384 + "。東京は首都である。"  # 49,182 bytes: SudachiError "Input is too long" in one call
+
+
+@pytest.mark.parametrize("name", ["sudachi_A", "sudachi_C", "mecab"])
+def test_long_input_gives_the_words_of_its_sentences(name):
+    tokenize = get_tokenizer(name)
+    words = tokenize(LONG)
+    assert words[-6:] == tokenize("東京は首都である。")
+    many = "東京は日本の首都である。" * 2000  # 72,000 bytes of short sentences: pieces cut between sentences
+    assert tokenize(many) == tokenize("東京は日本の首都である。") * 2000
+
+
+def test_short_input_is_one_piece_and_long_input_is_cut_between_sentences():
+    assert analyser_pieces("東京は首都である。京都は古都である。") == ["東京は首都である。京都は古都である。"]
+    pieces = analyser_pieces("東京。" * 20000)
+    assert "".join(pieces) == "東京。" * 20000
+    assert all(p.endswith("。") and len(p.encode("utf-8")) <= MAX_ANALYSER_BYTES for p in pieces)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="あ漢a。!😀 ", max_size=80), st.integers(min_value=4, max_value=20))
+def test_pieces_join_back_and_fit(text, max_bytes):
+    pieces = analyser_pieces(text, max_bytes)
+    assert "".join(pieces) == text
+    assert all(len(p.encode("utf-8")) <= max_bytes for p in pieces) or len(text.encode("utf-8")) <= max_bytes
