@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench chromium check-report clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,13 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+# The HTML report's render check needs Debian's headless Chromium and a Japanese font (tests skip without them).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-ipafont-gothic)
+
+check-report: $(STAMP) chromium
+	$(PY) -m pytest -q tests/test_compare_report.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

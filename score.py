@@ -1,19 +1,27 @@
-"""Score a predictions file: exact match, char F1, and BLEU / ROUGE under several Japanese tokenizers.
+"""Score a predictions file: exact match, char F1, JGLUE's official JSQuAD EM/F1, and BLEU / ROUGE under several
+Japanese tokenizers, broken down by question type and length; compare two systems; score generated questions with
+a QA model.
 
     python score.py --predictions model/predictions.tsv --references data/test.tsv --output metrics.json
     python score.py --predictions P.tsv --references data/test.tsv --references_json data/test_references.json \\
         --tokenizers mecab sudachi_C t5 --tokenizer_name_or_path model --per_example_output scores.tsv
+    python score.py --predictions A.tsv --compare B.tsv --references data/test.tsv --report_dir report/
+    python score.py --predictions aqg/predictions.tsv --references data_aqg_hl/test.tsv --qa_model model_qa
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
+from jaqg.breakdowns import BREAKDOWNS, breakdowns, data_fields, format_breakdowns
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.io import write_json, write_rows
-from jaqg.metrics import check_same_ids, format_table, read_prediction_map, read_reference_map, score_examples
+from jaqg.metrics import (check_same_ids, format_table, read_prediction_map, read_raw_reference_map,
+                          read_reference_map, score_examples)
+from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
 from jaqg.word_tokenizers import TOKENIZERS, check_names
 
 
@@ -31,31 +39,125 @@ class ScoreArgs:
     per_example_output: Optional[str] = arg(None, help="TSV of sentence-level scores per example (with a header)")
     allow_partial: bool = arg(False, help="score only the predicted ids, skipping references without a prediction "
                                           "(e.g. after train.py --max_eval_samples)")
+    compare: Optional[str] = arg(None, help="a second predictions TSV (system B, same ids): paired bootstrap of "
+                                            "A (--predictions) against B into metrics.json['comparison']")
+    compare_metrics: Optional[list[str]] = arg(None, help="metrics to compare (default: all; names as in "
+                                                          "metrics.json['comparison'], e.g. jglue_f1 mecab_bleu)")
+    bootstrap_samples: int = arg(DEFAULT_SAMPLES, help="paired bootstrap resamples")
+    bootstrap_seed: int = arg(DEFAULT_SEED, help="paired bootstrap seed (sacrebleu's default)")
+    report_dir: Optional[str] = arg(None, help="with --compare: write compare-mt's HTML report here (index.html)")
+    qa_model: Optional[str] = arg(None, help="QA model dir: answer each generated question (AQG predictions; "
+                                             "--references is their data TSV) and score against the intended answer")
+    qa_output: Optional[str] = arg(None, help="per-example QA-based rows (default: beside --output, "
+                                              "<name>_qa_based.tsv)")
+    batch_size: int = arg(32, help="QA model batch size")
+    device: str = arg("auto", help="QA model device: auto | cpu | cuda | cuda:N")
 
 
-def main():
-    args = parse_args(ScoreArgs)
+def check_args(args: ScoreArgs, tokenizers: list[str]) -> None:
+    """Every flag problem, before any file is read."""
     if not args.predictions:
         raise UserError("--predictions is required (a TSV of id<TAB>prediction)")
-    tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
     check_names(tokenizers)
+    known = metric_names(tokenizers)
+    for name in args.compare_metrics or []:
+        if name not in known:
+            raise UserError(f"--compare_metrics: unknown metric {name!r}; choose from {', '.join(known)}")
+    if (args.compare_metrics or args.report_dir) and not args.compare:
+        raise UserError("--compare_metrics and --report_dir need --compare B.tsv (a second system to compare)")
+    if args.bootstrap_samples < 1:
+        raise UserError(f"--bootstrap_samples {args.bootstrap_samples}: must be at least 1")
+    if args.qa_model and not args.references:
+        raise UserError("--qa_model needs --references DATA.tsv (the AQG data whose inputs hold context and answer)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(ScoreArgs, argv)
+    tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
+    check_args(args, tokenizers)
     predictions = read_prediction_map(args.predictions)
     references = read_reference_map(args.references, args.references_json)
-    check_same_ids(predictions, references, args.predictions, args.references or args.references_json,
-                   subset=args.allow_partial)
+    reference_path = args.references or args.references_json
+    check_same_ids(predictions, references, args.predictions, reference_path, subset=args.allow_partial)
     if len(predictions) < len(references):
         print(f"scoring the {len(predictions)} predicted of {len(references)} references (--allow_partial)")
     ids = list(predictions)
-    metrics, per_example = score_examples([predictions[i] for i in ids], [references[i] for i in ids],
-                                          tokenizers, args.tokenizer_name_or_path)
+    other = None
+    if args.compare:
+        other = read_prediction_map(args.compare)
+        check_same_ids(other, predictions, args.compare, args.predictions)
+    raw, raw_source = read_raw_reference_map(ids, args.references, args.references_json)
+    fields = data_fields(args.references, ids) if args.references else []
+    qa = None
+    if args.qa_model:
+        if any(f.task not in ("aqg", "aqg_hl") or f.answer is None or f.context is None for f in fields):
+            raise UserError(f"{args.references}: --qa_model scores generated questions, so --references must be "
+                            "AQG / AQG-HL data whose inputs hold the answer and context")
+        from jaqg.roundtrip import load_qa_model
+        qa = load_qa_model(args.qa_model, device=args.device)
+
+    refs = [references[i] for i in ids]
+    metrics, per_example = score_examples([predictions[i] for i in ids], refs, tokenizers,
+                                          args.tokenizer_name_or_path,
+                                          raw_references=[raw[i] for i in ids] if raw else None)
+    metrics["jglue_references"] = raw_source
+    if fields:
+        metrics.update(breakdowns(per_example, fields))
+    tables = [format_table(metrics)]
+    if any(k in metrics for k in BREAKDOWNS):
+        tables.append(format_breakdowns({k: metrics[k] for k in BREAKDOWNS if k in metrics},
+                                        f"{tokenizers[0]}_bleu" if tokenizers else None))
+    if other is not None:
+        _, per_example_b = score_examples([other[i] for i in ids], refs, tokenizers, args.tokenizer_name_or_path,
+                                          raw_references=[raw[i] for i in ids] if raw else None)
+        metrics["comparison"] = compare_systems(per_example, per_example_b, [predictions[i] for i in ids],
+                                                [other[i] for i in ids], refs, tokenizers,
+                                                args.tokenizer_name_or_path, args.compare_metrics,
+                                                args.bootstrap_samples, args.bootstrap_seed)
+        metrics["comparison_setup"] = {"a": args.predictions, "b": args.compare, "samples": args.bootstrap_samples,
+                                       "seed": args.bootstrap_seed, "method": "paired bootstrap (sacrebleu paired_bs)"}
+        tables.append(f"A = {args.predictions}, B = {args.compare}; paired bootstrap, {args.bootstrap_samples} "
+                      f"samples, seed {args.bootstrap_seed}\n\n" + format_comparison(metrics["comparison"]))
+    qa_rows = None
+    if qa is not None:
+        from jaqg.roundtrip import qa_based_scores
+        contexts, answers = [f.context for f in fields], [f.answer for f in fields]
+        metrics["qa_based"], generated = qa_based_scores(qa, [predictions[i] for i in ids], contexts, answers,
+                                                         batch_size=args.batch_size, progress=True)
+        metrics["qa_based_reference"], reference = qa_based_scores(qa, [f.question for f in fields], contexts,
+                                                                   answers, batch_size=args.batch_size, progress=True)
+        metrics["qa_model"] = args.qa_model
+        qa_rows = [["id", "answer", "question", "qa_answer", "exact_match", "char_f1", "reference_question",
+                    "reference_qa_answer", "reference_exact_match", "reference_char_f1"]] + [
+            [i, f.answer, predictions[i], g["qa_answer"] or "<empty>", f"{g['exact_match']:.2f}",
+             f"{g['char_f1']:.2f}", f.question, r["qa_answer"] or "<empty>", f"{r['exact_match']:.2f}",
+             f"{r['char_f1']:.2f}"] for i, f, g, r in zip(ids, fields, generated, reference)]
+        q, c = metrics["qa_based"], metrics["qa_based_reference"]
+        tables.append(f"QA-based ({args.qa_model} answers each question; scored against the intended answer), "
+                      f"n = {q['n']}\n\n| questions | EM | char F1 |\n|---|---:|---:|\n"
+                      f"| generated | {q['exact_match']:.2f} | {q['char_f1']:.2f} |\n"
+                      f"| reference (ceiling) | {c['exact_match']:.2f} | {c['char_f1']:.2f} |")
+
+    written = [args.output]
+    if args.report_dir:
+        from jaqg.compare_report import write_report
+        index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
+                             [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed)
+        written.append(str(index))
     if args.per_example_output:
         columns = list(per_example[0])
         write_rows(args.per_example_output, [["id", *columns, "prediction", "references"]] + [
             [i, *(f"{e[c]:.2f}" for c in columns), predictions[i], " ||| ".join(references[i])]
             for i, e in zip(ids, per_example)])
+        written.append(args.per_example_output)
+    if qa_rows is not None:
+        qa_output = args.qa_output or str(Path(args.output).with_suffix("")) + "_qa_based.tsv"
+        write_rows(qa_output, qa_rows)
+        written.append(qa_output)
     write_json(args.output, metrics)
-    print(format_table(metrics))
-    print(f"\nwrote {args.output}" + (f" and {args.per_example_output}" if args.per_example_output else ""))
+    print("\n\n".join(tables))
+    print(f"\nwrote {', '.join(written)}")
+    return 0
 
 
 if __name__ == "__main__":

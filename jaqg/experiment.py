@@ -408,7 +408,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     from .formats import GPT_SEP
     from .generation import clean_prediction, generate, load_model
     from .io import read_examples, write_rows
-    from .metrics import compute_metrics, format_table
+    from .metrics import compute_metrics, format_table, read_raw_reference_map
     data_dir, output_dir = Path(data_dir), Path(output_dir)
     examples = read_examples(data_dir / "test.tsv")[:limit]
     if not examples:
@@ -422,15 +422,18 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     predictions = [clean_prediction(o[0]) for o in outputs]  # scored as written, so score.py agrees
     write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
     references = load_references(data_dir, examples)
+    raw, _ = read_raw_reference_map([e.id for e in examples], tsv_path=data_dir / "test.tsv")  # for jglue
+    raw_references = [raw[e.id] for e in examples] if raw else references
     metrics = compute_metrics(predictions, references, tokenizers=tuple(tokenizers),
-                              tokenizer_name_or_path=str(model_dir))
+                              tokenizer_name_or_path=str(model_dir), raw_references=raw_references)
     prefixes = info.get("task_prefixes")
     if prefixes:  # a multitask data dir: the same metrics per task, the task read from the input's prefix
         from .formats import task_of_input
         tasks = [task_of_input(e.input, prefixes) or "unknown" for e in examples]
         metrics["by_task"] = {t: compute_metrics([p for p, x in zip(predictions, tasks) if x == t],
                                                  [r for r, x in zip(references, tasks) if x == t],
-                                                 tokenizers=tuple(tokenizers), tokenizer_name_or_path=str(model_dir))
+                                                 tokenizers=tuple(tokenizers), tokenizer_name_or_path=str(model_dir),
+                                                 raw_references=[r for r, x in zip(raw_references, tasks) if x == t])
                               for t in dict.fromkeys(tasks)}
     write_json(output_dir / "metrics.json", metrics)
     print(format_table(metrics))

@@ -71,7 +71,8 @@ def load(path: str | Path, sep: str = DEFAULT_SEP) -> tuple[list[Record], Counte
                     skipped["empty context"] += 1
                 else:
                     raw_start = spans[normalized.index(texts[0])][1]
-                    records.append(Record(qid, question, texts, context, group, raw_context, raw_start))
+                    records.append(Record(qid, question, texts, context, group, raw_context, raw_start,
+                                          tuple(t for t, _ in spans)))
     return records, skipped
 
 

@@ -7,7 +7,10 @@
 - ``rouge1`` / ``rouge2`` / ``rougeL``: compare-mt's ROUGE F-measure, averaged over sentences (best reference per
   sentence). compare-mt keeps only ``[a-zA-Z0-9]`` of each token, which erases Japanese, so every token is first
   mapped to an ASCII id (``w0``, ``w1``, ...); punctuation tokens count like any other.
+- ``jglue``: JGLUE's official JSQuAD exact match / F1 (jaqg.jglue_metric) on the raw gold answers.
 BLEU and ROUGE see the texts as written; EM and char F1 compare normalized texts.
+Each tokenizer's BLEU carries sacrebleu's signature (``bleu_signature``, its ``tok:`` field naming our
+tokenizer, e.g. ``tok:ja-mecab-0.996-IPA``), and ROUGE the compare-mt version and tokenizer (``rouge_signature``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Sequence
 
 from .errors import UserError
 from .io import read_examples, read_json, read_predictions
+from .jglue_metric import RAW_REFERENCES, jglue_scores
 from .normalize import normalize
-from .word_tokenizers import get_tokenizer
+from .word_tokenizers import get_tokenizer, tokenizer_signature
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 WORD_METRICS = ("bleu", *ROUGE_TYPES)
@@ -55,25 +59,47 @@ def _rouge_scorers():
     return {t: RougeScorer(rouge_type=t) for t in ROUGE_TYPES}
 
 
-def _bleu(tokenized_preds: list[list[str]], tokenized_refs: list[list[list[str]]]) -> tuple[float, list[float]]:
-    """Corpus BLEU and per-sentence BLEU (effective order) over pre-split words."""
-    from sacrebleu.metrics import BLEU
+def bleu_streams(tokenized_preds: list[list[str]], tokenized_refs: list[list[list[str]]]
+                 ) -> tuple[list[str], list[list[str | None]]]:
+    """Space-joined hypotheses and sacrebleu's reference streams (None pads examples with fewer references)."""
     hyps = [" ".join(p) for p in tokenized_preds]
     refs = [[" ".join(r) for r in rs] for rs in tokenized_refs]
     width = max(len(rs) for rs in refs)
-    # sacrebleu wants reference streams; None pads examples that have fewer references.
-    streams = [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
-    corpus = BLEU(tokenize="none").corpus_score(hyps, streams).score
+    return hyps, [[rs[i] if i < len(rs) else None for rs in refs] for i in range(width)]
+
+
+def _bleu(tokenized_preds: list[list[str]], tokenized_refs: list[list[list[str]]], tok_signature: str
+          ) -> tuple[float, list[float], str]:
+    """Corpus BLEU, per-sentence BLEU (effective order) over pre-split words, and the corpus BLEU's signature."""
+    from sacrebleu.metrics import BLEU
+    hyps, streams = bleu_streams(tokenized_preds, tokenized_refs)
+    bleu = BLEU(tokenize="none")
+    corpus = bleu.corpus_score(hyps, streams).score
+    signature = bleu.get_signature()
+    signature.update("tok", tok_signature)  # the words were split by our tokenizer, not by sacrebleu
     sentence_bleu = BLEU(tokenize="none", effective_order=True)
-    return corpus, [sentence_bleu.sentence_score(h, rs).score for h, rs in zip(hyps, refs)]
+    refs = [[r for r in rs if r is not None] for rs in zip(*streams)]
+    return corpus, [sentence_bleu.sentence_score(h, rs).score for h, rs in zip(hyps, refs)], signature.format()
+
+
+def rouge_signature(tok_signature: str) -> str:
+    """How ROUGE was computed, in sacrebleu's signature style."""
+    from importlib.metadata import version
+    return f"compare-mt:{version('compare-mt')}|tok:{tok_signature}|tokens:ascii-ids|avg:sentence|refs:best"
 
 
 def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str]],
-                   tokenizers: Sequence[str] = ("mecab",),
-                   tokenizer_name_or_path: str | None = None) -> tuple[dict, list[dict]]:
-    """(corpus metrics shaped like metrics.json, one dict of sentence-level scores per example)."""
+                   tokenizers: Sequence[str] = ("mecab",), tokenizer_name_or_path: str | None = None,
+                   raw_references: Sequence[Sequence[str]] | None = None) -> tuple[dict, list[dict]]:
+    """(corpus metrics shaped like metrics.json, one dict of sentence-level scores per example).
+
+    ``raw_references``: the gold answers as written (no NFKC) for ``jglue``; default ``references``.
+    """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
+    raw_references = references if raw_references is None else raw_references
+    if len(raw_references) != len(references):
+        raise ValueError(f"{len(raw_references)} raw reference lists but {len(references)} reference lists")
     if not predictions:
         raise UserError("nothing to score: no predictions")
     for i, refs in enumerate(references):
@@ -82,19 +108,23 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
         if not refs:
             raise UserError(f"example {i + 1} has no reference; every prediction needs at least one")
     per_example = [{"exact_match": 100 * max(exact_match(p, r) for r in refs),
-                    "char_f1": 100 * max(char_f1(p, r) for r in refs)}
-                   for p, refs in zip(predictions, references)]
+                    "char_f1": 100 * max(char_f1(p, r) for r in refs),
+                    **dict(zip(("jglue_exact_match", "jglue_f1"), jglue_scores(p, raw)))}
+                   for p, refs, raw in zip(predictions, references, raw_references)]
     metrics = {"n": len(predictions),
                "exact_match": _mean(e["exact_match"] for e in per_example),
                "char_f1": _mean(e["char_f1"] for e in per_example),
+               "jglue": {"exact_match": _mean(e["jglue_exact_match"] for e in per_example),
+                         "f1": _mean(e["jglue_f1"] for e in per_example)},
                "by_tokenizer": {}}
     rouge = _rouge_scorers() if tokenizers else {}
     for name in tokenizers:
         tokenize = get_tokenizer(name, tokenizer_name_or_path)
         preds = [tokenize(p) for p in predictions]
         refs = [[tokenize(r) for r in rs] for rs in references]
-        corpus_bleu, sentence_bleus = _bleu(preds, refs)
-        scores = {"bleu": corpus_bleu}
+        tok_signature = tokenizer_signature(name, tokenizer_name_or_path)
+        corpus_bleu, sentence_bleus, signature = _bleu(preds, refs, tok_signature)
+        scores = {"bleu": corpus_bleu, "bleu_signature": signature, "rouge_signature": rouge_signature(tok_signature)}
         for example, s in zip(per_example, sentence_bleus):
             example[f"{name}_bleu"] = s
         to_ids = _AsciiIds()
@@ -108,17 +138,24 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
 
 
 def compute_metrics(predictions: list[str], references: list[list[str]], tokenizers=("mecab",),
-                    tokenizer_name_or_path: str | None = None) -> dict:
-    """``{"n", "exact_match", "char_f1", "by_tokenizer": {name: {"bleu", "rouge1", "rouge2", "rougeL"}}}``."""
-    return score_examples(predictions, references, tokenizers, tokenizer_name_or_path)[0]
+                    tokenizer_name_or_path: str | None = None, raw_references: list[list[str]] | None = None) -> dict:
+    """``{"n", "exact_match", "char_f1", "jglue": {"exact_match", "f1"}, "by_tokenizer": {name: {"bleu",
+    "bleu_signature", "rouge1", "rouge2", "rougeL", "rouge_signature"}}}``."""
+    return score_examples(predictions, references, tokenizers, tokenizer_name_or_path, raw_references)[0]
 
 
 def format_table(metrics: dict) -> str:
-    """Markdown: a summary line, then one row per tokenizer."""
-    lines = [f"n = {metrics['n']}, exact_match = {metrics['exact_match']:.2f}, char_f1 = {metrics['char_f1']:.2f}",
-             "", "| tokenizer | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---:|---:|---:|---:|"]
+    """Markdown: a summary line, then one row per tokenizer, then the BLEU signatures."""
+    summary = f"n = {metrics['n']}, exact_match = {metrics['exact_match']:.2f}, char_f1 = {metrics['char_f1']:.2f}"
+    if "jglue" in metrics:
+        summary += f"; JGLUE JSQuAD EM = {metrics['jglue']['exact_match']:.2f}, F1 = {metrics['jglue']['f1']:.2f}"
+    lines = [summary, "", "| tokenizer | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---:|---:|---:|---:|"]
     for name, s in metrics["by_tokenizer"].items():
         lines.append(f"| {name} | " + " | ".join(f"{s[m]:.2f}" for m in WORD_METRICS) + " |")
+    signatures = [f"{name}: {s['bleu_signature']}" for name, s in metrics["by_tokenizer"].items()
+                  if "bleu_signature" in s]
+    if signatures:
+        lines += ["", "BLEU signatures:", *signatures]
     return "\n".join(lines)
 
 
@@ -174,11 +211,37 @@ def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:
     return {id_: from_json[id_] for id_ in examples}
 
 
-def _references_from_json(path) -> dict[str, list[str]]:
+def read_raw_reference_map(ids, tsv_path=None, json_path=None) -> tuple[dict[str, list[str]] | None, str]:
+    """The gold answers as written, for JGLUE's metric, and where they came from: a JSQuAD ``--references_json``
+    (its answer texts), else ``test_references_raw.json`` beside the references (prepared QA data) when it
+    covers every id, else a ``{id: [answers]}`` JSON as given. ``(None, why)`` when only normalized references
+    exist (the data TSV's targets): score those instead."""
+    from pathlib import Path
+    ids = list(ids)
+    if json_path and _is_jsquad(read_json(json_path)):
+        return _references_from_json(json_path, raw=True), str(json_path)
+    for path in (tsv_path, json_path):
+        candidate = Path(path).parent / RAW_REFERENCES if path else None
+        if candidate is not None and candidate.is_file() and candidate != Path(json_path or ""):
+            raw = _references_from_json(candidate, raw=True)
+            if all(i in raw for i in ids):
+                return raw, str(candidate)
+    if json_path:
+        return _references_from_json(json_path, raw=True), str(json_path)
+    return None, "the references (normalized; no raw gold answers found)"
+
+
+def _is_jsquad(obj) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("data"), list)
+
+
+def _references_from_json(path, raw: bool = False) -> dict[str, list[str]]:
+    """``{id: [answers]}`` from a JSQuAD or ``{id: [answers]}`` JSON; normalized unless ``raw``."""
     obj = read_json(path)
-    if isinstance(obj, dict) and isinstance(obj.get("data"), list):  # JSQuAD / SQuAD v1.1
+    norm = (lambda text: text) if raw else normalize  # noqa: E731
+    if _is_jsquad(obj):  # JSQuAD / SQuAD v1.1
         try:
-            refs = {qa["id"]: [normalize(a["text"]) for a in qa["answers"]]
+            refs = {qa["id"]: [norm(a["text"]) for a in qa["answers"]]
                     for article in obj["data"] for para in article["paragraphs"] for qa in para["qas"]
                     if qa["answers"]}  # unanswerable questions have no reference
         except (KeyError, TypeError, AttributeError) as e:
@@ -186,7 +249,7 @@ def _references_from_json(path) -> dict[str, list[str]]:
                             "data[].paragraphs[].qas[].{id, answers[].text}") from None
     elif isinstance(obj, dict) and all(isinstance(v, str) or (isinstance(v, list) and all(map(_is_str, v)))
                                        for v in obj.values()):
-        refs = {k: [normalize(a) for a in ([v] if isinstance(v, str) else v)] for k, v in obj.items()}
+        refs = {k: [norm(a) for a in ([v] if isinstance(v, str) else v)] for k, v in obj.items()}
     else:
         raise UserError(f"{path}: expected JSQuAD format or {{id: [answers]}}; check the file")
     for id_, answers in refs.items():

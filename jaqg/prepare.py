@@ -9,7 +9,8 @@ appears in two splits), and everything is written at the end, atomically, with `
      "by_task": {split: {task: written}}, "task_prefixes": {task: prefix} and "templates": {task: full template,
      prefix included} (multi)}
 Format "tsv": ``{split}.tsv`` rows ``id\\tinput\\ttarget``; "gpt": ``{split}.txt`` lines ``{input}<sep>{target}</s>``.
-QA test sets with several annotated answers also get ``test_references.json`` ({id: [answers]}).
+QA test sets with several annotated answers also get ``test_references.json`` ({id: [answers]}, normalized) and
+``test_references_raw.json`` (the same answers as written in the source, for JGLUE's official metric).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .formats import (DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, GPT_END, GPT_SEP
                       check_template, format_gpt_line, format_input)
 from .highlight import STRATEGIES, candidates, occurrences, pick, wrap
 from .io import Example, atomic_dir, atomic_write, write_examples, write_json
+from .jglue_metric import RAW_REFERENCES
 from .normalize import DEFAULT_SEP, normalize_offset
 
 SPLITS = ("train", "dev", "test")
@@ -44,6 +46,7 @@ class Record(NamedTuple):
     group: str  # split unit: article title or passage
     raw_context: str | None = None  # for carrying answer_start through normalization
     raw_start: int | None = None
+    raw_answers: tuple[str, ...] | None = None  # every annotated answer as written (JGLUE's metric scores these)
 
     def answer_start(self, sep: str) -> int | None:
         """answers[0]'s annotated position in the normalized context (None when not annotated)."""
@@ -251,6 +254,8 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
             kept = {e.id for e in built["test"]}
             write_json(staging / "test_references.json",
                        {r.id: r.answers for r in splits["test"] if r.id in kept})
+            write_json(staging / RAW_REFERENCES,
+                       {r.id: list(r.raw_answers or r.answers) for r in splits["test"] if r.id in kept})
         write_json(staging / "prepare_report.json", report)
     print_report(report, output_dir)
     return report

@@ -121,3 +121,19 @@ def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions:
     for (i, q), predicted in zip(pairs, answers):
         (kept if same_answer(predicted, items[i][0]) else dropped)[i].append(q)
     return kept, dropped
+
+
+def qa_based_scores(qa: QAModel, questions: Sequence[str], contexts: Sequence[str], answers: Sequence[str], *,
+                    batch_size: int = 16, progress: bool = False) -> tuple[dict, list[dict]]:
+    """QA-based evaluation of questions (generated or reference): the QA model answers each against its context,
+    scored against the intended answer with jaqg.metrics' exact match and char F1 (0-100).
+
+    Returns ``({"exact_match", "char_f1", "n"}, [{"qa_answer", "exact_match", "char_f1"} per question])``.
+    """
+    from .metrics import char_f1, exact_match
+    predicted = qa.answer(questions, contexts, batch_size=batch_size, progress=progress)
+    rows = [{"qa_answer": p, "exact_match": 100 * exact_match(p, a), "char_f1": 100 * char_f1(p, a)}
+            for p, a in zip(predicted, answers)]
+    n = len(rows)
+    return ({"exact_match": sum(r["exact_match"] for r in rows) / n if n else 0.0,
+             "char_f1": sum(r["char_f1"] for r in rows) / n if n else 0.0, "n": n}, rows)

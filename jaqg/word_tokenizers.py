@@ -142,6 +142,20 @@ def check_names(names, allowed=TOKENIZERS) -> None:
             raise UserError(f"unknown tokenizer {name!r}; choose from {', '.join(allowed)}")
 
 
+def tokenizer_signature(name: str, tokenizer_name_or_path: str | None = None) -> str:
+    """What split the words, for sacrebleu-style signatures: ``ja-mecab-0.996-IPA`` (sacrebleu's own for mecab),
+    ``sudachi-C-0.6.11-core-20260723``, ``char``, ``hf:<tokenizer name or path>``."""
+    from importlib.metadata import version
+    check_names([name])
+    if name == "mecab":
+        return mecab_wakati().signature()
+    if name.startswith("sudachi_"):
+        return f"sudachi-{name[-1]}-{version('sudachipy')}-core-{version('sudachidict_core')}"
+    if name == "t5":
+        return f"hf:{tokenizer_name_or_path}"
+    return name
+
+
 def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Tokenizer:
     """A function str -> list of word (or piece) strings, no whitespace tokens."""
     if name == "mecab":

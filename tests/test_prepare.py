@@ -55,6 +55,8 @@ def test_qa_splits_by_article_and_keeps_every_reference(run, tmp_path):
     assert references["ex-valid00q1"] == ["千五百世帯", "千五百世帯分", "およそ千五百世帯"]
     for e in split["test"]:
         assert e.target == references[e.id][0]
+    raw = json.loads((data / "test_references_raw.json").read_text(encoding="utf-8"))  # for JGLUE's metric
+    assert raw == {e.id: ALL_QUESTIONS[e.id]["answers"] for e in split["test"]}
 
 
 def test_split_is_seeded(run, tmp_path):

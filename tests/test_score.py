@@ -5,6 +5,8 @@ import json
 import pytest
 import sacrebleu
 
+from test_generation import models  # noqa: F401  (session fixture: trained tiny AQG and QA models)
+
 DATA = [  # id, input, target
     ("q1", "answer: 甲府市 context: 山梨県の県庁所在地は甲府市です。", "山梨県の県庁所在地はどこですか?"),
     ("q2", "answer: 3776 context: 富士山の高さは3776メートルです。", "富士山の高さは何メートルですか?"),
@@ -155,3 +157,138 @@ def test_tsv_ids_must_be_in_the_references_json(tmp_path, files):
     path.write_text('{"q1": ["a"], "q2": ["b", "c"], "zz": ["d"]}', encoding="utf-8")
     with pytest.raises(UserError, match=r"1 of 3 ids in .*test.tsv are not in .*refs.json \(e.g. 'q3'\)"):
         read_reference_map(refs, path)
+
+
+# --- issue 11: JGLUE's metric, signatures, breakdowns, --compare, --report_dir, --qa_model, long inputs ---
+
+def score_in_process(capsys, *argv):
+    import score
+    from conftest import run_main_in_process
+    return run_main_in_process(capsys, score.main, "score.py", *argv)
+
+
+def test_jglue_signatures_and_breakdowns(capsys, files):
+    tmp, preds, refs = files
+    out = tmp / "m.json"
+    status, stdout, _ = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output", out,
+                                         "--tokenizers", "mecab", "sudachi_C")
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert status == 0 and m["jglue"] == {"exact_match": pytest.approx(100 / 3), "f1": pytest.approx(m["char_f1"])}
+    assert m["by_tokenizer"]["mecab"]["bleu_signature"] == \
+        f"nrefs:1|case:mixed|eff:no|tok:ja-mecab-0.996-IPA|smooth:exp|version:{sacrebleu.__version__}"
+    assert "|tok:sudachi-C-" in m["by_tokenizer"]["sudachi_C"]["bleu_signature"]
+    assert m["by_tokenizer"]["mecab"]["rouge_signature"].startswith("compare-mt:0.2.10|tok:ja-mecab-0.996-IPA")
+    # AQG rows: the reference question's type, the input's answer and context.
+    assert {k: v["n"] for k, v in m["by_question_type"].items()} == {"何": 1, "どこ": 1, "いくつ": 1}
+    assert m["by_question_type"]["どこ"]["exact_match"] == 100.0
+    assert {k: v["n"] for k, v in m["by_answer_length"].items()} == {"1-3": 2, "4-6": 1}
+    assert m["by_context_length"]["<100"]["n"] == 3
+    assert "JGLUE JSQuAD EM = 33.33" in stdout and "| by_question_type |" in stdout and "tok:ja-mecab" in stdout
+
+
+def test_jglue_scores_raw_gold_answers_of_prepared_qa_data(capsys, tmp_path):
+    """Prepared QA data keeps the raw golds beside test.tsv; JGLUE's metric reads them (１２３ is not 123)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.tsv").write_text("a\tquestion: 高さは? context: 高さは123mだ。\t123m\n", encoding="utf-8")
+    (data / "test_references_raw.json").write_text('{"a": ["１２３ｍ", "123M。"]}', encoding="utf-8")
+    preds = tmp_path / "p.tsv"
+    preds.write_text("a\t１２３ｍ\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    status, _, _ = score_in_process(capsys, "--predictions", preds, "--references", data / "test.tsv", "--output",
+                                    out, "--tokenizers", "char")
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert status == 0 and m["exact_match"] == 100.0 and m["jglue"]["exact_match"] == 100.0
+    assert m["jglue_references"].endswith("test_references_raw.json")
+    assert m["by_question_type"] == {"other": pytest.approx(m["by_question_type"]["other"])}  # 高さは? has no type
+    preds.write_text("a\t123m\n", encoding="utf-8")  # NFKC-equal to the first gold, JGLUE-equal to the second
+    score_in_process(capsys, "--predictions", preds, "--references", data / "test.tsv", "--output", out,
+                     "--tokenizers", "char")
+    assert json.loads(out.read_text(encoding="utf-8"))["jglue"]["exact_match"] == 100.0
+    (data / "test_references_raw.json").unlink()
+    score_in_process(capsys, "--predictions", preds, "--references", data / "test.tsv", "--output", out,
+                     "--tokenizers", "char")
+    assert json.loads(out.read_text(encoding="utf-8"))["jglue_references"].startswith("the references (normalized")
+
+
+def test_compare_writes_paired_bootstrap_and_markdown(capsys, files):
+    tmp, preds, refs = files
+    other = tmp / "b.tsv"
+    other.write_text("q1\t山梨県の県庁はどこ?\nq2\t富士山の高さは何メートルですか?\nq3\t川は?\n", encoding="utf-8")
+    out = tmp / "cmp.json"
+    status, stdout, _ = score_in_process(capsys, "--predictions", preds, "--compare", other, "--references", refs,
+                                         "--output", out, "--tokenizers", "mecab", "--bootstrap_samples", "200")
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert status == 0
+    assert set(m["comparison"]) == {"exact_match", "char_f1", "jglue_exact_match", "jglue_f1", "mecab_bleu",
+                                    "mecab_rouge1", "mecab_rouge2", "mecab_rougeL"}
+    c = m["comparison"]["mecab_bleu"]
+    assert c["a"] == pytest.approx(m["by_tokenizer"]["mecab"]["bleu"])
+    b_bleu = sacrebleu.corpus_bleu(["山梨県の県庁はどこ?", "富士山の高さは何メートルですか?", "川は?"],
+                                   [[t for _, _, t in DATA]], tokenize="ja-mecab").score
+    assert c["b"] == pytest.approx(b_bleu) and c["difference"] == pytest.approx(c["a"] - c["b"])
+    assert c["ci95"][0] <= c["ci95"][1] and 0 < c["p_value"] <= 1
+    assert m["comparison_setup"]["samples"] == 200 and "| mecab_bleu |" in stdout and "p-value" in stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--compare", "OTHER_IDS"], "1 of 3 ids in"),
+    (["--compare", "SAME", "--compare_metrics", "meteor"], "--compare_metrics: unknown metric 'meteor'"),
+    (["--report_dir", "REPORT"], "need --compare"),
+    (["--qa_model", "AQG_MODEL"], "trained for task 'aqg'"),
+    (["--qa_model", "BERT"], "BertForQuestionAnswering cannot generate answers"),
+])
+def test_bad_comparison_and_qa_input_is_one_line_and_writes_nothing(capsys, files, models, extra, message):
+    tmp, preds, refs = files
+    (tmp / "other.tsv").write_text("q1\ta\nq2\tb\nq9\tc\n", encoding="utf-8")
+    (tmp / "bert").mkdir(exist_ok=True)
+    (tmp / "bert" / "config.json").write_text('{"model_type": "bert", "architectures": ["BertForQuestionAnswering"]}')
+    paths = {"OTHER_IDS": tmp / "other.tsv", "SAME": preds, "REPORT": tmp / "rep", "AQG_MODEL": models["aqg"],
+             "BERT": tmp / "bert"}
+    out = tmp / "never.json"
+    status, stdout, err = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output", out,
+                                           "--tokenizers", "char", *[paths.get(x, x) for x in extra])
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not (tmp / "rep").exists() and stdout == ""
+
+
+def test_qa_model_scores_generated_and_reference_questions(capsys, models, tmp_path):
+    from test_generation import FACT, OTHER_QUESTION
+    context = FACT[1]
+    data = tmp_path / "test.tsv"  # AQG rows: the input holds answer and context, the target is the question
+    data.write_text(f"x1\tanswer: {FACT[0]} context: {context}\t{FACT[2]}\n"
+                    f"x2\tanswer: 山梨県 context: {context}\t{OTHER_QUESTION}\n", encoding="utf-8")
+    preds = tmp_path / "p.tsv"  # x1's generated question asks for the wrong thing (the QA model says 山梨県)
+    preds.write_text(f"x1\t{OTHER_QUESTION}\nx2\t{OTHER_QUESTION}\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    status, stdout, _ = score_in_process(capsys, "--predictions", preds, "--references", data, "--output", out,
+                                         "--tokenizers", "char", "--qa_model", models["qa"], "--device", "cpu")
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert status == 0
+    assert m["qa_based"] == {"exact_match": 50.0, "char_f1": pytest.approx(m["qa_based"]["char_f1"]), "n": 2}
+    assert m["qa_based"]["char_f1"] < 100 and m["qa_based_reference"] == {"exact_match": 100.0, "char_f1": 100.0,
+                                                                           "n": 2}
+    rows = [r.split("\t") for r in (tmp_path / "m_qa_based.tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows[0][:4] == ["id", "answer", "question", "qa_answer"]
+    assert rows[1][:5] == ["x1", FACT[0], OTHER_QUESTION, "山梨県", "0.00"] and rows[1][7:9] == [FACT[0], "100.00"]
+    assert "| reference (ceiling) | 100.00 |" in stdout
+
+
+def test_qa_model_needs_aqg_data(capsys, models, files, tmp_path):
+    tmp, preds, _ = files
+    qa_data = tmp_path / "qa.tsv"
+    qa_data.write_text("q1\tquestion: どこ? context: 甲府\t甲府\nq2\tquestion: a context: b\tc\nq3\tquestion: a "
+                       "context: b\tc\n", encoding="utf-8")
+    status, _, err = score_in_process(capsys, "--predictions", preds, "--references", qa_data, "--output",
+                                      tmp_path / "m.json", "--qa_model", models["qa"], "--tokenizers", "char")
+    assert status == 2 and "must be AQG / AQG-HL data" in err
+
+
+def test_prediction_over_sudachis_byte_limit_is_scored(capsys, files):
+    """A degenerate generation of 49,182 bytes used to stop score.py with SudachiError: Input is too long."""
+    tmp, _, refs = files
+    preds = tmp / "long.tsv"
+    preds.write_text("".join(f"{i}\t{'あ' * 16384}。東京は首都である。\n" for i, _, _ in DATA), encoding="utf-8")
+    status, _, err = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output",
+                                      tmp / "m.json", "--tokenizers", "sudachi_A")
+    assert status == 0, err
