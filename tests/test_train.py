@@ -138,6 +138,9 @@ def test_eval_without_train_loads_output_dir(rising_run):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["n"] == len(test_ids) and "mecab" in metrics["by_tokenizer"]
     assert "exact_match" in proc.stdout  # the table is printed
+    from jaqg.jglue_metric import jglue_squad_metric  # JGLUE's official metric, on the targets here
+    targets = [line.split("\t")[2] for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines()]
+    assert metrics["jglue"] == pytest.approx(jglue_squad_metric([r[1] for r in rows], [[t] for t in targets]))
 
 
 def test_references_come_from_test_references_json(tmp_path):
