@@ -41,6 +41,7 @@ def qa_template(data_info: dict | None, where: str = "the model") -> str:
     raise UserError(f"{where}: a QA model is needed, but its run_config.json says it was trained for task {task!r}; "
                     "pass a model trained on QA data (prepare_jsquad.py) or a multitask model")
 
+
 @dataclass
 class QAModel:
     """A loaded QA model with the input template and lengths it was trained with."""
