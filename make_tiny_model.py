@@ -33,8 +33,8 @@ class TinyModelArgs:
     seed: int = arg(0, help="random seed for the weights")
 
 
-def main() -> None:
-    args = parse_args(TinyModelArgs)
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(TinyModelArgs, argv)
     if args.like:
         from jaqg.standins import build_standin
         vocab_size = args.vocab_size if args.vocab_size != TinyModelArgs.vocab_size else 800

@@ -169,11 +169,12 @@ def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
                                         + ([decoders.Strip(" ", 1, 0)] if spec.add_dummy_prefix else []))
     special = {k: str(v) for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str) or
                hasattr(v, "content")}
-    extra = [str(t) for t in tokenizer.special_tokens_map.get("additional_special_tokens", [])]
+    # T5's <extra_id_N> sentinels (transformers 5 calls them extra_special_tokens)
+    extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or []]
     kwargs = {"do_lower_case": True} if lowercase else {}
     return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
                                    model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
-                                   **special, **({"additional_special_tokens": extra} if extra else {}), **kwargs)
+                                   **special, **({"extra_special_tokens": extra} if extra else {}), **kwargs)
 
 
 def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False):
