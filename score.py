@@ -49,7 +49,7 @@ class ScoreArgs:
     qa_model: Optional[str] = arg(None, help="QA model dir: answer each generated question (AQG predictions; "
                                              "--references is their data TSV) and score against the intended answer")
     qa_output: Optional[str] = arg(None, help="per-example QA-based rows (default: beside --output, "
-                                              "<name>_qa_based.tsv)")
+                                              "<name>_per_question.tsv)")
     batch_size: int = arg(32, help="QA model batch size")
     device: str = arg("auto", help="QA model device: auto | cpu | cuda | cuda:N")
 
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_dir:
         from jaqg.compare_report import write_report
         index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
-                             [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed)
+                             [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed,
+                             title=f"jaqg: A = {args.predictions} vs B = {args.compare}")
         written.append(str(index))
     if args.per_example_output:
         columns = list(per_example[0])
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, e in zip(ids, per_example)])
         written.append(args.per_example_output)
     if qa_rows is not None:
-        qa_output = args.qa_output or str(Path(args.output).with_suffix("")) + "_qa_based.tsv"
+        qa_output = args.qa_output or str(Path(args.output).with_suffix("")) + "_per_question.tsv"
         write_rows(qa_output, qa_rows)
         written.append(qa_output)
     write_json(args.output, metrics)

@@ -40,12 +40,24 @@ python make_tiny_model.py --data_dir "$OUT/data_jsquad_aqg_hl" --output_dir "$OU
 python train.py --do_train --do_eval --model_name_or_path "$OUT/tiny_t5_aqg_hl" --data_dir "$OUT/data_jsquad_aqg_hl" \
   --output_dir "$OUT/model_jsquad_aqg_hl" --max_steps $(( STEPS / 2 )) --max_target_length 48 "${TRAIN_FLAGS[@]}"
 
-step "5. Scores across tokenizers, and the hallucination check"
+step "5. Scores across tokenizers, the hallucination check, JGLUE's metric, beam 1 vs 4, QA-based scoring"
 M="$OUT/model_jsquad_aqg_hl"; D="$OUT/data_jsquad_aqg_hl"
 python score.py --predictions "$M/predictions.tsv" --references "$D/test.tsv" \
   --tokenizers mecab sudachi_A sudachi_B sudachi_C t5 char --tokenizer_name_or_path "$M" \
   --output "$M/scores.json" --per_example_output "$M/scores.tsv"
 python hallucination.py --predictions "$M/predictions.tsv" --sources "$D/test.tsv" --output "$M/hallucination.json"
+# JGLUE's official JSQuAD EM/F1 of the QA run (raw gold answers: data_qa/test_references_raw.json)
+python score.py --predictions "$OUT/model_qa/predictions.tsv" --references "$OUT/data_qa/test.tsv" \
+  --tokenizers char --output "$OUT/model_qa/scores.json"
+# Greedy (beam 1, train.py's predictions) against beam 4: paired bootstrap p-values and compare-mt's HTML report
+python predict.py --model_name_or_path "$M" --input_file "$D/test.tsv" --output_file "$OUT/predict_aqg_hl_beam4.tsv" \
+  --num_beams 4
+python score.py --predictions "$M/predictions.tsv" --compare "$OUT/predict_aqg_hl_beam4.tsv" --references "$D/test.tsv" \
+  --tokenizers mecab sudachi_C char --output "$OUT/compare_beam1_vs_beam4.json" \
+  --report_dir "$OUT/report_beam1_vs_beam4"
+# QA-based evaluation: the QA model of step 3 answers the generated (and the reference) questions
+python score.py --predictions "$M/predictions.tsv" --references "$D/test.tsv" --qa_model "$OUT/model_qa" \
+  --tokenizers mecab --output "$M/qa_based.json"
 
 step "6. One-off question generation (the seed's recipes), with and without bad words, and an n-best"
 python generate.py --model_name_or_path "$M" --answer 甲府市 --context 山梨県の県庁所在地は甲府市です。
@@ -66,7 +78,9 @@ python run_clm.py --model_name_or_path="$OUT/tiny_gpt2" \
 step "Where things are"
 cat <<EOF
 QA model (best by val loss):   $OUT/model_qa            metrics: $OUT/model_qa/metrics.json
-AQG-HL model:                  $OUT/model_jsquad_aqg_hl  predictions.tsv, metrics.json, scores.tsv, hallucination.json
+AQG-HL model:                  $OUT/model_jsquad_aqg_hl  predictions.tsv, metrics.json, scores.tsv, hallucination.json,
+                               qa_based.json + qa_based_per_question.tsv
+beam 1 vs beam 4:              $OUT/compare_beam1_vs_beam4.json  $OUT/report_beam1_vs_beam4/index.html
 loss curves:                   $OUT/model_qa/loss_curve.png  $OUT/model_jsquad_aqg_hl/loss_curve.png
 GPT-2 (run_clm.py):            $OUT/output_gpt
 EOF

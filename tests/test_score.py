@@ -268,7 +268,7 @@ def test_qa_model_scores_generated_and_reference_questions(capsys, models, tmp_p
     assert m["qa_based"] == {"exact_match": 50.0, "char_f1": pytest.approx(m["qa_based"]["char_f1"]), "n": 2}
     assert m["qa_based"]["char_f1"] < 100 and m["qa_based_reference"] == {"exact_match": 100.0, "char_f1": 100.0,
                                                                            "n": 2}
-    rows = [r.split("\t") for r in (tmp_path / "m_qa_based.tsv").read_text(encoding="utf-8").splitlines()]
+    rows = [r.split("\t") for r in (tmp_path / "m_per_question.tsv").read_text(encoding="utf-8").splitlines()]
     assert rows[0][:4] == ["id", "answer", "question", "qa_answer"]
     assert rows[1][:5] == ["x1", FACT[0], OTHER_QUESTION, "山梨県", "0.00"] and rows[1][7:9] == [FACT[0], "100.00"]
     assert "| reference (ceiling) | 100.00 |" in stdout
