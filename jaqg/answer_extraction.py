@@ -115,10 +115,10 @@ def ner_candidates(sentences: Sequence[str], batch_size: int = 64) -> list[list[
 
     Overlapping spans keep the longer one (an entity ``1603年`` over the number ``1603``); each text once per sentence.
     """
-    nlp = ginza_pipeline()
+    from .word_tokenizers import pipe_in_pieces  # GiNZA runs Sudachi: long sentences go in pieces under its limit
     out = []
-    for sentence, doc in zip(sentences, nlp.pipe(sentences, batch_size=batch_size)):
-        spans = [(e.start_char, e.end_char) for e in doc.ents]
+    for sentence, docs in zip(sentences, pipe_in_pieces(ginza_pipeline(), sentences, batch_size)):
+        spans = [(offset + e.start_char, offset + e.end_char) for offset, doc in docs for e in doc.ents]
         spans += [m.span() for m in NUMERIC_EXPRESSION.finditer(sentence) if m.group().strip()]
         spans = [strip_span(sentence, a, b) for a, b in spans]
         chosen: list[tuple[int, int]] = []

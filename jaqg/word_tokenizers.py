@@ -102,13 +102,25 @@ def mecab_parse_lines(text: str) -> list[str]:
             if line != "EOS" and "\t" in line]
 
 
+def pipe_in_pieces(nlp, texts, batch_size: int = 256) -> list[list[tuple[int, object]]]:
+    """spaCy/GiNZA docs of each text's pieces under Sudachi's byte limit: per text, ``(character offset of the
+    piece in the text, doc)`` pairs, so spans map back (``offset + ent.start_char``). One batched ``nlp.pipe``."""
+    pieces = [analyser_pieces(t) for t in texts]
+    docs = iter(nlp.pipe((p for ps in pieces for p in ps), batch_size=batch_size))
+    out = []
+    for ps in pieces:
+        offsets = [0]
+        for p in ps[:-1]:
+            offsets.append(offsets[-1] + len(p))
+        out.append([(offset, next(docs)) for offset in offsets])
+    return out
+
+
 def ginza_tokens(texts, batch_size: int = 256) -> list[list]:
     """GiNZA's (tokenizer-only) tokens of each text, analysed in pieces under Sudachi's byte limit; one list of
     spaCy tokens per text."""
-    nlp = ginza_tokenizer_only()
-    pieces = [analyser_pieces(t) for t in texts]
-    docs = iter(nlp.pipe((p for ps in pieces for p in ps), batch_size=batch_size))
-    return [[tok for _ in ps for tok in next(docs)] for ps in pieces]
+    return [[tok for _, doc in docs for tok in doc]
+            for docs in pipe_in_pieces(ginza_tokenizer_only(), texts, batch_size)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -31,3 +31,14 @@ def test_pieces_join_back_and_fit(text, max_bytes):
     pieces = analyser_pieces(text, max_bytes)
     assert "".join(pieces) == text
     assert all(len(p.encode("utf-8")) <= max_bytes for p in pieces) or len(text.encode("utf-8")) <= max_bytes
+
+
+def test_ginza_pieces_keep_character_offsets():
+    from jaqg.word_tokenizers import ginza_tokenizer_only, pipe_in_pieces
+    text = "あ" * 16384 + "。東京は首都である。"
+    (pieces,) = pipe_in_pieces(ginza_tokenizer_only(), [text])
+    assert len(pieces) == 2
+    starts = [offset + t.idx for offset, doc in pieces for t in doc]
+    words = [t.text for _, doc in pieces for t in doc]
+    assert all(text[s:s + len(w)] == w for s, w in zip(starts, words)) and words[-6:-1] == ["東京", "は", "首都",
+                                                                                               "で", "ある"]
