@@ -108,7 +108,6 @@ def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None
 
     from .hub_tokenizers import load_tokenizer
     auto = AutoModelForCausalLM if causal else AutoModelForSeq2SeqLM
-    tokenizer = load_tokenizer(tokenizer_name_or_path or name_or_path, causal=causal)
     try:
         # fp32 master weights: transformers 5 otherwise keeps the saved dtype (a bf16 hub model would train in bf16)
         model = auto.from_pretrained(name_or_path, dtype=torch.float32)
@@ -116,6 +115,7 @@ def load_pretrained(name_or_path: str, tokenizer_name_or_path: str | None = None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a {'causal' if causal else 'seq2seq'} model ({first}); "
                         "pass a local model dir (e.g. from make_tiny_model.py) or a hub name you can reach") from None
+    tokenizer = load_tokenizer(tokenizer_name_or_path or name_or_path, causal=causal)
     try:  # <hl> (and <sep>) as single tokens; resizes embeddings of pretrained models (H3's jaqg.tiny)
         from .tiny import ensure_special_tokens
     except ImportError:

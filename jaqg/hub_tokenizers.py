@@ -267,3 +267,80 @@ def save_tokenizer(tokenizer, directory: str | Path) -> None:
         target = Path(directory) / "spiece.model"
         if not target.exists() or not target.samefile(source):
             shutil.copyfile(source, target)
+
+
+def _first_difference(text: str, decoded: str, width: int = 12) -> str:
+    """``…text…`` -> ``…decoded…`` around the first character where the two differ (whitespace removed)."""
+    text, decoded = "".join(text.split()), "".join(decoded.split())
+    i = next((k for k, (a, b) in enumerate(zip(text, decoded)) if a != b), min(len(text), len(decoded)))
+    lo = max(0, i - width)
+    return f"{text[lo:i + width]!r} -> {decoded[lo:i + width]!r}"
+
+
+def coverage(tokenizer, texts: Sequence[str], ids: Sequence[str] | None = None, n_examples: int = 3) -> dict:
+    """How many ``texts`` hold the unknown token under ``tokenizer``, and how many do not survive
+    encode -> decode (compared ignoring whitespace, since SentencePiece collapses and adds spaces).
+
+    Returns ``{"n", "with_unk", "not_round_trip", "unknown_chars": {char: count} (top 10), "unk_examples",
+    "round_trip_examples"}``; examples are up to ``n_examples`` ``{"id", "text" or "change"}`` records.
+    No special tokens are added; ``<hl>`` and other added tokens count as themselves.
+    """
+    from collections import Counter
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    unk = tokenizer.unk_token_id
+    decoded = tokenizer.batch_decode(enc["input_ids"], skip_special_tokens=False)
+    report = {"n": len(texts), "with_unk": 0, "not_round_trip": 0, "unknown_chars": {}, "unk_examples": [],
+              "round_trip_examples": []}
+    unknown = Counter()
+    for key, text, token_ids, offsets, back in zip(ids, texts, enc["input_ids"], enc["offset_mapping"], decoded):
+        spans = [text[a:b] for t, (a, b) in zip(token_ids, offsets) if t == unk]
+        if unk is not None and unk in token_ids:
+            report["with_unk"] += 1
+            unknown.update(c for span in spans for c in span.strip())
+            if len(report["unk_examples"]) < n_examples and \
+                    all(e["unknown"] != spans for e in report["unk_examples"]):  # distinct examples
+                report["unk_examples"].append({"id": key, "unknown": spans, "text": text[:120]})
+        if "".join(back.split()) != "".join(text.split()):
+            report["not_round_trip"] += 1
+            change = _first_difference(text, back)
+            if len(report["round_trip_examples"]) < n_examples and \
+                    all(e["change"] != change for e in report["round_trip_examples"]):
+                report["round_trip_examples"].append({"id": key, "change": change})
+    report["unknown_chars"] = dict(unknown.most_common(10))
+    return report
+
+
+def coverage_report(tokenizer, examples_by_split: dict[str, Sequence], n_examples: int = 3) -> dict:
+    """``coverage`` of the inputs and targets of each split's examples (objects with id, input, target), with
+    ``exact_match_ceiling`` per split: the share (0-100) of targets that survive encode -> decode, an upper
+    bound on exact match for a model that generates through this tokenizer."""
+    out = {"tokenizer": str(tokenizer.name_or_path)}
+    for split, examples in examples_by_split.items():
+        if not examples:
+            continue
+        ids = [e.id for e in examples]
+        inputs = coverage(tokenizer, [e.input for e in examples], ids, n_examples)
+        targets = coverage(tokenizer, [e.target for e in examples], ids, n_examples)
+        ceiling = 100.0 * (targets["n"] - targets["not_round_trip"]) / targets["n"]
+        out[split] = {"inputs": inputs, "targets": targets, "exact_match_ceiling": round(ceiling, 2)}
+    return out
+
+
+def format_coverage(report: dict) -> str:
+    """The coverage report as a few printable lines (counts and up to three examples each)."""
+    lines = [f"tokenizer coverage ({report['tokenizer']}):"]
+    for split, r in report.items():
+        if split == "tokenizer":
+            continue
+        for side in ("inputs", "targets"):
+            c = r[side]
+            line = (f"  {split} {side}: {c['with_unk']} of {c['n']} hold <unk>, {c['not_round_trip']} do not survive "
+                    "encode->decode")
+            if c["unk_examples"]:
+                line += "; <unk> e.g. " + ", ".join(f"{e['id']} {''.join(e['unknown'])!r}" for e in c["unk_examples"])
+            if c["round_trip_examples"]:
+                line += "; changed e.g. " + ", ".join(f"{e['id']} {e['change']}" for e in c["round_trip_examples"])
+            lines.append(line)
+        lines.append(f"  {split} exact-match ceiling: {r['exact_match_ceiling']:.2f}")
+    return "\n".join(lines)

@@ -81,6 +81,9 @@ class CommonArgs:
     sep: str = arg(DEFAULT_SEP, help="separator written between title and body")
     seed: int = arg(42, help="seed of the train/dev split")
     dev_ratio: float = arg(0.05, help="share of train groups (articles/passages) moved to dev")
+    tokenizer_name_or_path: Optional[str] = arg(None, help="model (dir or hub name) whose tokenizer to check the "
+                                                          "data against: <unk>, encode->decode, exact-match ceiling "
+                                                          "(printed and in prepare_report.json)")
 
 
 @dataclass
@@ -218,6 +221,7 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
     if task == "multi":
         report.update(task_prefixes=task_prefixes, templates=multitask_templates(task_prefixes))
     built: dict[str, list[Example]] = {}
+    built_examples: dict[str, list[Example]] = {}  # before GPT formatting, for the tokenizer coverage report
     for split in SPLITS:
         if task == "multi":
             examples, skipped, hl_stats, per_task = build_multitask_examples(
@@ -227,6 +231,7 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
             examples, skipped, hl_stats = build_examples(splits[split], task, template, hl_strategy or "related",
                                                          args.sep)
         skipped.update((load_skipped or {}).get(split, Counter()))
+        built_examples[split] = examples
         if fmt == "gpt":
             lines = []
             for e in examples:
@@ -243,6 +248,12 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
             report["highlight"][split] = dict(sorted(hl_stats.items()))
     if not built["train"]:
         raise UserError(f"no training example could be built ({report['skipped']['train']}); check the input files")
+    if getattr(args, "tokenizer_name_or_path", None):
+        from .hub_tokenizers import coverage_report, load_tokenizer
+        from .tiny import ensure_special_tokens
+        tokenizer = load_tokenizer(args.tokenizer_name_or_path, causal=fmt == "gpt")
+        ensure_special_tokens(None, tokenizer)  # <hl>, <sep> as training adds them
+        report["tokenizer_coverage"] = coverage_report(tokenizer, built_examples)
     with atomic_dir(output_dir) as staging:
         for split in SPLITS:
             if fmt == "gpt":
@@ -258,6 +269,9 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
                        {r.id: list(r.raw_answers or r.answers) for r in splits["test"] if r.id in kept})
         write_json(staging / "prepare_report.json", report)
     print_report(report, output_dir)
+    if "tokenizer_coverage" in report:
+        from .hub_tokenizers import format_coverage
+        print(format_coverage(report["tokenizer_coverage"]), file=sys.stderr)
     return report
 
 

@@ -185,9 +185,10 @@ def ensure_special_tokens(model, tokenizer, tokens: Iterable[str] = (HL_TOKEN, G
 
     For pretrained tokenizers that lack ``<hl>`` / ``<sep>`` (sonoisa's T5, rinna's GPT-2): without this
     ``<hl>`` is split into ``<``, ``h``, ``l``, ``>`` and the highlight is lost. Returns how many were added.
+    ``model`` None: the tokenizer only (as training will see it, for jaqg.hub_tokenizers.coverage_report).
     """
     missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     added = tokenizer.add_tokens(missing, special_tokens=True) if missing else 0
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+    if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     return added

@@ -111,3 +111,25 @@ def test_rinna_real_spiece_model(tmp_path):
     for text in ("ＮＨＫと😀𠮷の甲府市", "GPT-2は言語モデルです", "髙島屋の①番館", *PROBE):
         assert tok(text)["input_ids"] == sp.encode(text.lower()), text
     assert tok("😀", add_special_tokens=False)["input_ids"] == [9, 0] and tok.eos_token_id == 2  # '▁', '<unk>'
+
+
+def test_coverage_counts_unknown_and_lost_text_and_the_exact_match_ceiling(tmp_path):
+    from jaqg.hub_tokenizers import coverage_report, format_coverage
+    from jaqg.io import Example
+    layout, config, _ = LAYOUTS["rinna_unk0_lowercase"]
+    tok = load_tokenizer(str(make_dir(tmp_path, layout, config)), causal=True)
+    examples = [Example("a", "甲府😀市は山梨県にあります。", "甲府市"),        # <unk> in the input
+                Example("b", "GPT-2 で比べた。", "GPT-2"),                 # lowercased: lost in both
+                Example("c", "富士山は日本にあります。", "富士山😀😀"),      # <unk> in the target
+                Example("d", "札幌は日本にあります。", "札幌")]
+    report = coverage_report(tok, {"test": examples})["test"]
+    inputs, targets = report["inputs"], report["targets"]
+    assert (inputs["n"], inputs["with_unk"], inputs["not_round_trip"]) == (4, 1, 2)
+    assert (targets["with_unk"], targets["not_round_trip"]) == (1, 2)
+    assert inputs["unknown_chars"] == {"😀": 1} and targets["unknown_chars"] == {"😀": 2}
+    assert [e["id"] for e in inputs["unk_examples"]] == ["a"] and inputs["unk_examples"][0]["unknown"] == ["😀"]
+    assert [e["id"] for e in targets["round_trip_examples"]] == ["b", "c"]
+    assert "'GPT-2' -> 'gpt-2'" in targets["round_trip_examples"][0]["change"]
+    assert report["exact_match_ceiling"] == 50.0
+    assert "test targets: 1 of 4 hold <unk>, 2 do not survive" in format_coverage(coverage_report(
+        tok, {"test": examples}))

@@ -78,8 +78,9 @@ ISSUE_TEXTS = ("ＮＨＫと😀𠮷の甲府市", "GPT-2は言語モデルで�
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """QA, AQG, AQG-HL, quiz AQG-HL and GPT files from the repository's hand-written samples."""
+def data(standins, tmp_path_factory) -> Path:
+    """QA, AQG, AQG-HL, quiz AQG-HL and GPT files from the repository's hand-written samples (the GPT files with
+    the coverage report of the rinna stand-in's tokenizer)."""
     import prepare_jsquad
     import prepare_jsquad_aqg
     import prepare_quiz_aqg
@@ -88,7 +89,8 @@ def data(tmp_path_factory) -> Path:
     prepare_jsquad.main([jsquad, f"--output_dir={out / 'qa'}"])
     prepare_jsquad_aqg.main([jsquad, f"--output_dir={out / 'aqg'}"])
     prepare_jsquad_aqg.main([jsquad, "--highlight", f"--output_dir={out / 'aqg_hl'}"])
-    prepare_jsquad_aqg.main([jsquad, "--highlight", "--format=gpt", f"--output_dir={out / 'gpt'}"])
+    prepare_jsquad_aqg.main([jsquad, "--highlight", "--format=gpt", f"--output_dir={out / 'gpt'}",
+                             f"--tokenizer_name_or_path={standins['rinna/japanese-gpt2-medium']}"])
     quiz = ROOT / "examples" / "quiz"
     prepare_quiz_aqg.main(["--highlight", f"--train_file={quiz / 'quiz_sample.json.gz'}",
                            f"--test_file={quiz / 'quiz_sample.jsonl'}", f"--output_dir={out / 'quiz_hl'}"])
@@ -118,6 +120,9 @@ def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, rec
                                          f"--output_dir={out}", "--max_target_length=8", *STEPS)
     assert status == 0, err
     assert (out / "metrics.json").is_file() and len((out / "predictions.tsv").read_text().splitlines()) == 2
+    cover = json.loads((out / "run_config.json").read_text())["tokenizer_coverage"]
+    assert cover["tokenizer"] == str(standins[name]) and {"train", "dev"} <= set(cover)
+    assert 0 <= cover["dev"]["exact_match_ceiling"] <= 100 and cover["train"]["targets"]["n"] > 0
     # the trained dir keeps the SentencePiece model beside the repaired tokenizer, and they agree
     sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
     saved = AutoTokenizer.from_pretrained(out)
@@ -153,6 +158,8 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
                                          "--use_fast_tokenizer=False", *STEPS, *flags)
     assert status == 0, err
     saved = AutoTokenizer.from_pretrained(out)
+    cover = json.loads((data / "gpt" / "prepare_report.json").read_text())["tokenizer_coverage"]
+    assert set(cover) == {"tokenizer", "train", "dev", "test"} and cover["test"]["inputs"]["n"] == 16
     if FAMILIES[name].spm is not None:
         sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
         lower = FAMILIES[name].tokenizer_config.get("do_lower_case", False)
