@@ -212,23 +212,28 @@ def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:
 
 
 def read_raw_reference_map(ids, tsv_path=None, json_path=None) -> tuple[dict[str, list[str]] | None, str]:
-    """The gold answers as written, for JGLUE's metric, and where they came from: a JSQuAD ``--references_json``
-    (its answer texts), else ``test_references_raw.json`` beside the references (prepared QA data) when it
-    covers every id, else a ``{id: [answers]}`` JSON as given. ``(None, why)`` when only normalized references
-    exist (the data TSV's targets): score those instead."""
+    """The gold answers as written, for JGLUE's metric, and where they came from. They follow the references
+    scored: with ``--references_json``, a JSQuAD file's answer texts, else the ``test_references_raw.json`` beside
+    it (a prepared data dir's ``test_references.json``) when it covers every id, else that JSON as given; with a
+    data TSV alone, the ``test_references_raw.json`` beside it. ``(None, why)`` when only normalized references
+    exist (a hand-made data TSV's targets): score those instead."""
     from pathlib import Path
     ids = list(ids)
-    if json_path and _is_jsquad(read_json(json_path)):
-        return _references_from_json(json_path, raw=True), str(json_path)
-    for path in (tsv_path, json_path):
-        candidate = Path(path).parent / RAW_REFERENCES if path else None
-        if candidate is not None and candidate.is_file() and candidate != Path(json_path or ""):
+
+    def beside(path):
+        candidate = Path(path).parent / RAW_REFERENCES
+        if candidate.is_file() and candidate.resolve() != Path(path).resolve():
             raw = _references_from_json(candidate, raw=True)
             if all(i in raw for i in ids):
                 return raw, str(candidate)
+        return None
+
     if json_path:
-        return _references_from_json(json_path, raw=True), str(json_path)
-    return None, "the references (normalized; no raw gold answers found)"
+        if _is_jsquad(read_json(json_path)):
+            return _references_from_json(json_path, raw=True), str(json_path)
+        return beside(json_path) or (_references_from_json(json_path, raw=True), str(json_path))
+    found = beside(tsv_path) if tsv_path else None
+    return found or (None, "the references (normalized; no raw gold answers found)")
 
 
 def _is_jsquad(obj) -> bool:

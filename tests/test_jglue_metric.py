@@ -38,3 +38,23 @@ def test_corpus_average_and_how_it_differs_from_ours():
     assert exact_match("１２３", "123") == 1.0 and char_f1("１２３", "123") == 1.0
     with pytest.raises(ValueError):
         jglue_squad_metric(["a"], [])
+
+
+def test_raw_golds_follow_the_references_scored(tmp_path):
+    import json
+    from jaqg.metrics import read_raw_reference_map
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.tsv").write_text("a\tquestion: q context: c\t123\n", encoding="utf-8")
+    (data / "test_references.json").write_text('{"a": ["123"]}', encoding="utf-8")
+    (data / "test_references_raw.json").write_text('{"a": ["１２３"]}', encoding="utf-8")
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"a": ["ＡＢＣ"]}', encoding="utf-8")
+    jsquad = tmp_path / "valid.json"
+    jsquad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "c", "qas": [
+        {"id": "a", "question": "q", "answers": [{"text": "１２３。", "answer_start": 0}]}]}]}]}), encoding="utf-8")
+    assert read_raw_reference_map(["a"], data / "test.tsv")[0] == {"a": ["１２３"]}
+    assert read_raw_reference_map(["a"], data / "test.tsv", data / "test_references.json")[0] == {"a": ["１２３"]}
+    assert read_raw_reference_map(["a"], data / "test.tsv", mine) == ({"a": ["ＡＢＣ"]}, str(mine))  # as given
+    assert read_raw_reference_map(["a"], data / "test.tsv", jsquad) == ({"a": ["１２３。"]}, str(jsquad))
+    assert read_raw_reference_map(["b"], data / "test.tsv")[0] is None  # the raw file lacks b: not used
