@@ -29,7 +29,8 @@ from jaqg.cli import arg, parse_args
 from jaqg.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
 from jaqg.errors import UserError, run_cli
 from jaqg.hub_tokenizers import save_tokenizer
-from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically
+from jaqg.experiment import (BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically,
+                             seed_everything)
 from jaqg.generation import resolve_dtype
 from jaqg.lora import add_lora, is_lora, load_causal_lm, trainable_share
 
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = {name: read_clm_file(path, group=args.group_texts, skip_bad_lines=args.skip_bad_lines)
              for name, path in files.items()}
     tokenizer = load_tokenizer(args.tokenizer_name_or_path or model_dir, args.use_fast_tokenizer)
+    seed_everything(args.seed)  # new embedding rows and LoRA adapters start random: the same draw every run
     # LoRA leaves the base frozen, so it needs no fp32 master copy: hold it in the half type the run computes in
     # (a 7B base: 14 GB in bf16, not 28). peft keeps the adapter weights themselves in fp32.
     model = load_causal_lm(model_dir, resolve_dtype(args.precision) if args.lora_r else torch.float32)

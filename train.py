@@ -12,7 +12,8 @@ from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.experiment import BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained
+from jaqg.experiment import (BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained,
+                             seed_everything)
 
 
 @dataclass
@@ -64,6 +65,7 @@ def train(args: Args) -> bool:
     for path, examples in ((data_dir / "train.tsv", train_examples), (data_dir / "dev.tsv", dev_examples)):
         if not examples:
             raise UserError(f"{path}: no examples; a data dir needs non-empty train.tsv and dev.tsv")
+    seed_everything(args.seed)  # new <hl>/<sep> embedding rows are drawn at random: the same ones every run
     model, tokenizer = load_pretrained(args.model_name_or_path, args.tokenizer_name_or_path)
     train_set = TokenizedDataset(train_examples, tokenizer, args.max_input_length, args.max_target_length)
     dev_set = TokenizedDataset(dev_examples, tokenizer, args.max_input_length, args.max_target_length)

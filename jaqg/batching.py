@@ -82,6 +82,11 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     sort each megabatch by length, cut into batches, shuffle the batches. Every rank computes the same
     list and takes every ``num_replicas``-th batch, so ranks share nothing and get the same count
     (the list is padded by repeating batches when it does not divide evenly).
+
+    ``start_batch`` (set by a resumed run, see ``experiment.BatchedData``) makes the next iteration begin at
+    that batch of the epoch's list, so a run continued mid-epoch sees exactly the batches the uninterrupted run
+    would have; later iterations start at 0 again. ``len()`` is always the whole epoch's count, which Lightning
+    compares with its restored batch counter.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, seed: int = 0,
@@ -95,6 +100,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.bucket_factor = bucket_factor
         self.drop_last = drop_last
         self.epoch = 0
+        self.start_batch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -127,7 +133,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._rank_batches())
+        start, self.start_batch = self.start_batch, 0
+        return iter(self._rank_batches()[start:])
 
     def __len__(self) -> int:  # independent of the epoch: megabatch sizes are fixed
         return len(self._rank_batches())

@@ -16,6 +16,7 @@ import csv
 import json
 import math
 import os
+import random
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
+import numpy as np
 import torch
 from pytorch_lightning.callbacks import Checkpoint, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
@@ -95,6 +97,11 @@ def is_first_process() -> bool:
     return all(os.environ.get(v, "0") == "0" for v in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"))
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (Lightning's seed_everything) before anything random is drawn."""
+    pl.seed_everything(seed, verbose=False)
+
+
 def parse_devices(devices: str):
     return int(devices) if devices.isdigit() else ([int(d) for d in devices.split(",") if d] if "," in devices
                                                     else devices)
@@ -138,7 +145,12 @@ def data_report(data_dir: str | Path) -> dict | None:
 
 
 class BatchedData(pl.LightningDataModule):
-    """Length-grouped training batches (a disjoint share per DDP rank) and longest-first validation batches."""
+    """Length-grouped training batches (a disjoint share per DDP rank) and longest-first validation batches.
+
+    Checkpoints record the epoch and how many of its training batches were done (``state_dict``); a resumed run
+    starts its sampler there, so a run killed mid-epoch continues with the batches it had not trained on yet,
+    not with the epoch's first ones again.
+    """
 
     def __init__(self, train_set, val_set, pad_token_id: int, train_batch_size: int, eval_batch_size: int,
                  num_workers: int = 0, seed: int = 0):
@@ -147,20 +159,93 @@ class BatchedData(pl.LightningDataModule):
         self.collate = Collator(pad_token_id)
         self.train_batch_size, self.eval_batch_size = train_batch_size, eval_batch_size
         self.num_workers, self.seed = num_workers, seed
+        self._resume_at: tuple[int, int] | None = None
+
+    def state_dict(self) -> dict:
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        # Saved in on_validation_end, after the batch that triggered validation counted as completed.
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "epoch" in state:  # checkpoints from before this field resume at the epoch's start, as they used to
+            self._resume_at = (state["epoch"], state["batches_done"])
 
     def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
         trainer = self.trainer
         sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.seed,
                                             num_replicas=trainer.world_size if trainer else 1,
                                             rank=trainer.global_rank if trainer else 0)
+        if shuffle and self._resume_at:
+            epoch, done = self._resume_at
+            self._resume_at = None
+            if done >= len(sampler):  # saved after the epoch's last batch: the next epoch starts afresh
+                epoch, done = epoch + 1, 0
+            # Lightning creates the iterator before it calls set_epoch on a resumed run: set both here.
+            sampler.set_epoch(epoch)
+            sampler.start_batch = done
+        # Its own generator: a new epoch's iterator then draws its worker seed from it, not from the global
+        # RNG that dropout uses, so dropout masks do not depend on where a run was resumed.
+        generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0, generator=generator)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.train_batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+
+class RestoreRNG(pl.Callback):
+    """Checkpoints carry the global RNG states (torch, CUDA, numpy, Python; Lightning saves none), and a resumed
+    run sets them right before its first training batch, so dropout draws the masks the uninterrupted run drew.
+    Each process saves and restores its own states; with DDP the checkpoint holds rank 0's."""
+
+    def __init__(self):
+        self._pending: dict | None = None
+
+    def state_dict(self) -> dict:
+        # tensors, ints and tuples only: Lightning loads checkpoints with torch.load(weights_only=True)
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+                "python": random.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._pending = state if "torch" in state else None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        random.setstate(state["python"])
+
+
+def progress_bar() -> pl.Callback | None:
+    """Lightning's default bar (Rich when installed), minus Rich's "Epoch 0/-2" under --max_steps (which leaves
+    the epoch count open: max_epochs -1). None: let Lightning pick its TQDM bar."""
+    try:
+        from pytorch_lightning.callbacks import RichProgressBar
+        import rich  # noqa: F401
+    except ImportError:
+        return None
+
+    class ProgressBar(RichProgressBar):
+        def _get_train_description(self, current_epoch: int) -> str:
+            if self.trainer.max_epochs is not None and self.trainer.max_epochs >= 0:
+                return super()._get_train_description(current_epoch)
+            return f"{f'Epoch {current_epoch}':{len(self.validation_description)}}"
+
+    return ProgressBar()
 
 
 class SaveLast(Checkpoint):
@@ -221,7 +306,9 @@ class Experiment:
         a = self.args
         self.best = ModelCheckpoint(dirpath=self.ckpt_dir, filename="best-{step}", monitor="val_loss", mode="min",
                                     save_top_k=a.save_total_limit)
-        callbacks = [ValidateAtEnd(), self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
+        callbacks = [ValidateAtEnd(), RestoreRNG(), self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
+        if (bar := progress_bar()) is not None:
+            callbacks.append(bar)
         if a.early_stopping_patience > 0:
             callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=a.early_stopping_patience))
         # flush every logging step: a killed run keeps its log up to the kill
@@ -266,7 +353,7 @@ class Experiment:
         """Fit, then (global rank 0 only) export the best model and plot. Returns True on rank 0."""
         if self.args.loss not in LOSSES:
             raise UserError(f"--loss {self.args.loss}: unknown; choose from {', '.join(sorted(LOSSES))}")
-        pl.seed_everything(self.args.seed, verbose=False)
+        seed_everything(self.args.seed)
         resume_from = self._resume_path()
         trainer = self.build_trainer()
         previous_log = self.output_dir / "logs" / "metrics.before_resume.csv"

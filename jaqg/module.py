@@ -130,6 +130,7 @@ class LMModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         # Lightning only calls set_epoch on samplers, not on batch samplers: reshuffle buckets per epoch here.
+        # (Not called when a run resumes mid-epoch: experiment.BatchedData sets the resumed epoch itself.)
         sampler = getattr(self.trainer.train_dataloader, "batch_sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.current_epoch)

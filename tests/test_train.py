@@ -40,7 +40,7 @@ def make_data(data_dir, n_train=64, n_dev=16, n_test=8, seed=0, answer_in_contex
     return data_dir
 
 
-def make_tiny_t5(data_dir, model_dir, d_model=32):
+def make_tiny_t5(data_dir, model_dir, d_model=32, dropout=0.0):
     """A character-level fast tokenizer over the data's characters + a random 1-layer T5, saved as a HF dir."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
@@ -53,7 +53,7 @@ def make_tiny_t5(data_dir, model_dir, d_model=32):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
                                         unk_token="<unk>", additional_special_tokens=["<hl>"])
     config = T5Config(vocab_size=len(vocab), d_model=d_model, d_ff=2 * d_model, d_kv=16, num_heads=2, num_layers=1,
-                      num_decoder_layers=1, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+                      num_decoder_layers=1, dropout_rate=dropout, pad_token_id=0, eos_token_id=1,
                       decoder_start_token_id=0, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
     import torch
     torch.manual_seed(0)  # the same weights whichever tests ran before (the rising run depends on them)
@@ -178,6 +178,50 @@ def test_resume_after_sigkill_continues_step_count(tmp_path, tiny):
     steps = [s for s, _ in val_losses(out)]
     assert steps == sorted(steps) and steps[0] < killed_at and steps[-1] >= 55  # one log across the kill
     assert (out / "model.safetensors").exists()
+
+
+def wait_for_checkpoint(proc, last, min_step: int, timeout: float = 120) -> None:
+    """Poll until last.ckpt holds a step >= min_step (or the run ends)."""
+    import torch
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            if torch.load(last, map_location="cpu", weights_only=False)["global_step"] >= min_step:
+                return
+        except (FileNotFoundError, EOFError, RuntimeError, KeyError):  # not there yet, or being replaced
+            pass
+        time.sleep(0.01)
+
+
+def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tmp_path, tiny):
+    """Exact resume: a run SIGKILLed in its second epoch, between checkpoints, and continued with --resume
+    trains on the same batches with the same dropout masks, optimizer and schedule as a run never stopped:
+    the same last step, validation losses to 1e-6 and bit-identical exported weights. 48 examples / batch 4 =
+    12 batches an epoch; validation (and last.ckpt) every 7 batches never falls on an epoch's end before
+    step 84, so every checkpoint is mid-epoch."""
+    import torch
+    data, _ = tiny
+    model = make_tiny_t5(data, tmp_path / "dropout_model", dropout=0.1)  # dropout: the RNG state matters
+    args = ["--do_train", "--model_name_or_path", model, "--data_dir", data, "--max_steps", 80,
+            "--val_check_interval", 7, *FAST, "--learning_rate", "3e-3", "--warmup_steps", 5, "--seed", 3]
+    whole = train_py(*args, "--output_dir", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    out = tmp_path / "killed"
+    proc = train_py(*args, "--output_dir", out, wait=False)
+    last = out / "checkpoints" / "last.ckpt"
+    wait_for_checkpoint(proc, last, min_step=14)  # a checkpoint in epoch 2 (steps 13-24)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert 14 <= killed_at < 80 and killed_at % 12, "the run must die mid-epoch for this test to mean anything"
+    assert not (out / "model.safetensors").exists()
+    resumed = train_py(*args, "--output_dir", out, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "trained 80 steps" in resumed.stdout and "trained 80 steps" in whole.stdout
+    want, got = val_losses(tmp_path / "whole"), val_losses(out)
+    assert [s for s, _ in got] == [s for s, _ in want] and len(want) == 12  # after 7, 14, ..., 77 and 80
+    assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-6)
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
 
 
 def test_ctrl_c_exits_130_and_exports_nothing(tmp_path, tiny):
@@ -393,3 +437,16 @@ def test_max_steps_overrides_epochs_and_the_last_step_is_validated(tmp_path, tin
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "trained 17 steps" in proc.stdout
     assert len(val_losses(out)) == 4  # after batches 5, 10, 15 and the last one, 17
+
+
+def test_progress_bar_has_no_negative_epoch_count_under_max_steps():
+    """--max_steps leaves the epoch count open (max_epochs -1): Rich's bar said "Epoch 0/-2"."""
+    from types import SimpleNamespace
+    from jaqg.experiment import progress_bar
+    bar = progress_bar()
+    if bar is None:
+        pytest.skip("rich is not installed: Lightning's TQDM bar shows no epoch count")
+    bar._trainer = SimpleNamespace(max_epochs=-1)
+    assert bar._get_train_description(0).strip() == "Epoch 0"
+    bar._trainer = SimpleNamespace(max_epochs=3)
+    assert bar._get_train_description(1).strip() == "Epoch 1/2"
