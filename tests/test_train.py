@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import random
-import re
 import shutil
 import signal
 import time
@@ -153,33 +152,6 @@ def test_references_come_from_test_references_json(tmp_path):
     assert load_references(data, examples) == [[examples[0].target], ["赤", "あか"], [examples[2].target]]
 
 
-def test_resume_after_sigkill_continues_step_count(tmp_path, tiny):
-    import torch
-    data, model = tiny
-    out = tmp_path / "out"
-    args = ["--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", out,
-            "--max_steps", 60, "--val_check_interval", 4, "--train_batch_size", 2, "--learning_rate", "1e-3"]
-    proc = train_py(*args, wait=False)
-    last = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    while not last.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.kill()  # SIGKILL: no handler runs
-    proc.wait()
-    killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    assert 0 < killed_at < 60, "the run must die mid-training for this test to mean anything"
-    assert not (out / "model.safetensors").exists()
-    resumed = train_py(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    started = int(re.search(r"resumed at step (\d+)", resumed.stdout).group(1))
-    assert started >= killed_at
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 60
-    assert "trained 60 steps" in resumed.stdout
-    steps = [s for s, _ in val_losses(out)]
-    assert steps == sorted(steps) and steps[0] < killed_at and steps[-1] >= 55  # one log across the kill
-    assert (out / "model.safetensors").exists()
-
-
 def wait_for_checkpoint(proc, last, min_step: int, timeout: float = 120) -> None:
     """Poll until last.ckpt holds a step >= min_step (or the run ends)."""
     import torch
@@ -217,6 +189,7 @@ def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tm
     assert not (out / "model.safetensors").exists()
     resumed = train_py(*args, "--output_dir", out, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resumed at step {killed_at}" in resumed.stdout
     assert "trained 80 steps" in resumed.stdout and "trained 80 steps" in whole.stdout
     want, got = val_losses(tmp_path / "whole"), val_losses(out)
     assert [s for s, _ in got] == [s for s, _ in want] and len(want) == 12  # after 7, 14, ..., 77 and 80
