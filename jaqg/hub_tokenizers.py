@@ -197,7 +197,8 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
     remaining = fidelity_mismatches(rebuilt, spm_path, lowercase)
     if remaining:
         raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
-                        f"({remaining[0]}); pass --tokenizer_name_or_path with a tokenizer.json that does")
+                        f"({remaining[0]}); give a tokenizer.json that does (train.py, run_clm.py: "
+                        "--tokenizer_name_or_path)")
     check_unknown_is_not_eos(rebuilt)
     rebuilt.sentencepiece_file = str(spm_path)
     return rebuilt
