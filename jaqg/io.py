@@ -135,6 +135,22 @@ def atomic_dir(path: str | os.PathLike):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replacing_dir(path: str | os.PathLike):
+    """Yield a staging folder beside ``path``; when the block succeeds it replaces ``path`` whole (an earlier
+    model's files go with it), otherwise nothing changes. For model dirs, where a stale file would be read."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_rows(path: str | os.PathLike, rows: Iterable[Sequence[str]]) -> int:
     """Write TSV rows atomically; returns how many were written."""
     n = 0

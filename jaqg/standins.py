@@ -15,18 +15,15 @@ family copies and what it cannot: docs/stand_ins.md.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import torch
 
 from .errors import UserError
-from .io import write_json
+from .io import replacing_dir, write_json
 
 # Tiny shapes every stand-in gets (the budget: d_model 32-64); real shapes stay in FAMILIES for docs/bench.
 TINY = dict(d_model=64, heads=4, layers=2, d_ff=128)
@@ -60,7 +57,7 @@ class Family:
     extra_ids: int = 0                # T5 sentinels appended after the SentencePiece pieces
     weights: str = "pytorch_model.bin"
     vocab_multiple: int = 1           # config vocab_size = len(tokenizer) rounded up to this (T5: 128)
-    bpe_specials: tuple[str, ...] = field(default=())
+    bpe_specials: tuple[str, ...] = ()
 
 
 def _t5_tokenizer_config(extra_ids: int, **more) -> dict:
@@ -216,9 +213,7 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
                             "spiece.model")
     elif data_dir is None:
         raise UserError(f"--like {name}: give --data_dir (text to train its tokenizer on) or --spiece_model")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with replacing_dir(output_dir) as tmp:
         if fam.spm is not None:
             if spiece_model is not None:
                 shutil.copyfile(spiece_model, tmp / "spiece.model")
@@ -255,9 +250,4 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
         write_json(tmp / "standin.json", {"like": name, "tokenizer": "given spiece.model" if spiece_model else
                                           f"trained on {data_dir}", "tokens": n_tokens,
                                           "parameters": sum(p.numel() for p in model.parameters())})
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output_dir

@@ -15,10 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
-import shutil
 import string
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -29,7 +26,7 @@ from transformers import (BartConfig, BartForConditionalGeneration, GPT2Config, 
 
 from .errors import UserError
 from .formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
-from .io import read_rows
+from .io import read_rows, replacing_dir
 
 PAD, EOS, UNK, BOS = "<pad>", "</s>", "<unk>", "<s>"
 SPECIAL_TOKENS = [PAD, EOS, UNK, BOS, HL_TOKEN, GPT_SEP]  # ids 0..5 in every tokenizer built here
@@ -167,16 +164,9 @@ def build_tiny_model(data_dir: str | Path, output_dir: str | Path, arch: str = "
     model = MODEL_CLASSES[arch](make_config(arch, size, tok))
     if arch == "t5" and locality_prior:
         add_locality_prior(model, locality_prior)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with replacing_dir(output_dir) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output_dir
 
 
