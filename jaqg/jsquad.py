@@ -80,6 +80,7 @@ class Paragraph(NamedTuple):
     """One paragraph of a JSQuAD file with its answerable questions (normalized)."""
     id: str  # jaqg.prepare.paragraph_key of its first question: a123p0q0 -> a123p0
     context: str  # title [SEP] body
+    title: str  # the context before the separator ("" without one)
     body: str  # the context after the separator
     qas: list[tuple[str, list[str]]]  # (question, annotated answers)
 
@@ -91,8 +92,8 @@ def load_paragraphs(path: str | Path, sep: str = DEFAULT_SEP) -> list[Paragraph]
     for pid, members in group_paragraphs(records).items():
         context = members[0].context
         sep_at = context.find(sep)
-        body = context[sep_at + len(sep):].strip() if sep_at >= 0 else context
-        paragraphs.append(Paragraph(pid, context, body, [(r.question, r.answers) for r in members]))
+        title, body = (context[:sep_at].strip(), context[sep_at + len(sep):].strip()) if sep_at >= 0 else ("", context)
+        paragraphs.append(Paragraph(pid, context, title, body, [(r.question, r.answers) for r in members]))
     return paragraphs
 
 

@@ -181,16 +181,22 @@ def multitask_templates(prefixes: dict[str, str]) -> dict[str, str]:
 
 def build_multitask_examples(records: list[Record], prefixes: dict[str, str], hl_strategy: str, sep: str
                              ) -> tuple[list[Example], Counter, Counter, Counter]:
-    """QA, AQG-HL and AE examples of the records, each input led by its task prefix and each id by ``:task``.
+    """QA, AQG-HL and AE examples of the records, each input led by its task prefix and each id by ``:task``,
+    ordered by paragraph (so the first N test examples, as train.py --max_eval_samples takes them, mix the tasks).
 
     Returns (examples, skipped with reasons prefixed by the task, highlight stats, written per task)."""
     examples, skipped, hl_stats, per_task = [], Counter(), Counter(), Counter()
+    order = {}  # record id or paragraph key -> paragraph index
+    for index, (key, members) in enumerate(group_paragraphs(records).items()):
+        order.update({key: index, **{r.id: index for r in members}})
     for task, template in multitask_templates(prefixes).items():
         built, task_skipped, task_hl = build_examples(records, task, template, hl_strategy, sep)
         examples += [Example(f"{e.id}:{task}", e.input, e.target) for e in built]
         skipped.update({f"{task}: {reason}": n for reason, n in task_skipped.items()})
         hl_stats.update({f"{task}: {k}": n for k, n in task_hl.items()})
         per_task[task] = len(built)
+    # AE ids are "{paragraph key}-s{k}:ae"; the others "{record id}:{task}". sorted() is stable: tasks keep their order.
+    examples.sort(key=lambda e: order.get(e.id.rsplit(":", 1)[0], order.get(e.id.rsplit("-s", 1)[0], 0)))
     return examples, skipped, hl_stats, per_task
 
 

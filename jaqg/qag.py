@@ -4,8 +4,10 @@
     candidate (AQG-HL) -> round trip (answer it again with QA) -> hallucination check -> duplicate questions
 
 - **Documents**: a ``.txt`` file is one document (id: the file's stem); a ``.jsonl`` file holds ``{"id", "text"}``
-  records; a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its body; id: the paragraph's
-  ``a123p0``, as score_qag.py expects). Each line is normalized alone and a line break always ends a sentence.
+  records (an optional ``"title"``); a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its
+  body and title; id: the paragraph's ``a123p0``, as score_qag.py expects). Each line is normalized alone and a
+  line break always ends a sentence. A document with a title starts every passage with ``title [SEP] ``, the
+  JSQuAD context layout the models were trained on; answers come from the body only.
 - **Passages**: consecutive sentences (jaqg.sentences), as many as fit ``max_input_length`` tokens of each model's
   tokenizer in the worst input the passage takes part in: the AE and AQG-HL inputs with their task template and
   both ``<hl>`` markers (plus ``HL_SLACK`` tokens, for pieces a marker splits), and the QA input with a question of
@@ -35,7 +37,7 @@ from .errors import UserError
 from .formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output, task_template
 from .highlight import wrap
 from .io import read_lines
-from .normalize import normalize
+from .normalize import DEFAULT_SEP, normalize
 from .sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ REASONS = ("answer not in sentence", "empty question", "roundtrip mismatch", "ha
 class Document(NamedTuple):
     id: str
     sentences: list[str]  # normalized; "".join(sentences) is the document's normalized text
+    title: str = ""  # normalized; when set, each passage starts with "title [SEP] "
 
     @property
     def text(self) -> str:
@@ -66,7 +69,7 @@ def read_documents(path: str | Path) -> list[Document]:
         raise UserError(f"{path}: no such file; pass --input_file doc.txt, docs.jsonl or a JSQuAD .json")
     if path.suffix == ".json":
         from .jsquad import load_paragraphs
-        docs = [Document(p.id, document_sentences(p.body)) for p in load_paragraphs(path)]
+        docs = [Document(p.id, document_sentences(p.body), p.title) for p in load_paragraphs(path)]
     elif path.suffix == ".jsonl":
         docs, seen = [], set()
         for lineno, line in read_lines(path):
@@ -79,11 +82,13 @@ def read_documents(path: str | Path) -> list[Document]:
                                 '{"id": ..., "text": ...} per line') from None
             if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
                 raise UserError(f'{path}:{lineno}: needs a non-empty string field "text" (and an "id")')
+            if not isinstance(item.get("title", ""), str):
+                raise UserError(f'{path}:{lineno}: "title" must be a string')
             doc_id = str(item.get("id", lineno))
             if doc_id in seen:
                 raise UserError(f"{path}:{lineno}: id {doc_id!r} repeats an earlier line; ids must be unique")
             seen.add(doc_id)
-            docs.append(Document(doc_id, document_sentences(item["text"])))
+            docs.append(Document(doc_id, document_sentences(item["text"]), normalize(item.get("title", ""))))
     elif path.suffix == ".txt":
         text = "\n".join(line for _, line in read_lines(path))
         docs = [Document(path.stem, document_sentences(text))] if text.strip() else []
@@ -177,7 +182,7 @@ def _passage_fits(qg: TaskModel, qa: TaskModel, ae: TaskModel | None, limit: int
 
 
 def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, answers: str = "model",
-                ae: TaskModel | None = None, config: QagConfig = QagConfig()) -> QagResult:
+                ae: TaskModel | None = None, config: QagConfig = QagConfig(), sep: str = DEFAULT_SEP) -> QagResult:
     """Run the pipeline over documents; one record per candidate, in document and sentence order, and a summary.
 
     Records: {id, passage, answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
@@ -208,17 +213,18 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     # Passages and the sentences in them: (doc index, passage text, [(start, end) of each sentence]).
     passages, n_cut, n_sentences = [], 0, 0
     for d, doc in enumerate(documents):
-        groups, cut = fit_passages(doc.sentences, fits)
+        head = f"{doc.title} {sep} " if doc.title else ""
+        groups, cut = fit_passages(doc.sentences, lambda text: fits(head + text))
         n_cut += cut
         for pieces in groups:
-            spans, at = [], 0
+            spans, at = [], len(head)
             for piece in pieces:
                 a, b = strip_span(piece, 0, len(piece))
                 if b > a:
                     spans.append((at + a, at + b))
                 at += len(piece)
             n_sentences += len(spans)
-            passages.append((d, "".join(pieces), spans))
+            passages.append((d, head + "".join(pieces), spans))
 
     # Candidates: (passage index, answer, start in passage) or a record dropped at once.
     sentence_refs = [(p, a, b) for p, (_, text, spans) in enumerate(passages) for a, b in spans]

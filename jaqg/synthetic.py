@@ -173,11 +173,13 @@ def company_paragraph(rng: random.Random, names: Names) -> Paragraph:
 MAKERS = (town_paragraph, person_paragraph, company_paragraph)
 
 
-def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]", max_sentences: int = 0) -> dict:
+def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]", max_sentences: int = 0,
+               all_questions: bool = False) -> dict:
     """A JSQuAD-shaped dict with exactly ``n_questions`` questions whose names all belong to ``split``.
 
     ``max_sentences`` > 0 keeps the defining sentence and a random few others (shorter contexts train faster);
-    only questions that the kept sentences answer are asked.
+    only questions that the kept sentences answer are asked. ``all_questions`` asks every one of them (not a random
+    3-5), so each sentence's answers are all annotated: answer-extraction targets are then complete.
     """
     rng = random.Random(f"{seed}-{split}")
     articles, n = [], 0
@@ -188,7 +190,10 @@ def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]", max_
         kept = [0] + rest[:max_sentences - 1 if max_sentences > 0 else None]
         context = f"{para.title} {sep} {''.join(para.sentences[i] for i in kept)}"
         answerable = [(question, answer) for question, answer, support in para.qas if support in kept]
-        picked = rng.sample(answerable, min(n_questions - n, rng.randint(3, 5), len(answerable)))
+        if all_questions:
+            picked = answerable[:n_questions - n]
+        else:
+            picked = rng.sample(answerable, min(n_questions - n, rng.randint(3, 5), len(answerable)))
         qas = []
         for q, (question, answer) in enumerate(picked):
             start = context.find(answer)
@@ -201,7 +206,8 @@ def make_split(split: str, n_questions: int, seed: int, sep: str = "[SEP]", max_
 
 
 def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: int = 400, seed: int = 0,
-                           sep: str = "[SEP]", max_sentences: int = 0) -> dict[str, Path]:
+                           sep: str = "[SEP]", max_sentences: int = 0, all_questions: bool = False
+                           ) -> dict[str, Path]:
     """Write ``train-v1.3.json`` and ``valid-v1.3.json`` into ``out_dir``; returns their paths by split."""
     if n_train < 1 or n_valid < 1:
         raise UserError(f"--n_train and --n_valid must be at least 1 (got {n_train}, {n_valid})")
@@ -209,7 +215,7 @@ def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: in
     paths = {}
     for split, n in (("train", n_train), ("valid", n_valid)):
         paths[split] = out_dir / f"{split}-v1.3.json"
-        write_json(paths[split], make_split(split, n, seed, sep, max_sentences))
+        write_json(paths[split], make_split(split, n, seed, sep, max_sentences, all_questions))
     return paths
 
 
@@ -221,12 +227,14 @@ class SyntheticArgs:
     n_valid: int = arg(400, help="questions in valid-v1.3.json")
     seed: int = arg(0, help="random seed")
     max_sentences: int = arg(0, help="keep at most this many body sentences per context (0: all)")
+    all_questions: bool = arg(False, help="ask every question the kept sentences answer (complete answer-extraction "
+                                          "targets), not a random 3-5 per paragraph")
 
 
 def main() -> None:
     args = parse_args(SyntheticArgs)
     paths = write_synthetic_jsquad(args.output_dir, args.n_train, args.n_valid, args.seed,
-                                   max_sentences=args.max_sentences)
+                                   max_sentences=args.max_sentences, all_questions=args.all_questions)
     for split, path in paths.items():
         print(f"wrote {path} ({getattr(args, 'n_' + split)} questions)")
 

@@ -40,7 +40,7 @@ def test_documents_keep_every_line_and_sentence(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"id": "x", "text": "一文。二文。"}\n\n{"id": 7, "text": "三"}\n', "utf-8")
     assert read_documents(tmp_path / "d.jsonl") == [Document("x", ["一文。", "二文。"]), Document("7", ["三"])]
     paragraphs = read_documents(EXAMPLES_VALID)
-    assert paragraphs[0].id == "ex-valid00" and "[SEP]" not in paragraphs[0].text
+    assert paragraphs[0].id == "ex-valid00" and paragraphs[0].title == "風車の丘" and "[SEP]" not in paragraphs[0].text
 
 
 @pytest.fixture(scope="module")
@@ -99,26 +99,29 @@ def test_a_long_real_document_fits_in_passages_that_cover_every_sentence(multita
 
 
 def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, capsys):
-    (tmp_path / "doc.txt").write_text(DOC, encoding="utf-8")
+    docs = [{"id": "doc", "text": DOC}, {"id": "t", "title": "白川", "text": "白川は星野湖に注ぐ。長さは12kmである。"}]
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), "utf-8")
     out = tmp_path / "qa.jsonl"
     code, _, err = run_main_in_process(capsys, generate_qa.main, "generate_qa.py", "--model_name_or_path",
-                                       multitask_dir, "--input_file", tmp_path / "doc.txt", "--output_file", out,
+                                       multitask_dir, "--input_file", tmp_path / "docs.jsonl", "--output_file", out,
                                        "--answers", "ner", "--threads", "1")
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads((tmp_path / "qa.summary.json").read_text(encoding="utf-8"))
-    assert records and summary["candidates"] == len(records)
+    assert records and summary["candidates"] == len(records) and summary["documents"] == 2
     assert summary["kept"] + sum(summary["dropped"].values()) == len(records)
     assert summary["inputs_over_limit"] == 0 and summary["max_input_tokens"] <= summary["max_input_length"] == 96
-    assert {"約8200人", "白川", "星野湖"} <= {r["answer"] for r in records}
+    assert {"約8200人", "白川", "星野湖", "12km"} <= {r["answer"] for r in records}
     for r in records:
         assert set(r) == {"id", "passage", "answer", "question", "roundtrip_answer", "roundtrip_f1",
                           "hallucinated_words", "kept", "reason"}
-        assert r["id"] == "doc" and r["answer"] in r["passage"]
+        assert r["answer"] in r["passage"]
         assert r["kept"] == (r["reason"] is None) and r["reason"] in (None, *REASONS)
         if r["reason"] == "roundtrip mismatch":
             assert r["roundtrip_f1"] < 0.8
-    passages = list(dict.fromkeys(r["passage"] for r in records))
+    titled = [r for r in records if r["id"] == "t"]
+    assert titled and all(r["passage"].startswith("白川 [SEP] 白川は") for r in titled)  # JSQuAD's layout
+    passages = list(dict.fromkeys(r["passage"] for r in records if r["id"] == "doc"))
     assert "".join(passages) in "".join(DOC.splitlines())
 
 

@@ -85,3 +85,16 @@ def test_max_sentences_shortens_contexts_and_keeps_questions_answerable():
     for _, context, qa in qas(short):
         assert context.split(" [SEP] ")[1].count("。") <= 2
         assert qa["answers"][0]["answer_start"] == context.find(qa["answers"][0]["text"]) >= 0
+
+
+def test_all_questions_asks_every_fact_of_the_kept_sentences():
+    data = synthetic.make_split("train", 300, 0, max_sentences=1, all_questions=True)
+    assert len(list(qas(data))) == 300
+    for article in data["data"][:-1]:  # the last paragraph may be cut at n_questions
+        (para,) = article["paragraphs"]
+        maker = {"町": "town", "村": "town", "市": "town"}.get(article["title"][-1])
+        asked = {qa["answers"][0]["text"] for qa in para["qas"]}
+        if maker == "town":  # the defining sentence answers one question: the prefecture
+            assert len(para["qas"]) == 1 and asked <= set(synthetic.PREFECTURES)
+        else:  # a person (birthplace, year, occupation) or a company (founder, year, town, its own name)
+            assert len(para["qas"]) in (3, 4) and all(a in para["context"].split(" [SEP] ")[1] for a in asked)
