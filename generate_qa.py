@@ -44,6 +44,8 @@ class Args:
     min_roundtrip_f1: float = arg(0.8, help="keep a pair when char F1 of the QA answer and the candidate >= this")
     allow_hallucinated: bool = arg(False, help="keep pairs whose question has words the passage lacks (listed in "
                                                "hallucinated_words)")
+    passages_output: Optional[str] = arg(None, help="also write the passages as JSON lines {id, index, passage, "
+                                                    "sentences, worst_input_tokens}")
     hallucination_tokenizer: str = arg("ginza", choices=list(ANALYZERS), help="analyser of the hallucination check")
     device: str = arg("auto", help="auto | cpu | cuda | cuda:N")
     precision: str = arg("32", help="32 | bf16 | 16")
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                          ae=task_models.get("ae"), config=config)
     with atomic_write(args.output_file) as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records)
+    if args.passages_output:
+        with atomic_write(args.passages_output) as f:
+            f.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in result.passages)
     summary_path = Path(args.output_file).with_suffix(".summary.json")
     write_json(summary_path, result.summary)
     print_summary(result.summary)

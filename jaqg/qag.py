@@ -165,20 +165,21 @@ class QagConfig:
 class QagResult:
     records: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    passages: list[dict] = field(default_factory=list)  # {id, index, passage, sentences, worst_input_tokens}
 
 
-def _passage_fits(qg: TaskModel, qa: TaskModel, ae: TaskModel | None, limit: int) -> Callable[[str], bool]:
-    """Whether a passage fits every input it takes part in (see the module docstring)."""
-    def fits(text: str) -> bool:
+def worst_input_tokens(qg: TaskModel, qa: TaskModel, ae: TaskModel | None) -> Callable[[str], int]:
+    """Tokens of the longest input a passage can take part in (see the module docstring): AE and AQG-HL with the
+    whole passage highlighted plus ``HL_SLACK``, QA with a question of the QG model's ``max_new_tokens``."""
+    def worst(text: str) -> int:
         marked = HL_TOKEN + text + HL_TOKEN
-        if qg.input_length(format_input("aqg_hl", context=marked, template=qg.template)) + HL_SLACK > limit:
-            return False
-        if ae and ae.input_length(format_input("ae", context=marked, template=ae.template)) + HL_SLACK > limit:
-            return False
-        question_room = qg.max_new_tokens
-        return qa.input_length(format_input("qa", question="", context=text, template=qa.template)) + question_room \
-            <= limit
-    return fits
+        lengths = [qg.input_length(format_input("aqg_hl", context=marked, template=qg.template)) + HL_SLACK,
+                   qa.input_length(format_input("qa", question="", context=text, template=qa.template))
+                   + qg.max_new_tokens]
+        if ae is not None:
+            lengths.append(ae.input_length(format_input("ae", context=marked, template=ae.template)) + HL_SLACK)
+        return max(lengths)
+    return worst
 
 
 def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, answers: str = "model",
@@ -199,7 +200,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         raise UserError(f"--answers {answers}: choose model or ner")
     if answers == "model" and ae is None:
         raise UserError("--answers model needs an answer-extraction model (a multitask model or --ae_model)")
-    fits = _passage_fits(qg, qa, ae if answers == "model" else None, config.max_input_length)
+    worst = worst_input_tokens(qg, qa, ae if answers == "model" else None)
+    fits = lambda text: worst(text) <= config.max_input_length  # noqa: E731
     longest, over = [0], [0]
 
     def measured(model: TaskModel, inputs: list[str]) -> list[str]:
@@ -299,7 +301,9 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     if n_cut:
         log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
                     n_cut, config.max_input_length)
-    return QagResult(records, summary)
+    passage_info = [{"id": documents[d].id, "index": i, "passage": text, "sentences": len(spans),
+                     "worst_input_tokens": worst(text)} for i, (d, text, spans) in enumerate(passages)]
+    return QagResult(records, summary, passage_info)
 
 
 def format_summary(summary: dict) -> str:

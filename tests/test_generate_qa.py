@@ -80,7 +80,7 @@ def test_a_long_real_document_fits_in_passages_that_cover_every_sentence(multita
     """Several real JSQuAD article bodies joined (> 10,000 characters), split for a 96-token model."""
     from transformers import AutoTokenizer
     from jaqg.jsquad import load_paragraphs
-    from jaqg.qag import TaskModel, _passage_fits
+    from jaqg.qag import TaskModel, worst_input_tokens
     text, paragraphs = "", iter(load_paragraphs(JSQUAD_VALID))
     while len(text) < 10_000:
         text += next(paragraphs).body + "\n"
@@ -88,7 +88,8 @@ def test_a_long_real_document_fits_in_passages_that_cover_every_sentence(multita
     tokenizer = AutoTokenizer.from_pretrained(multitask_dir)
     models = {t: TaskModel(None, tokenizer, DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t], 12)
               for t in DEFAULT_TASK_PREFIXES}
-    passages, cut = fit_passages(sentences, _passage_fits(models["aqg_hl"], models["qa"], models["ae"], 96))
+    worst = worst_input_tokens(models["aqg_hl"], models["qa"], models["ae"])
+    passages, cut = fit_passages(sentences, lambda text: worst(text) <= 96)
     assert_every_sentence_in_a_passage(sentences, passages, cut)
     assert cut > 0  # real sentences longer than 96 characters exist, and were cut rather than dropped
     n = models["qa"].input_length
@@ -104,7 +105,8 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
     out = tmp_path / "qa.jsonl"
     code, _, err = run_main_in_process(capsys, generate_qa.main, "generate_qa.py", "--model_name_or_path",
                                        multitask_dir, "--input_file", tmp_path / "docs.jsonl", "--output_file", out,
-                                       "--answers", "ner", "--threads", "1")
+                                       "--answers", "ner", "--threads", "1", "--passages_output",
+                                       tmp_path / "passages.jsonl")
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads((tmp_path / "qa.summary.json").read_text(encoding="utf-8"))
@@ -121,8 +123,10 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
             assert r["roundtrip_f1"] < 0.8
     titled = [r for r in records if r["id"] == "t"]
     assert titled and all(r["passage"].startswith("白川 [SEP] 白川は") for r in titled)  # JSQuAD's layout
-    passages = list(dict.fromkeys(r["passage"] for r in records if r["id"] == "doc"))
-    assert "".join(passages) in "".join(DOC.splitlines())
+    passages = [json.loads(line) for line in (tmp_path / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert "".join(p["passage"] for p in passages if p["id"] == "doc") == "".join(DOC.splitlines())
+    assert {r["passage"] for r in records} <= {p["passage"] for p in passages}
+    assert len(passages) == summary["passages"] and all(p["worst_input_tokens"] <= 96 for p in passages)
 
 
 @pytest.mark.parametrize("content, flags, message", [
