@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import random
+import re
 import shutil
 import signal
 import time
