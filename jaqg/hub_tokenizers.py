@@ -4,15 +4,16 @@ transformers 5 converts every ``spiece.model`` with T5's layout, whatever the mo
 the unigram's unknown id is fixed at 2 (rinna/japanese-gpt2-medium has ``<unk>`` 0 and ``</s>`` 2, so every
 character outside the vocabulary became end-of-text), byte fallback is off (a byte-fallback model such as
 sonoisa/t5-base-japanese-v1.1 gets ``<unk>`` where SentencePiece writes UTF-8 byte pieces), the dummy prefix and
-whitespace handling are T5's (rinna/japanese-gpt-neox-3.6b turns both off), and ``do_lower_case`` in
+whitespace handling are T5's (rinna/japanese-gpt-neox-3.6b turns both off), user-defined symbols become added
+tokens that split the text (each part after one gets another dummy prefix), and ``do_lower_case`` in
 tokenizer_config.json is ignored (rinna's vocabulary is lowercase).
 
 ``load_tokenizer`` is the one place every script loads a tokenizer (train.py and run_clm.py through
 ``jaqg.experiment.load_pretrained`` / ``jaqg.clm_data.load_tokenizer``, predict.py and generate.py through
 ``jaqg.generation.load_model``, make_tiny_model.py). When the model dir (or the hub cache) holds a SentencePiece
 model, the tokenizer is checked against ``sentencepiece.SentencePieceProcessor`` on ``PROBE`` (Japanese, Latin
-upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, extra spaces), after the model's own
-lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
+upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, extra spaces; plus the model's
+user-defined symbols inside text), after the model's own lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
 byte fallback, the normalizer's precompiled charsmap, dummy prefix, whitespace handling) and checked again; a
 difference that remains stops the run with one line (UserError). ``save_tokenizer`` writes the result (and a copy
 of the SentencePiece model, so the next load checks it again) beside a trained model.
@@ -86,6 +87,17 @@ def read_model_proto(path: str | Path):
     return proto if len(proto.pieces) else None
 
 
+def _user_defined(proto) -> list[str]:
+    """The model's user-defined symbols (SentencePiece keeps each one a piece, wherever it stands)."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    return [p.piece for p in proto.pieces if p.type == pb.ModelProto.SentencePiece.USER_DEFINED]
+
+
+def probe_texts(proto) -> list[str]:
+    """``PROBE`` plus texts that use up to five of the model's user-defined symbols inside and between words."""
+    return [*PROBE, *(f"{s}甲府市{s}は {s}Tokyo{s}" for s in _user_defined(proto)[:5])]
+
+
 def _lowercases(tokenizer) -> bool:
     """Whether the model's tokenizer config asks for lowercased input (rinna: ``do_lower_case``)."""
     return bool(tokenizer.init_kwargs.get("do_lower_case"))
@@ -144,6 +156,11 @@ def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
             raise UserError(f"{where}: token {added['content']!r} has id {added['id']} in the tokenizer but "
                             f"SentencePiece's piece {added['id']} is {pieces[added['id']]!r}; the tokenizer "
                             "files disagree with the SentencePiece model")
+    # User-defined symbols stay pieces of the unigram model, as in SentencePiece: as added tokens (what
+    # transformers makes of them) they split the text, and each part after them got its own dummy prefix.
+    dropped = {a["content"] for a in state.get("added_tokens", [])
+               if not a["special"] and a["content"] in set(_user_defined(proto))}
+    state["added_tokens"] = [a for a in state.get("added_tokens", []) if a["content"] not in dropped]
     state["model"] = {"type": "Unigram", "unk_id": unknown[0], "byte_fallback": proto.trainer_spec.byte_fallback,
                       "vocab": [[p.piece, p.score] for p in proto.pieces]}
     state["normalizer"] = state["pre_tokenizer"] = state["decoder"] = None
@@ -170,7 +187,7 @@ def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
     special = {k: str(v) for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str) or
                hasattr(v, "content")}
     # T5's <extra_id_N> sentinels (transformers 5 calls them extra_special_tokens)
-    extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or []]
+    extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or [] if str(t) not in dropped]
     kwargs = {"do_lower_case": True} if lowercase else {}
     return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
                                    model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
@@ -188,13 +205,14 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
         return tokenizer
     lowercase = _lowercases(tokenizer)
     appends = causal and len(tokenizer("a")["input_ids"]) != len(tokenizer("a", add_special_tokens=False)["input_ids"])
-    problems = fidelity_mismatches(tokenizer, spm_path, lowercase)
+    proto = read_model_proto(spm_path)
+    texts = probe_texts(proto)
+    problems = fidelity_mismatches(tokenizer, spm_path, lowercase, texts)
     if not problems and not appends:
         tokenizer.sentencepiece_file = str(spm_path)
         return tokenizer
-    proto = read_model_proto(spm_path)
     rebuilt = build_from_sentencepiece(tokenizer, proto, lowercase, causal)
-    remaining = fidelity_mismatches(rebuilt, spm_path, lowercase)
+    remaining = fidelity_mismatches(rebuilt, spm_path, lowercase, texts)
     if remaining:
         raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
                         f"({remaining[0]}); give a tokenizer.json that does (train.py, run_clm.py: "

@@ -90,6 +90,19 @@ def test_transformers_alone_maps_unknown_to_eos_in_rinna_layout(tmp_path):
     assert ids[-1] == 0 and 2 not in ids
 
 
+def test_user_defined_symbols_stay_pieces_without_a_prefix_after_them(tmp_path):
+    """SentencePiece keeps a user-defined symbol one piece inside the text; transformers makes it an added token
+    that splits the text, and the part after it gets another dummy prefix ▁."""
+    layout, config, _ = LAYOUTS["t5_v10"]
+    model_dir = make_dir(tmp_path, layout, config, user_defined_symbols=["<hl>", "【"])
+    sp = spm.SentencePieceProcessor(model_file=str(model_dir / "spiece.model"))
+    text = "【重要】は<hl>甲府<hl>です"
+    assert AutoTokenizer.from_pretrained(model_dir)(text, add_special_tokens=False)["input_ids"] != sp.encode(text)
+    tok = load_tokenizer(str(model_dir))
+    assert tok(text, add_special_tokens=False)["input_ids"] == sp.encode(text)
+    assert tok(text)["input_ids"][-1] == tok.eos_token_id and tok.convert_tokens_to_ids("<extra_id_0>") == len(tok) - 1
+
+
 def test_a_difference_that_cannot_be_repaired_stops_with_one_line(tmp_path):
     layout, config, _ = LAYOUTS["t5_v10"]
     model_dir = make_dir(tmp_path, layout, config, treat_whitespace_as_suffix=True)  # not rebuilt here
