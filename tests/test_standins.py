@@ -107,9 +107,8 @@ def _predict(capsys, model_dir: Path, input_file: Path, tmp_path: Path) -> list[
     return out.read_text(encoding="utf-8").splitlines()
 
 
-@pytest.mark.parametrize("name,recipe", [("sonoisa/t5-base-japanese", "qa"), ("google/mt5-small", "aqg"),
-                                         ("sonoisa/t5-base-japanese-v1.1", "aqg_hl"),
-                                         ("sonoisa/t5-base-japanese", "quiz_hl")])
+@pytest.mark.parametrize("recipe", ["qa", "aqg", "aqg_hl", "quiz_hl"])
+@pytest.mark.parametrize("name", SEQ2SEQ)
 def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, recipe):
     """train.py (--do_train --do_eval), predict.py, and for AQG models generate.py with --bad_words."""
     import generate
@@ -143,8 +142,8 @@ def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, rec
         assert status == 0 and len(record["questions"]) == 1 and "山梨" not in record["questions"][0], err
 
 
-@pytest.mark.parametrize("name,lora", [("rinna/japanese-gpt2-medium", False), ("rinna/japanese-gpt-neox-3.6b", True),
-                                       ("cyberagent/open-calm-small", False), ("cyberagent/open-calm-small", True)])
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+@pytest.mark.parametrize("name", CAUSAL)
 def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lora):
     """run_clm.py full and LoRA (merged); the saved tokenizer encodes as SentencePiece (rinna: the issue's texts,
     unknown characters as <unk> 0, never </s> 2); predict.py runs on the output_dir."""
