@@ -198,10 +198,9 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
     """``tokenizer`` itself when it encodes as the SentencePiece model at ``spm_path`` does (and, for a causal
     LM, adds no end-of-text token), else a rebuilt one that does; UserError when no rebuild matches.
 
-    ``spm_path`` None: nothing to compare against (a tokenizer.json model); only the end-of-text guard runs.
+    ``spm_path`` None: nothing to compare against (a tokenizer.json model); the tokenizer is returned as it is.
     """
     if spm_path is None:
-        check_unknown_is_not_eos(tokenizer)
         return tokenizer
     lowercase = _lowercases(tokenizer)
     appends = causal and len(tokenizer("a")["input_ids"]) != len(tokenizer("a", add_special_tokens=False)["input_ids"])
@@ -217,24 +216,45 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
         raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
                         f"({remaining[0]}); give a tokenizer.json that does (train.py, run_clm.py: "
                         "--tokenizer_name_or_path)")
-    check_unknown_is_not_eos(rebuilt)
     rebuilt.sentencepiece_file = str(spm_path)
     return rebuilt
 
 
-def check_unknown_is_not_eos(tokenizer) -> None:
-    """UserError if the tokenizer's model writes end-of-text for an unknown character (training and generation
-    would then stop at every rare character)."""
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    model = state.get("model", {})
-    unk = model.get("unk_id") if model.get("type") == "Unigram" else None
-    if unk is None and model.get("unk_token") is not None:
-        unk = tokenizer.convert_tokens_to_ids(model["unk_token"])
-    if unk is not None and tokenizer.eos_token_id is not None and unk == tokenizer.eos_token_id \
-            and tokenizer.eos_token != tokenizer.unk_token:
-        raise UserError(f"{tokenizer.name_or_path}: the tokenizer maps unknown characters to id {unk}, its "
-                        f"end-of-text token {tokenizer.eos_token!r}; fix its unk_id (tokenizer.json) or give "
-                        "the model's SentencePiece model")
+# Characters no tokenizer's vocabulary holds (Unicode private use areas, left alone by NFKC and SentencePiece's
+# normalizers); the first one absent from every piece of the vocabulary is the probe of the unknown-character id.
+UNSEEN = ("\U000F0A21", "\U0010FFFD", "\uE0A1", "\U000FFFF0")
+SPECIAL_ROLES = ("eos_token", "bos_token", "pad_token", "sep_token", "cls_token", "mask_token")
+
+
+def check_unknown_is_not_special(tokenizer) -> None:
+    """UserError (one line) if a character outside the vocabulary encodes as a special token other than the unk
+    token: end-of-text (rinna's ``</s>`` 2 after transformers' T5-style conversion), ``<s>`` (rinna-neox's bos 2),
+    padding, ``[SEP]``... Training and generation would then stop, start or mask at every rare character.
+
+    Probed, not read from the config: a private-use character that is in no vocabulary piece is encoded (no special
+    tokens added) and every id that comes back must not be a special token other than the unk token; a special
+    token that is both unk and eos counts as eos. Byte fallback and byte-level BPE give byte pieces, never a special
+    token, so they pass."""
+    vocab = tokenizer.get_vocab()
+    char = next((c for c in UNSEEN if not any(c in piece for piece in vocab)), None)
+    if char is None:
+        return
+    special = {}  # id -> "its eos_token '</s>'"
+    for role in SPECIAL_ROLES:
+        token = getattr(tokenizer, role, None)
+        if token is not None:
+            special.setdefault(tokenizer.convert_tokens_to_ids(str(token)), f"its {role} {str(token)!r}")
+    for token in tokenizer.all_special_tokens:
+        if token != tokenizer.unk_token:
+            special.setdefault(tokenizer.convert_tokens_to_ids(token), f"its special token {token!r}")
+    ids = tokenizer(char, add_special_tokens=False)["input_ids"]
+    bad = next((i for i in ids if i in special), None)
+    if bad is not None:
+        unk = (f"its unk token {tokenizer.unk_token!r} ({tokenizer.unk_token_id})" if tokenizer.unk_token is not None
+               else "an unk token")
+        raise UserError(f"{tokenizer.name_or_path}: the tokenizer encodes a character outside its vocabulary "
+                        f"(U+{ord(char):04X}) as id {bad}, {special[bad]}, not as {unk}; fix the model's unk_id "
+                        "in tokenizer.json or put the model's SentencePiece model (spiece.model) in the dir")
 
 
 def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True):
@@ -244,7 +264,8 @@ def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = Tru
       (saved with it), for SentencePiece and tokenizer.json models alike.
     - ``causal``: no end-of-text appended to encoded text; no pad token -> pad with eos (GPT-2).
     ``use_fast`` is accepted for HF-recipe compatibility: transformers 5 has one (tokenizers) backend.
-    UserError (one line) when it cannot be loaded or made faithful.
+    UserError (one line) when it cannot be loaded or made faithful, or when it encodes an unknown character as a
+    special token other than unk (``check_unknown_is_not_special``).
     """
     from transformers import AutoTokenizer
     try:
@@ -257,6 +278,7 @@ def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = Tru
     tokenizer = ensure_faithful(tokenizer, spm_path, causal)
     if spm_path is None:
         tokenizer = _lowercase_if_asked(tokenizer)
+    check_unknown_is_not_special(tokenizer)
     if causal and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

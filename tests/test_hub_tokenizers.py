@@ -146,3 +146,54 @@ def test_coverage_counts_unknown_and_lost_text_and_the_exact_match_ceiling(tmp_p
     assert report["exact_match_ceiling"] == 50.0
     assert "test targets: 1 of 4 hold <unk>, 2 do not survive" in format_coverage(coverage_report(
         tok, {"test": examples}))
+
+
+# transformers 5 saves a converted SentencePiece model as tokenizer.json with T5's unk id 2, whatever piece 2 is;
+# a fine-tune saved that way without its spiece.model keeps the fault. Piece 2 of each layout:
+BROKEN_UNK = {"rinna_eos": (LAYOUTS["rinna_unk0_lowercase"][0], RINNA_CONFIG, "eos_token '</s>'"),
+              "neox_bos": (LAYOUTS["neox_no_prefix_keep_spaces"][0], NEOX_CONFIG, "bos_token '<s>'"),
+              "pad": (SpmLayout(unk_id=0, eos_id=1, pad_id=2, bos_id=-1), {**T5_CONFIG, "extra_ids": 0},
+                      "pad_token '<pad>'")}
+
+
+def _tokenizer_json_only(tmp_path: Path, layout: SpmLayout, config: dict) -> Path:
+    """The dir plain transformers 5 writes for this layout (tokenizer.json, no SentencePiece model)."""
+    raw = AutoTokenizer.from_pretrained(make_dir(tmp_path, layout, config))
+    saved = tmp_path / "finetune"
+    raw.save_pretrained(saved)
+    for name in ("spiece.model", "tokenizer.model", "sentencepiece.bpe.model"):
+        (saved / name).unlink(missing_ok=True)
+    assert (saved / "tokenizer.json").is_file()
+    return saved
+
+
+@pytest.mark.parametrize("case", BROKEN_UNK)
+def test_unknown_character_as_any_special_token_stops_with_one_line(tmp_path, capsys, case):
+    """eos, bos or pad for a character outside the vocabulary: refused before anything is written (probed with a
+    private-use character)."""
+    import prepare_jsquad
+    from conftest import ROOT, run_main_in_process
+    layout, config, role = BROKEN_UNK[case]
+    saved = _tokenizer_json_only(tmp_path, layout, config)
+    with pytest.raises(UserError) as e:
+        load_tokenizer(str(saved), causal=True)
+    assert "\n" not in str(e.value) and role in str(e.value) and "outside its vocabulary" in str(e.value)
+    out = tmp_path / "data"
+    status, _, err = run_main_in_process(capsys, prepare_jsquad.main, "prepare_jsquad.py",
+                                         f"--jsquad_dir={ROOT / 'examples' / 'jsquad'}", f"--output_dir={out}",
+                                         f"--tokenizer_name_or_path={saved}")
+    assert status == 2 and err.count("\n") == 1 and role in err and not out.exists()
+
+
+def test_byte_fallback_and_byte_level_bpe_pass_the_unknown_character_probe(tmp_path):
+    """Unknown characters become byte pieces there, never a special token, even when unk is eos (open-calm)."""
+    from jaqg.standins import _train_byte_bpe
+    from transformers import PreTrainedTokenizerFast
+    calm = tmp_path / "calm"
+    PreTrainedTokenizerFast(tokenizer_object=_train_byte_bpe(CORPUS, ("<|endoftext|>", "<|padding|>"), 400),
+                            bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                            unk_token="<|endoftext|>").save_pretrained(calm)
+    assert 0 not in load_tokenizer(str(calm), causal=True)("\U000F0A21😀", add_special_tokens=False)["input_ids"]
+    layout, config, _ = LAYOUTS["t5_byte_fallback"]
+    saved = _tokenizer_json_only(tmp_path, layout, config)  # transformers drops byte fallback: <unk> 2, still unk
+    assert load_tokenizer(str(saved)).unk_token_id == 2
