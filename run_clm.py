@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         print(trainable_share(model))
         data = BatchedData(train_set, val_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
                            num_workers=args.num_workers, seed=args.seed)
-        experiment = ClmExperiment(args, model, tokenizer, data, data_info=data_report(Path(args.train_file).parent))
+        # prompt/question lines: the same tokenizer coverage report as train.py (grouped plain text has none)
+        experiment = ClmExperiment(args, model, tokenizer, data, data_info=data_report(Path(args.train_file).parent),
+                                   coverage_examples={"train": train_set.examples,
+                                                      "dev": datasets["validation"].examples})
         if not experiment.train():
             return 0  # DDP ranks other than 0 stop here: rank 0 writes every output
         model = experiment.model
@@ -183,7 +186,7 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
                            max_input_length=max(1, resolve_block_size(None, model) - args.max_new_tokens),
                            max_new_tokens=args.max_new_tokens, num_beams=args.num_beams)
         predictions = [clean_prediction(o[0] if o else "") for o in outputs]  # scored as written
-        write_rows(out / "predictions.tsv", [[f"line{e.line}", p, e.target] for e, p in zip(examples, predictions)])
+        write_rows(out / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
         results.update(compute_metrics(predictions, [[e.target] for e in examples],
                                        tokenizers=tuple(args.eval_tokenizers),
                                        tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir))

@@ -73,12 +73,9 @@ def train(args: Args) -> bool:
     print(dev_set.truncation_report("dev"))
     data = BatchedData(train_set, dev_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
                        num_workers=args.num_workers, seed=args.seed)
-    from jaqg.hub_tokenizers import coverage_report, format_coverage
-    experiment = Experiment(args, model, tokenizer, data, data_info=data_report(data_dir))
-    # <unk> and encode->decode losses under the model's tokenizer, and the exact-match ceiling they imply
-    experiment.run_config["tokenizer_coverage"] = coverage_report(tokenizer, {"train": train_examples,
-                                                                             "dev": dev_examples})
-    print(format_coverage(experiment.run_config["tokenizer_coverage"]))
+    # prints <unk> and encode->decode losses under the model's tokenizer, and the exact-match ceilings they imply
+    experiment = Experiment(args, model, tokenizer, data, data_info=data_report(data_dir),
+                            coverage_examples={"train": train_examples, "dev": dev_examples})
     trained = experiment.train()
     if trained:
         print(f"best model: {args.output_dir}\nloss curve: {Path(args.output_dir) / 'loss_curve.png'}\n"

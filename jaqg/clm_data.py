@@ -28,6 +28,15 @@ class GptExample(NamedTuple):
     target: str  # without the end marker
     line: int
 
+    # id / input / target: the fields of jaqg.io.Example, so coverage reports and metrics take either kind
+    @property
+    def id(self) -> str:
+        return f"line{self.line}"
+
+    @property
+    def input(self) -> str:
+        return self.prompt
+
 
 @dataclass
 class ReadReport:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import pytorch_lightning as pl
 import numpy as np
@@ -276,11 +276,21 @@ class ValidateAtEnd(pl.Callback):
 class Experiment:
     """Train ``model`` on ``data`` into ``args.output_dir`` (see the module docstring for the layout)."""
 
-    def __init__(self, args: TrainingArgs, model, tokenizer, data: BatchedData, data_info: dict | None = None):
+    def __init__(self, args: TrainingArgs, model, tokenizer, data: BatchedData, data_info: dict | None = None,
+                 coverage_examples: dict[str, Sequence] | None = None):
+        """``coverage_examples``: {split: examples with id, input, target} (train.py's TSV rows, run_clm.py's
+        prompt/question lines); their tokenizer coverage report (<unk>, encode->decode losses, exact-match
+        ceilings; jaqg.hub_tokenizers.coverage_report) is printed and kept in run_config.json
+        (``tokenizer_coverage``)."""
         self.args, self.model, self.tokenizer, self.data = args, model, tokenizer, data
         self.output_dir = Path(args.output_dir)
         self.ckpt_dir = self.output_dir / "checkpoints"
         self.run_config = {**asdict(args), "data": data_info}
+        if coverage_examples and any(coverage_examples.values()):
+            from .hub_tokenizers import coverage_report, format_coverage
+            self.run_config["tokenizer_coverage"] = coverage_report(tokenizer, coverage_examples)
+            if is_first_process():
+                print(format_coverage(self.run_config["tokenizer_coverage"]))
         if args.gradient_checkpointing:  # on a peft model too: it forwards to the wrapped HF model
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False

@@ -143,9 +143,28 @@ def test_coverage_counts_unknown_and_lost_text_and_the_exact_match_ceiling(tmp_p
     assert [e["id"] for e in inputs["unk_examples"]] == ["a"] and inputs["unk_examples"][0]["unknown"] == ["😀"]
     assert [e["id"] for e in targets["round_trip_examples"]] == ["b", "c"]
     assert "'GPT-2' -> 'gpt-2'" in targets["round_trip_examples"][0]["change"]
-    assert report["exact_match_ceiling"] == 50.0
-    assert "test targets: 1 of 4 hold <unk>, 2 do not survive" in format_coverage(coverage_report(
-        tok, {"test": examples}))
+    # score.py's exact_match keeps case: GPT-2 -> gpt-2 is lost; JGLUE's EM lowercases: only the <unk> target is
+    assert report["exact_match_ceiling"] == 50.0 and report["jglue_exact_match_ceiling"] == 75.0
+    printed = format_coverage(coverage_report(tok, {"test": examples}))
+    assert "test targets: 1 of 4 hold <unk>, 2 do not survive" in printed
+    assert "test exact-match ceiling: 50.00 (exact_match: NFKC, case kept), 75.00 (jglue exact_match" in printed
+
+
+def test_coverage_examples_keep_their_spaces_and_list_unknown_characters_one_by_one(tmp_path):
+    """An excerpt is a string of the data (spaces as written); a run of unknown characters (one SentencePiece
+    <unk>) is listed character by character."""
+    from jaqg.hub_tokenizers import coverage, format_coverage, coverage_report
+    from jaqg.io import Example
+    layout, config, _ = LAYOUTS["rinna_unk0_lowercase"]
+    tok = load_tokenizer(str(make_dir(tmp_path, layout, config)), causal=True)
+    texts = ["甲府市は 日本に😀𠮷あります。", "Visit 甲府市 by Train in 2024."]
+    c = coverage(tok, texts, ["u", "v"])
+    assert c["unk_examples"] == [{"id": "u", "unknown": ["😀", "𠮷"], "text": "甲府市は 日本に😀𠮷あります。"}]
+    assert c["unknown_chars"] == {"😀": 1, "𠮷": 1}
+    assert [e["id"] for e in c["round_trip_examples"]] == ["u", "v"]
+    assert c["round_trip_examples"][1]["change"] == "'Visit 甲府市 by …' -> 'visit 甲府市 by …'"
+    printed = format_coverage(coverage_report(tok, {"test": [Example("u", texts[0], "甲府市")]}))
+    assert "u '甲府市は 日本に😀𠮷あります。' (unknown: 😀 𠮷)" in printed
 
 
 # transformers 5 saves a converted SentencePiece model as tokenizer.json with T5's unk id 2, whatever piece 2 is;

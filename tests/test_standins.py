@@ -150,12 +150,17 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
     import run_clm
     out = tmp_path / "output_gpt"
     flags = ["--lora_r=4", "--lora_alpha=8", "--merge_lora"] if lora else []
-    status, _, err = run_main_in_process(capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={standins[name]}",
+    status, stdout, err = run_main_in_process(capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={standins[name]}",
                                          f"--train_file={data / 'gpt' / 'train.txt'}",
                                          f"--validation_file={data / 'gpt' / 'dev.txt'}", "--do_train", "--do_eval",
                                          "--save_steps=2", "--save_total_limit=3", f"--output_dir={out}",
                                          "--use_fast_tokenizer=False", *STEPS, *flags)
     assert status == 0, err
+    # the coverage report of train.py, for the prompt/question lines: printed and in run_config.json
+    run_cover = json.loads((out / "run_config.json").read_text())["tokenizer_coverage"]
+    assert {"train", "dev"} <= set(run_cover) and run_cover["train"]["targets"]["n"] > 0
+    assert 0 <= run_cover["dev"]["exact_match_ceiling"] <= run_cover["dev"]["jglue_exact_match_ceiling"] <= 100
+    assert f"dev exact-match ceiling: {run_cover['dev']['exact_match_ceiling']:.2f}" in stdout
     saved = AutoTokenizer.from_pretrained(out)
     cover = json.loads((data / "gpt" / "prepare_report.json").read_text())["tokenizer_coverage"]
     assert set(cover) == {"tokenizer", "train", "dev", "test"} and cover["test"]["inputs"]["n"] == 16
