@@ -13,7 +13,7 @@ from typing import Optional
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.hallucination import ANALYZERS, find_hallucinations, source_text, summarize, template_markers
-from jaqg.io import EMPTY_PREDICTION, atomic_write, read_examples, read_json, write_json
+from jaqg.io import atomic_write, prediction_field, read_examples, read_json, write_json
 from jaqg.metrics import check_same_ids, read_prediction_map
 
 
@@ -61,8 +61,8 @@ def main():
     check_same_ids(predictions, examples, args.predictions, args.sources, subset=True)  # sources: a lookup table
     markers = markers_for(args.sources)
     ids = list(predictions)
-    # An empty generation (written as <empty>) holds no words, so none of them is made up.
-    found = find_hallucinations(["" if predictions[i] == EMPTY_PREDICTION else predictions[i] for i in ids],
+    # An empty generation (<empty>, read back as "") holds no words, so none of them is made up.
+    found = find_hallucinations([predictions[i] for i in ids],
                                 [source_text(examples[i].input, markers) for i in ids],
                                 stop_words, args.tokenizer, args.all_words)
     report = {**summarize(found, args.top_k), "tokenizer": args.tokenizer, "all_words": args.all_words,
@@ -71,7 +71,7 @@ def main():
     with atomic_write(per_example) as f:
         f.write("id\tn_hallucinated\twords\tprediction\n")
         for i, words in zip(ids, found):
-            f.write(f"{i}\t{len(words)}\t{' '.join(words)}\t{predictions[i]}\n")
+            f.write(f"{i}\t{len(words)}\t{' '.join(words)}\t{prediction_field(predictions[i])}\n")
     write_json(args.output, report)
     top = ", ".join(f"{w} ({c})" for w, c in report["top_words"][:10]) or "-"
     print("| n | hallucination rate | mean hallucinated words | top words |\n|---:|---:|---:|---|\n"

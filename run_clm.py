@@ -169,7 +169,7 @@ def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[
 
 def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
     from jaqg.generation import clean_prediction, generate, resolve_device
-    from jaqg.io import write_json, write_rows
+    from jaqg.io import prediction_text, write_json, write_rows
     from jaqg.metrics import compute_metrics, format_table
 
     model = model.to(resolve_device("auto"))
@@ -185,8 +185,9 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
         outputs = generate(model, tokenizer, [e.prompt for e in examples], batch_size=args.eval_batch_size,
                            max_input_length=max(1, resolve_block_size(None, model) - args.max_new_tokens),
                            max_new_tokens=args.max_new_tokens, num_beams=args.num_beams)
-        predictions = [clean_prediction(o[0] if o else "") for o in outputs]  # scored as written
-        write_rows(out / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
+        fields = [clean_prediction(o[0] if o else "") for o in outputs]
+        write_rows(out / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, fields)])
+        predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back
         results.update(compute_metrics(predictions, [[e.target] for e in examples],
                                        tokenizers=tuple(args.eval_tokenizers),
                                        tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir))

@@ -6,7 +6,8 @@ a QA model.
     python score.py --predictions P.tsv --references data/test.tsv --references_json data/test_references.json \\
         --tokenizers mecab sudachi_C t5 --tokenizer_name_or_path model --per_example_output scores.tsv
     python score.py --predictions A.tsv --compare B.tsv --references data/test.tsv --report_dir report/
-    python score.py --predictions aqg/predictions.tsv --references data_aqg_hl/test.tsv --qa_model model_qa
+    python score.py --predictions model_jsquad_aqg_hl/predictions.tsv --references data_jsquad_aqg_hl/test.tsv \\
+        --qa_model model
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Optional
 from jaqg.breakdowns import BREAKDOWNS, breakdowns, data_fields, format_breakdowns
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.io import write_json, write_rows
+from jaqg.io import prediction_field, write_json, write_rows
 from jaqg.metrics import (check_same_ids, format_table, read_prediction_map, read_raw_reference_map,
                           read_reference_map, score_examples)
 from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
@@ -129,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics["qa_model"] = args.qa_model
         qa_rows = [["id", "answer", "question", "qa_answer", "exact_match", "char_f1", "reference_question",
                     "reference_qa_answer", "reference_exact_match", "reference_char_f1"]] + [
-            [i, f.answer, predictions[i], g["qa_answer"] or "<empty>", f"{g['exact_match']:.2f}",
-             f"{g['char_f1']:.2f}", f.question, r["qa_answer"] or "<empty>", f"{r['exact_match']:.2f}",
+            [i, f.answer, prediction_field(predictions[i]), prediction_field(g["qa_answer"]), f"{g['exact_match']:.2f}",
+             f"{g['char_f1']:.2f}", f.question, prediction_field(r["qa_answer"]), f"{r['exact_match']:.2f}",
              f"{r['char_f1']:.2f}"] for i, f, g, r in zip(ids, fields, generated, reference)]
         q, c = metrics["qa_based"], metrics["qa_based_reference"]
         tables.append(f"QA-based ({args.qa_model} answers each question; scored against the intended answer), "
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_example_output:
         columns = list(per_example[0])
         write_rows(args.per_example_output, [["id", *columns, "prediction", "references"]] + [
-            [i, *(f"{e[c]:.2f}" for c in columns), predictions[i], " ||| ".join(references[i])]
+            [i, *(f"{e[c]:.2f}" for c in columns), prediction_field(predictions[i]), " ||| ".join(references[i])]
             for i, e in zip(ids, per_example)])
         written.append(args.per_example_output)
     if qa_rows is not None:

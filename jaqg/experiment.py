@@ -504,7 +504,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     """Generate for data_dir/test.tsv, write predictions.tsv and metrics.json into output_dir, return metrics."""
     from .formats import GPT_SEP
     from .generation import clean_prediction, generate, load_model
-    from .io import read_examples, write_rows
+    from .io import prediction_text, read_examples, write_rows
     from .metrics import compute_metrics, format_table, read_raw_reference_map
     data_dir, output_dir = Path(data_dir), Path(output_dir)
     examples = read_examples(data_dir / "test.tsv")[:limit]
@@ -516,8 +516,9 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
                        max_input_length=max_input_length, max_new_tokens=max_new_tokens, num_beams=num_beams,
                        repetition_penalty=repetition_penalty, progress=True,
                        keep_special_tokens=(GPT_SEP,) if info.get("task") in ("ae", "multi") else ())
-    predictions = [clean_prediction(o[0]) for o in outputs]  # scored as written, so score.py agrees
-    write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, predictions)])
+    fields = [clean_prediction(o[0]) for o in outputs]
+    write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, fields)])
+    predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back (<empty> is "")
     references = load_references(data_dir, examples)
     raw, _ = read_raw_reference_map([e.id for e in examples], tsv_path=data_dir / "test.tsv")  # for jglue
     raw_references = [raw[e.id] for e in examples] if raw else references

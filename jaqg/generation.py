@@ -46,9 +46,20 @@ DTYPES = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
 BAD_WORD_RETRIES = 2
 
 
-def clean_prediction(text: str) -> str:
-    """A generation as one TSV field: whitespace runs (tabs, newlines) become one space, empty becomes <empty>."""
-    return " ".join(text.split()) or EMPTY_PREDICTION
+def clean_text(text: str, *, first_line: bool = False) -> str:
+    """A generation as plain one-line text: whitespace runs (tabs, newlines) become one space; "" stays "".
+
+    ``first_line``: keep only the text before the first newline first (a causal LM trained on one example a line
+    ends its answer there and goes on with unrelated text).
+    """
+    if first_line:
+        text = text.lstrip("\r\n").split("\n", 1)[0]
+    return " ".join(text.split())
+
+
+def clean_prediction(text: str, *, first_line: bool = False) -> str:
+    """A generation as one TSV field: ``clean_text``, and empty becomes <empty> (jaqg.io.EMPTY_PREDICTION)."""
+    return clean_text(text, first_line=first_line) or EMPTY_PREDICTION
 
 
 class BadWordError(UserError):

@@ -23,6 +23,16 @@ from .errors import UserError
 EMPTY_PREDICTION = "<empty>"
 
 
+def prediction_text(field: str) -> str:
+    """The generated text a predictions-TSV field stands for: ``""`` for EMPTY_PREDICTION, else the field."""
+    return "" if field == EMPTY_PREDICTION else field
+
+
+def prediction_field(text: str) -> str:
+    """A generated text as a predictions-TSV field: EMPTY_PREDICTION for ``""`` (the inverse of prediction_text)."""
+    return text or EMPTY_PREDICTION
+
+
 class Example(NamedTuple):
     id: str
     input: str

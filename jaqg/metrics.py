@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Sequence
 
 from .errors import UserError
-from .io import read_examples, read_json, read_predictions
+from .io import prediction_text, read_examples, read_json, read_predictions
 from .jglue_metric import RAW_REFERENCES, jglue_scores
 from .normalize import normalize
 from .word_tokenizers import get_tokenizer, tokenizer_signature
@@ -170,6 +170,7 @@ def read_prediction_map(path) -> dict[str, str]:
     An n-best file (predict.py --num_return_sequences N: an id's rows adjacent, best first) gives each id its first
     row, and says so; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are allowed
     but every line must have the same number: a line with more fields than the others is a prediction with a tab.
+    An empty generation, written as ``<empty>`` (jaqg.io.EMPTY_PREDICTION), is read back as ``""``.
     """
     rows = read_predictions(path)
     width = min(len(r) for r in rows)
@@ -181,7 +182,7 @@ def read_prediction_map(path) -> dict[str, str]:
     most = run = 0
     for lineno, row in enumerate(rows, 1):
         if row[0] not in predictions:
-            predictions[row[0]], run = row[1], 1
+            predictions[row[0]], run = prediction_text(row[1]), 1
         elif row[0] == rows[lineno - 2][0]:  # the next candidate of an n-best list
             run += 1
         else:

@@ -89,11 +89,13 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
                      max_new_tokens: int = 64, progress: bool = False) -> list[str]:
     """One greedy answer per (question, context) pair, in input order; ``""`` when the model says nothing.
 
+    Answers are one line of text (jaqg.generation.clean_text: whitespace runs become one space; a causal LM's
+    answer is cut at its first newline), so they can be compared, scored and written to a TSV field.
     Questions and contexts are normalized as prepared QA data is; the input is
     ``format_input("qa", question=..., context=..., template=template)`` (None: the default QA template).
     Batched by length (jaqg.generation.generate).
     """
-    from .generation import generate
+    from .generation import clean_text, generate, is_causal
     if len(questions) != len(contexts):
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
     if not questions:
@@ -102,7 +104,8 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
               for q, c in zip(questions, contexts)]
     outputs = generate(model, tokenizer, inputs, batch_size=batch_size, max_input_length=max_input_length,
                        max_new_tokens=max_new_tokens, progress=progress)
-    return [o[0] if o else "" for o in outputs]
+    first_line = is_causal(model)
+    return [clean_text(o[0] if o else "", first_line=first_line) for o in outputs]
 
 
 def same_answer(a: str, b: str) -> bool:

@@ -138,13 +138,10 @@ def ginza_tokenizer_only():
 
 @functools.lru_cache(maxsize=None)
 def hf_tokenizer(name_or_path: str):
-    from transformers import AutoTokenizer
-    try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{name_or_path}: cannot load a tokenizer ({first}); pass a local model dir or a hub name "
-                        "with --tokenizer_name_or_path") from None
+    """The model's own tokenizer, loaded as training and generation load it (jaqg.hub_tokenizers.load_tokenizer:
+    checked and repaired against its SentencePiece model); UserError (one line) when it cannot be loaded."""
+    from .hub_tokenizers import load_tokenizer
+    return load_tokenizer(name_or_path)
 
 
 def check_names(names, allowed=TOKENIZERS) -> None:
@@ -168,6 +165,9 @@ def tokenizer_signature(name: str, tokenizer_name_or_path: str | None = None) ->
     return name
 
 
+SPM_SPACE = "\u2581"  # SentencePiece's word-start marker "▁"
+
+
 def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Tokenizer:
     """A function str -> list of word (or piece) strings, no whitespace tokens."""
     if name == "mecab":
@@ -180,7 +180,9 @@ def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Token
         if not tokenizer_name_or_path:
             raise UserError("the t5 tokenizer needs --tokenizer_name_or_path (a model dir or hub name)")
         hf = hf_tokenizer(tokenizer_name_or_path)
-        return lambda text: [p for p in hf.tokenize(text) if p.strip()]
+        # SentencePiece marks a word start with U+2581; a bare "▁" piece (before a character not merged with it)
+        # would be a word in every sentence, a free match. Pieces are scored by their text, the marker dropped.
+        return lambda text: [q for p in hf.tokenize(text) if (q := p.replace(SPM_SPACE, " ").strip())]
     if name == "char":
         return lambda text: [c for c in text if not c.isspace()]
     check_names([name])

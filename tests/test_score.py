@@ -94,25 +94,36 @@ def test_references_json_both_formats_give_best_of_several(run, files):
         assert json.loads(out.read_text(encoding="utf-8"))["exact_match"] == pytest.approx(100 / 3)
 
 
+def t5_model_dir(tmp_path, lines: list[str], vocab_size: int) -> str:
+    """A hub-like T5 tokenizer dir (spiece.model with T5's ids + tokenizer_config.json) trained on ``lines``."""
+    sentencepiece = pytest.importorskip("sentencepiece")
+    corpus, model = tmp_path / "corpus.txt", tmp_path / "model"
+    corpus.write_text("\n".join(lines), encoding="utf-8")
+    model.mkdir()
+    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(model / "spiece"),
+                                             vocab_size=vocab_size, hard_vocab_limit=False, character_coverage=1.0,
+                                             pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+    (model / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+         "extra_ids": 0}), encoding="utf-8")
+    return str(model)
+
+
 def test_t5_pieces_from_a_local_tokenizer(tmp_path):
     """In-process (a subprocess would pay for importing transformers again): the model's own pieces."""
-    sentencepiece = pytest.importorskip("sentencepiece")
-    from transformers import AutoTokenizer, T5Tokenizer
+    import sentencepiece
 
     from jaqg.metrics import compute_metrics
     from jaqg.word_tokenizers import get_tokenizer
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(t for _, x, t in DATA for _ in range(20)) + "\n" +
-                      "\n".join(x for _, x, _ in DATA), encoding="utf-8")
-    sentencepiece.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "sp"), vocab_size=80,
-                                             hard_vocab_limit=False, character_coverage=1.0, minloglevel=2)
-    T5Tokenizer(vocab_file=str(tmp_path / "sp.model"), extra_ids=0).save_pretrained(tmp_path / "model")
-    pieces = get_tokenizer("t5", str(tmp_path / "model"))(PREDICTIONS["q1"])
-    assert pieces == AutoTokenizer.from_pretrained(tmp_path / "model").tokenize(PREDICTIONS["q1"])
-    assert 1 < len(pieces) < len(PREDICTIONS["q1"])
+    model = t5_model_dir(tmp_path, [t for _, x, t in DATA for _ in range(20)] + [x for _, x, _ in DATA], 80)
+    pieces = get_tokenizer("t5", model)(PREDICTIONS["q2"])
+    own = sentencepiece.SentencePieceProcessor(model_file=f"{model}/spiece.model").encode(PREDICTIONS["q2"],
+                                                                                          out_type=str)
+    assert pieces == [q for p in own if (q := p.replace("\u2581", ""))]  # the pieces, word-start marker dropped
+    assert 1 < len(pieces) <= len(PREDICTIONS["q2"])
     ids = list(PREDICTIONS)
     m = compute_metrics([PREDICTIONS[i] for i in ids], [[t] for _, _, t in DATA], tokenizers=("t5",),
-                        tokenizer_name_or_path=str(tmp_path / "model"))
+                        tokenizer_name_or_path=model)
     assert 0 < m["by_tokenizer"]["t5"]["rouge1"] < 100
 
 
@@ -292,3 +303,61 @@ def test_prediction_over_sudachis_byte_limit_is_scored(capsys, files):
     status, _, err = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output",
                                       tmp / "m.json", "--tokenizers", "sudachi_A")
     assert status == 0, err
+
+
+# --- after the tester's pass (notes/tester-10-11.md) ---
+
+def test_empty_generation_is_scored_as_empty_text(capsys, tmp_path):
+    """<empty> (an empty generation) is read back as "": every metric 0 for A and --compare's B (the literal
+    placeholder got char F1 68.94 and JGLUE F1 78.03 against golds spelled like it)."""
+    refs, empty, other = tmp_path / "test.tsv", tmp_path / "empty.tsv", tmp_path / "other.tsv"
+    refs.write_text("e1\tquestion: 何? context: x\tempty\ne2\tquestion: 何? context: x\tType\n", encoding="utf-8")
+    empty.write_text("e1\t<empty>\ne2\t<empty>\n", encoding="utf-8")
+    other.write_text("e1\tempty\ne2\t<empty>\n", encoding="utf-8")
+    out, per = tmp_path / "m.json", tmp_path / "per.tsv"
+    status, _, err = score_in_process(capsys, "--predictions", empty, "--compare", other, "--references", refs,
+                                      "--output", out, "--tokenizers", "char", "mecab",
+                                      "--per_example_output", per, "--bootstrap_samples", "50")
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert status == 0, err
+    assert m["exact_match"] == m["char_f1"] == 0.0 and m["jglue"] == {"exact_match": 0.0, "f1": 0.0}
+    assert all(s[k] == 0.0 for s in m["by_tokenizer"].values() for k in ("bleu", "rouge1", "rougeL"))
+    assert m["comparison"]["char_f1"]["a"] == 0.0 and m["comparison"]["char_f1"]["b"] == 50.0
+    assert m["comparison"]["jglue_f1"]["b"] == 50.0
+    rows = per.read_text(encoding="utf-8").splitlines()
+    assert all(r.split("\t")[-2] == "<empty>" for r in rows[1:])  # written back as the placeholder
+
+
+def test_t5_tokenizer_gives_wrong_answers_no_free_word(tmp_path):
+    """A bare '▁' piece (SentencePiece's word start before a character it does not merge) is no word of its own:
+    completely wrong one-word answers get BLEU and ROUGE 0 (they got ROUGE-1 36.67 from the shared '▁')."""
+    from jaqg.metrics import compute_metrics
+    from jaqg.word_tokenizers import get_tokenizer
+    model = t5_model_dir(tmp_path, ["この猫は十二基の展示館にいる犬を見た。", "犬と猫が展示館の十二基の前で遊ぶ。"] * 20, 40)
+    tokenize = get_tokenizer("t5", model)
+    assert "\u2581" not in "".join(tokenize("猫") + tokenize("十二基"))
+    assert "".join(tokenize("猫と犬")) == "猫と犬"
+    m = compute_metrics(["猫", "犬"], [["十二基"], ["展示館"]], tokenizers=("t5",), tokenizer_name_or_path=model)
+    assert m["by_tokenizer"]["t5"]["rouge1"] == 0.0 and m["by_tokenizer"]["t5"]["bleu"] == 0.0
+
+
+def test_qa_model_answers_are_cleaned_before_scoring_and_writing(capsys, models, tmp_path, monkeypatch):
+    """A QA model may answer with newlines and tabs (a byte-level causal LM does): the answer is one line (a
+    causal model's cut at its first newline), scored and written; no traceback, metrics.json written."""
+    import jaqg.generation
+    from test_generation import FACT
+    replies = iter([[["\n" + FACT[0] + "\n天気\tは"]], [[" 山梨\t県 "]]])
+    monkeypatch.setattr(jaqg.generation, "generate", lambda *a, **k: next(replies))
+    monkeypatch.setattr(jaqg.generation, "is_causal", lambda model: True)
+    data = tmp_path / "test.tsv"
+    data.write_text(f"x1\tanswer: {FACT[0]} context: {FACT[1]}\t{FACT[2]}\n", encoding="utf-8")
+    preds = tmp_path / "p.tsv"
+    preds.write_text(f"x1\t{FACT[2]}\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    status, _, err = score_in_process(capsys, "--predictions", preds, "--references", data, "--output", out,
+                                      "--tokenizers", "char", "--qa_model", models["qa"], "--device", "cpu")
+    assert status == 0, err
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m["qa_based"]["exact_match"] == 100.0 and m["qa_based_reference"]["exact_match"] == 0.0
+    row = (tmp_path / "m_per_question.tsv").read_text(encoding="utf-8").splitlines()[1].split("\t")
+    assert row[3] == FACT[0] and row[7] == "山梨 県"
