@@ -62,11 +62,20 @@ def write_report(report_dir: str | Path, references: Sequence[str], system_a: Se
         with contextlib.redirect_stdout(io.StringIO()):
             for section, items in reports:
                 content.append(f"<h2>{section}</h2>")
+                if section in SECTION_NOTES:
+                    content.append(f"<p>{SECTION_NOTES[section]}</p>")
                 content += [r.html_content(str(staging)) for r in items]
         (staging / "index.html").write_text(reporters.styled_html_message(html.escape(title), "\n".join(content)),
                                             encoding="utf-8")
         (staging / "compare_mt.css").write_text(reporters.css_style, encoding="utf-8")
     return report_dir / "index.html"
+
+
+# Two BLEUs appear on the page; say which is which.
+JAQG_NOTE = ("jaqg's scores, as in metrics.json (BLEU: sacrebleu's corpus BLEU per tokenizer); p-value and CI: "
+             "jaqg's paired bootstrap (sacrebleu's resamples).")
+SECTION_NOTES = {"Aggregate Scores": "compare-mt's own BLEU on MeCab words and its own bootstrap (half-size "
+                                     "resamples, 'Win?' p-values): not the same numbers as the table above."}
 
 
 def _comparison_html(comparison: dict, names: tuple[str, str]) -> str:
@@ -75,7 +84,7 @@ def _comparison_html(comparison: dict, names: tuple[str, str]) -> str:
         f"<tr><td>{html.escape(m)}</td><td>{c['a']:.2f}</td><td>{c['b']:.2f}</td><td>{c['difference']:+.2f}</td>"
         f"<td>[{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]</td><td>{c['p_value']:.4f}</td></tr>"
         for m, c in comparison.items())
-    return (f"<h2>Paired bootstrap (jaqg)</h2>\n<table><tr><th>metric</th><th>{a}</th><th>{b}</th>"
+    return (f"<h2>Paired bootstrap (jaqg)</h2>\n<p>{JAQG_NOTE}</p>\n<table><tr><th>metric</th><th>{a}</th><th>{b}</th>"
             f"<th>{a} - {b}</th><th>95% CI</th><th>p-value</th></tr>{rows}</table>")
 
 

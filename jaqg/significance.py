@@ -71,8 +71,12 @@ def paired_bootstrap(metric: PairedMetric, indices: np.ndarray) -> dict:
     diffs = sample_a - sample_b
     shifted = np.abs(diffs) - np.abs(diffs).mean()  # the null hypothesis: no difference on average
     lo, hi = np.percentile(diffs, [2.5, 97.5])
+    # Systems that score the same on every resample (identical per-example scores, a system against itself) show
+    # no evidence of a difference: p = 1. sacrebleu's (count + 1) / (samples + 1) would give its minimum here,
+    # 1 / (samples + 1), since no shifted resample is above the observed difference of 0.
+    same = a == b and not np.any(diffs)
     return {"a": a, "b": b, "difference": a - b, "ci95": [float(lo), float(hi)],
-            "p_value": float(_compute_p_value(shifted, abs(a - b)))}
+            "p_value": 1.0 if same else float(_compute_p_value(shifted, abs(a - b)))}
 
 
 def compare(metrics: dict[str, PairedMetric], n: int, samples: int = DEFAULT_SAMPLES,

@@ -23,6 +23,7 @@ def test_report_holds_compare_mts_analyses_of_mecab_words(report):
     for section in ("Paired bootstrap (jaqg)", "Aggregate Scores", "Word Accuracies", "Sentence Buckets",
                     "Characteristic N-grams", "Sentence Examples", "beam1", "beam4", "mecab_bleu", "0.3100"):
         assert section in page, section
+    assert "jaqg's scores, as in metrics.json" in page and "compare-mt's own BLEU" in page  # the two BLEUs labelled
     # compare-mt writes non-ASCII as character references; the words are MeCab's, space separated.
     words = " ".join("山梨 県 の 県庁".split())
     assert "".join(f"&#{ord(c)};" if c != " " else " " for c in words) in page

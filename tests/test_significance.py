@@ -51,3 +51,16 @@ def test_same_seed_same_result_other_seed_other_resamples():
     metric = {"bleu": PairedMetric.bleu(a, b, [refs])}
     assert compare(metric, len(refs), 200, 7) == compare(metric, len(refs), 200, 7)
     assert compare(metric, len(refs), 200, 7)["bleu"]["ci95"] != compare(metric, len(refs), 200, 8)["bleu"]["ci95"]
+
+
+def test_identical_scores_on_every_example_give_p_one():
+    """A system against itself (or one scoring the same on every example) is no difference: p = 1.0, not
+    sacrebleu's minimum 1/(n+1), which read as 'significant at p < 0.001'."""
+    refs, a, b = systems()
+    em = np.array([100.0, 0.0] * 40)
+    c = compare({"bleu": PairedMetric.bleu(a, a, [refs]), "em": PairedMetric.mean(em, em.copy())}, len(refs), 200)
+    assert c["bleu"]["p_value"] == c["em"]["p_value"] == 1.0
+    assert c["em"]["difference"] == 0.0 and c["em"]["ci95"] == [0.0, 0.0]
+    # The same mean from different examples is still the centred test's p-value, not 1.
+    swapped = compare({"em": PairedMetric.mean(em, em[::-1].copy())}, len(refs), 200)["em"]
+    assert swapped["difference"] == 0.0 and 0.05 < swapped["p_value"] < 1.0
