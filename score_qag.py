@@ -2,8 +2,8 @@
 
     python score_qag.py --predictions qa.jsonl --references_json jsquad/valid-v1.3.json --output qag_metrics.json
 
-QA-aligned precision / recall / F1 as lmqg defines them, with char F1 of question + answer as the similarity,
-and answer recall; see jaqg/qag_metrics.py. Generated pairs belong to the paragraph their ``id`` names
+QA-aligned precision / recall / F1 as lmqg defines them, with char F1 of question + answer as the similarity
+(or BERTScore with a local encoder dir: --bertscore_model DIR), and answer recall; see jaqg/qag_metrics.py. Generated pairs belong to the paragraph their ``id`` names
 (generate_qa.py --input_file on the JSQuAD .json writes paragraph ids such as ``a10336p0``).
 """
 
@@ -17,7 +17,7 @@ from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.io import read_lines, write_json
 from jaqg.jsquad import load_paragraphs
-from jaqg.qag_metrics import score_paragraphs
+from jaqg.qag_metrics import bertscore_table, pair_char_f1, paragraph_pairs, score_paragraphs
 
 FIELDS = ("id", "question", "answer", "kept")
 
@@ -29,6 +29,9 @@ class Args:
     references_json: str = arg(help="JSQuAD (SQuAD v1.1) JSON holding the gold questions per paragraph")
     output: str = arg("qag_metrics.json", help="where to write the metrics JSON")
     include_dropped: bool = arg(False, help="score every candidate with a question, not only the kept pairs")
+    bertscore_model: Optional[str] = arg(None, help="similarity = BERTScore F1 with this local encoder dir "
+                                                    "(lmqg's choice) instead of char F1")
+    bertscore_layers: Optional[int] = arg(None, help="the encoder layer BERTScore compares (default: the last)")
     allow_partial: bool = arg(False, help="score only the paragraphs the predictions name (else every paragraph "
                                           "of the references counts, a missing one as 0)")
 
@@ -64,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"(first: {unknown[0]!r}); run generate_qa.py --input_file on that JSQuAD file")
     if args.allow_partial:
         gold = {pid: qas for pid, qas in gold.items() if pid in generated}
-    corpus, per = score_paragraphs(generated, gold)
+    similarity = pair_char_f1
+    if args.bertscore_model:
+        table = bertscore_table(args.bertscore_model, paragraph_pairs(generated, gold), args.bertscore_layers)
+        similarity = lambda h, r: table[(h, r)]  # noqa: E731
+    corpus, per = score_paragraphs(generated, gold, similarity)
     corpus["pairs"] = "kept and dropped" if args.include_dropped else "kept"
+    corpus["similarity"] = f"bertscore:{args.bertscore_model}" if args.bertscore_model else "char_f1"
     write_json(args.output, {**corpus, "by_paragraph": per})
     print("\n".join(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}" for k, v in corpus.items()))
     print(f"wrote {args.output}")

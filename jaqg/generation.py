@@ -33,7 +33,7 @@ from transformers.utils import logging as hf_logging
 from .beam_attention import beam_search_cache
 from .cli import arg
 from .errors import UserError
-from .formats import GPT_SEP, format_input
+from .formats import GPT_SEP, format_input, task_template
 from .highlight import highlight_answer
 from .hub_tokenizers import load_tokenizer
 from .io import EMPTY_PREDICTION, read_json
@@ -411,10 +411,12 @@ def question_input(answer: str, context: str, data_info: dict | None, highlight:
     if not context:
         raise ValueError("the context is empty; pass --context")
     task = (data_info or {}).get("task", "aqg")
-    if task == "qa":
-        raise ValueError("the model was trained for QA (run_config task qa), not question generation; pass an AQG "
-                         "model with --model_name_or_path")
+    if task in ("qa", "ae"):
+        raise ValueError(f"the model was trained for {task} (run_config task {task}), not question generation; pass "
+                         "an AQG or multitask model with --model_name_or_path")
     template = (data_info or {}).get("template")
+    if task == "multi":  # its question-generation task: AQG-HL after the task prefix
+        task, template = "aqg_hl", task_template(data_info, "aqg_hl")
     if highlight and task != "aqg_hl":
         task, template = "aqg_hl", None
     if task == "aqg_hl":

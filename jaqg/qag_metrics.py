@@ -9,9 +9,10 @@ paragraph with generated pairs H (duplicates removed) and gold pairs R, and a si
     f1        = 2 * precision * recall / (precision + recall)      (0 when H is empty)
 
 and the corpus score is the mean over paragraphs (a paragraph without generated pairs scores 0). lmqg's s is
-BERTScore or MoverScore of ``question: q, answer: a`` strings, which needs a hub model; here s is the char F1
-(jaqg.metrics.char_f1) of ``q + " " + a`` (whitespace is ignored by char F1, so this is question and answer
-characters together). Answer recall: the share of a paragraph's gold answers (distinct, any annotation counts)
+BERTScore or MoverScore of ``question: q, answer: a`` strings, which needs a hub model; here s is by default the
+char F1 (jaqg.metrics.char_f1) of ``q + " " + a`` (whitespace is ignored by char F1, so this is question and answer
+characters together), or BERTScore F1 (the bert-score package, Zhang et al. 2020; no idf, no baseline rescaling) of
+lmqg's strings with a local encoder model dir (``bertscore_table``). Answer recall: the share of a paragraph's gold answers (distinct, any annotation counts)
 that some generated answer equals after normalization, averaged over paragraphs. All scores 0-100.
 """
 
@@ -73,3 +74,41 @@ def score_paragraphs(generated: dict[str, list[Pair]], gold: dict[str, list[tupl
         corpus[f"qa_aligned_{key}"] = 100 * mean(s[key] for s in per.values()) if per else 0.0
     corpus["answer_recall"] = 100 * mean(s["answer_recall"] for s in per.values()) if per else 0.0
     return corpus, per
+
+
+def paragraph_pairs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple[str, list[str]]]]
+                    ) -> set[tuple[Pair, Pair]]:
+    """Every (generated, gold) pair of normalized pairs that qa_aligned_f1 compares, over all paragraphs."""
+    out = set()
+    for pid, qas in gold.items():
+        hyps = {(normalize(q), normalize(a)) for q, a in generated.get(pid, [])}
+        refs = {(normalize(q), normalize(answers[0])) for q, answers in qas}
+        out.update((h, r) for h in hyps for r in refs)
+    return out
+
+
+def bertscore_table(model_dir: str, pairs: set[tuple[Pair, Pair]], num_layers: int | None = None,
+                    batch_size: int = 64) -> dict[tuple[Pair, Pair], float]:
+    """BERTScore F1 (0-1) of lmqg's ``question: q, answer: a`` strings for each (generated, gold) pair, in one
+    batched bert-score call. ``model_dir``: a local encoder (BERT-style) dir; ``num_layers``: the layer whose
+    embeddings are compared (default: its last)."""
+    import bert_score
+    from transformers import AutoConfig
+    from .errors import UserError
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{model_dir}: not a model dir for BERTScore ({str(e).strip().splitlines()[0]}); pass a "
+                        "local BERT-style encoder dir") from None
+    layers = num_layers or getattr(config, "num_hidden_layers", None)
+    ordered = sorted(pairs)
+    if not ordered:
+        return {}
+    text = lambda p: f"question: {p[0]}, answer: {p[1]}"  # noqa: E731  lmqg's format
+    try:
+        _, _, f1 = bert_score.score([text(h) for h, _ in ordered], [text(r) for _, r in ordered],
+                                    model_type=model_dir, num_layers=layers, batch_size=batch_size)
+    except (ValueError, AssertionError, KeyError) as e:
+        raise UserError(f"{model_dir}: bert-score cannot use this model ({e}); pass a BERT-style encoder dir "
+                        "and --bertscore_layers") from None
+    return {pair: float(v) for pair, v in zip(ordered, f1)}

@@ -192,3 +192,37 @@ def test_score_qag_on_jsquad_paragraphs(tmp_path, capsys):
     code, _, err = run_main_in_process(capsys, score_qag.main, "score_qag.py", "--predictions", bad,
                                        "--references_json", EXAMPLES_VALID, "--output", tmp_path / "n.json")
     assert code == 2 and "name no paragraph" in err and not (tmp_path / "n.json").exists()
+
+
+def test_generate_py_builds_the_question_generation_input_of_a_multitask_model():
+    from jaqg.generation import question_input
+    templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
+    info = {"task": "multi", "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
+    assert question_input("山梨県", "甲府市は山梨県にある。", info) == "question generation: 甲府市は<hl>山梨県<hl>にある。"
+    with pytest.raises(ValueError, match="trained for ae"):
+        question_input("山梨県", "甲府市は山梨県にある。", {"task": "ae"})
+
+
+def test_score_qag_with_bertscore_of_a_local_encoder(tmp_path, capsys, tiny_t5_dir):
+    """lmqg's similarity (BERTScore F1) through the bert-score package, on a random tiny BERT: identical pairs
+    score 1 whatever the weights, so a paragraph generated exactly scores 100."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    from jaqg.jsquad import load_paragraphs
+    encoder = tmp_path / "bert"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)
+    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, pad_token_id=tokenizer.pad_token_id)).save_pretrained(encoder)
+    tokenizer.save_pretrained(encoder)
+    first, second = load_paragraphs(EXAMPLES_VALID)[:2]
+    rows = [{"id": first.id, "question": q, "answer": answers[0], "kept": True} for q, answers in first.qas]
+    rows += [{"id": second.id, "question": "何か。", "answer": "x", "kept": True}]
+    preds = tmp_path / "qa.jsonl"
+    preds.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    code, _, err = run_main_in_process(capsys, score_qag.main, "score_qag.py", "--predictions", preds,
+                                       "--references_json", EXAMPLES_VALID, "--output", tmp_path / "m.json",
+                                       "--allow_partial", "--bertscore_model", encoder)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert metrics["similarity"].startswith("bertscore:")
+    assert metrics["by_paragraph"][first.id]["f1"] == pytest.approx(1.0, abs=1e-5)
+    assert 0 < metrics["by_paragraph"][second.id]["f1"] < 1  # unlike char F1 (0 here), embeddings always overlap
