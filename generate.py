@@ -20,7 +20,7 @@ from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.generation import GenerationArgs, generate, generation_kwargs, load_model, question_input, read_run_config
 from jaqg.roundtrip import roundtrip_filter
-from jaqg.io import read_lines
+from jaqg.io import read_jsonl
 
 
 @dataclass
@@ -38,14 +38,7 @@ class Args(GenerationArgs):
 
 def read_items(path: str) -> list[dict]:
     items = []
-    for lineno, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); write one "
-                            '{"answer": ..., "context": ...} per line') from None
+    for lineno, item in read_jsonl(path, 'write one {"answer": ..., "context": ...} per line'):
         if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("answer", "context")):
             raise UserError(f'{path}:{lineno}: needs string fields "answer" and "context"')
         items.append({"id": str(item.get("id", lineno)), "answer": item["answer"], "context": item["context"],

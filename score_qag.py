@@ -9,13 +9,12 @@ QA-aligned precision / recall / F1 as lmqg defines them, with char F1 of questio
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.io import read_lines, write_json
+from jaqg.io import read_jsonl, write_json
 from jaqg.jsquad import load_paragraphs
 from jaqg.qag_metrics import bertscore_table, pair_char_f1, paragraph_pairs, score_paragraphs
 
@@ -39,13 +38,7 @@ class Args:
 def read_pairs(path: str, include_dropped: bool) -> dict[str, list[tuple[str, str]]]:
     pairs: dict[str, list[tuple[str, str]]] = {}
     n = 0
-    for lineno, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); pass generate_qa.py's output") from None
+    for lineno, record in read_jsonl(path, "pass generate_qa.py's output"):
         if not isinstance(record, dict) or any(k not in record for k in FIELDS):
             raise UserError(f"{path}:{lineno}: needs the fields {', '.join(FIELDS)}; pass generate_qa.py's output")
         n += 1

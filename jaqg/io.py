@@ -52,6 +52,18 @@ def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
         raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8") from None
 
 
+def read_jsonl(path: str | os.PathLike, expected: str) -> Iterator[tuple[int, object]]:
+    """Yield (line number, parsed JSON) of each non-blank line; UserError naming the line if one is not JSON.
+    ``expected`` says what a line should hold (e.g. ``write one {"id": ..., "text": ...} per line``)."""
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); {expected}") from None
+
+
 def read_rows(path: str | os.PathLike, min_fields: int, max_fields: int | None = None,
               what: str = "row") -> list[list[str]]:
     """Read a headerless TSV, checking every line has min..max non-empty fields."""

@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections import Counter
@@ -34,9 +33,9 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 from .errors import UserError
-from .formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output, task_template
+from .formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output
 from .highlight import wrap
-from .io import read_lines
+from .io import read_jsonl, read_lines
 from .normalize import DEFAULT_SEP, normalize
 from .sentences import split_sentences
 
@@ -72,14 +71,7 @@ def read_documents(path: str | Path) -> list[Document]:
         docs = [Document(p.id, document_sentences(p.body), p.title) for p in load_paragraphs(path)]
     elif path.suffix == ".jsonl":
         docs, seen = [], set()
-        for lineno, line in read_lines(path):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg}); write one "
-                                '{"id": ..., "text": ...} per line') from None
+        for lineno, item in read_jsonl(path, 'write one {"id": ..., "text": ...} per line'):
             if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
                 raise UserError(f'{path}:{lineno}: needs a non-empty string field "text" (and an "id")')
             if not isinstance(item.get("title", ""), str):
