@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the whole toolkit offline, from generated and hand-written data. Outputs go under demo_out/.
 # The same commands serve real models and JSQuAD: only the model name and the data dir differ.
-# DEMO_STEPS (default 2000) sets the QA model's training steps (AQG-HL and GPT-2 train for a fraction of it);
+# DEMO_STEPS (default 2000) sets the QA model's training steps (AQG-HL, GPT-2 and the multitask model train for a
+# fraction of it);
 # DEMO_STEPS=200 gives a quick smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,41 @@ python run_clm.py --model_name_or_path="$OUT/tiny_gpt2" \
   --per_device_train_batch_size=16 --per_device_eval_batch_size=32 --learning_rate=1e-3 \
   --max_eval_samples=64 --output_dir="$OUT/output_gpt"
 
+step "8. Quiz generation: one multitask model (QA + AQG-HL + AE) -> filtered question-answer pairs from raw text"
+python -m jaqg.synthetic --output_dir "$OUT/jsquad_all" --n_train 6000 --n_valid 200 --max_sentences 1 --all_questions
+python prepare_jsquad_aqg.py --task multi --jsquad_dir "$OUT/jsquad_all" --output_dir "$OUT/data_multi"
+python make_tiny_model.py --data_dir "$OUT/data_multi" --output_dir "$OUT/tiny_t5_multi"
+python train.py --do_train --do_eval --model_name_or_path "$OUT/tiny_t5_multi" --data_dir "$OUT/data_multi" \
+  --output_dir "$OUT/model_multi" --max_steps $(( STEPS / 2 )) --max_target_length 32 --max_eval_samples 300 \
+  --eval_tokenizers char "${TRAIN_FLAGS[@]}"
+python - "$OUT/model_multi/metrics.json" <<'PY'
+import json, sys
+for task, m in json.load(open(sys.argv[1]))["by_task"].items():
+    print(f"{task:7s} n={m['n']:3d} exact_match={m['exact_match']:5.1f} char_f1={m['char_f1']:5.1f}")
+PY
+# A plain text file (held-out paragraphs' bodies, one per line) and the JSQuAD file itself (scored per paragraph).
+python - "$OUT/jsquad_all/valid-v1.3.json" "$OUT/doc.txt" <<'PY'
+import sys
+from jaqg.jsquad import load_paragraphs
+open(sys.argv[2], "w", encoding="utf-8").write("".join(p.body + "\n" for p in load_paragraphs(sys.argv[1])[:10]))
+PY
+# --max_input_length 128: passages of about one sentence, like the tiny model's training contexts (the default, the
+# model's 512, packs all ten lines into one passage, which this model has never seen).
+python generate_qa.py --model_name_or_path "$OUT/model_multi" --input_file "$OUT/doc.txt" --output_file "$OUT/qa_doc.jsonl" \
+  --max_input_length 128 --passages_output "$OUT/qa_doc_passages.jsonl"
+python - "$OUT/qa_doc.jsonl" <<'PY'
+import json, sys
+for r in map(json.loads, open(sys.argv[1], encoding="utf-8")):
+    if r["kept"]:
+        print(f"Q: {r['question']}  A: {r['answer']}")
+PY
+python generate_qa.py --model_name_or_path "$OUT/model_multi" --input_file "$OUT/jsquad_all/valid-v1.3.json" \
+  --output_file "$OUT/qa_valid.jsonl"
+python score_qag.py --predictions "$OUT/qa_valid.jsonl" --references_json "$OUT/jsquad_all/valid-v1.3.json" \
+  --output "$OUT/qag_metrics.json"
+python generate_qa.py --model_name_or_path "$OUT/model_multi" --answers ner --input_file "$OUT/doc.txt" \
+  --output_file "$OUT/qa_doc_ner.jsonl" --max_input_length 128
+
 step "Where things are"
 cat <<EOF
 QA model (best by val loss):   $OUT/model_qa            metrics: $OUT/model_qa/metrics.json
@@ -83,4 +119,6 @@ AQG-HL model:                  $OUT/model_jsquad_aqg_hl  predictions.tsv, metric
 beam 1 vs beam 4:              $OUT/compare_beam1_vs_beam4.json  $OUT/report_beam1_vs_beam4/index.html
 loss curves:                   $OUT/model_qa/loss_curve.png  $OUT/model_jsquad_aqg_hl/loss_curve.png
 GPT-2 (run_clm.py):            $OUT/output_gpt
+multitask model:               $OUT/model_multi         metrics.json (by_task)
+QA pairs:                      $OUT/qa_doc.jsonl  $OUT/qa_valid.jsonl (+ .summary.json)  $OUT/qag_metrics.json
 EOF
