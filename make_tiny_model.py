@@ -8,7 +8,7 @@ from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import run_cli
-from jaqg.standins import FAMILIES
+from jaqg.standins import LIKE_NAMES
 from jaqg.tiny import ARCHS, SIZES, TOKENIZERS, build_tiny_model
 
 
@@ -18,7 +18,7 @@ class TinyModelArgs:
     --like NAME, a tiny random stand-in of that hub model (its files, tokenizer layout and config keys)."""
     data_dir: str = arg("data", help="folder with train/dev/test.tsv (or *.txt / JSQuAD *.json) to train the tokenizer on")
     output_dir: str = arg("model_tiny", help="where the model and tokenizer are saved")
-    like: Optional[str] = arg(None, help=f"hub model to stand in for: {', '.join(FAMILIES)} "
+    like: Optional[str] = arg(None, help=f"hub model to stand in for: {', '.join(LIKE_NAMES)} "
                                          "(docs/stand_ins.md says what each copies)")
     spiece_model: Optional[str] = arg(None, help="with --like: the model's real SentencePiece model (e.g. rinna's "
                                                  "spiece.model) instead of one trained on --data_dir")

@@ -126,6 +126,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
 ALIASES = {"megagonlabs/t5-base-japanese-web": "sonoisa/t5-base-japanese-v1.1",
            "rinna/japanese-gpt2-small": "rinna/japanese-gpt2-medium",
            "cyberagent/open-calm-1b": "cyberagent/open-calm-small"}
+LIKE_NAMES = (*FAMILIES, *ALIASES)  # every name --like accepts
 
 
 def family(name: str) -> Family:
@@ -133,7 +134,27 @@ def family(name: str) -> Family:
         return FAMILIES[name]
     if name in ALIASES:  # same tokenizer layout; the stand-in is tiny either way
         return FAMILIES[ALIASES[name]]
-    raise UserError(f"--like {name}: no stand-in for this model; choose one of {', '.join(FAMILIES)}")
+    raise UserError(f"--like {name}: no stand-in for this model; choose one of {', '.join(LIKE_NAMES)}")
+
+
+def check_layout(proto, fam: Family, where: str | Path) -> None:
+    """UserError (one line) when a given SentencePiece model does not have ``fam``'s layout: its unk/bos/eos/pad
+    ids (-1: none), byte fallback, dummy prefix or whitespace rules differ from the family's."""
+    spec, norm, want = proto.trainer_spec, proto.normalizer_spec, fam.spm
+    ids = lambda u, b, e, p: f"<unk> {u} / <s> {b} / </s> {e} / <pad> {p}"  # noqa: E731
+    have, need = (spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id), (want.unk_id, want.bos_id, want.eos_id,
+                                                                        want.pad_id)
+    if have != need:
+        raise UserError(f"{where}: ids {ids(*have)} (-1: none), but {fam.name} has {ids(*need)}; pass "
+                        f"{fam.name}'s own spiece.model, or leave out --spiece_model to train one on --data_dir")
+    for flag, value, needed in (("byte fallback", spec.byte_fallback, want.byte_fallback),
+                                ("a dummy prefix", norm.add_dummy_prefix, want.add_dummy_prefix),
+                                ("extra-whitespace removal", norm.remove_extra_whitespaces,
+                                 want.remove_extra_whitespaces)):
+        if value != needed:
+            raise UserError(f"{where}: {'no ' if needed else ''}{flag} in this model, but {fam.name} "
+                            f"{'has' if needed else 'has none'}; pass {fam.name}'s own spiece.model, or leave out "
+                            "--spiece_model to train one on --data_dir")
 
 
 def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayout, vocab_size: int = 800,
@@ -208,9 +229,11 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
     if spiece_model is not None:
         if fam.spm is None:
             raise UserError(f"--spiece_model: {name} uses a byte-level BPE tokenizer.json, not SentencePiece")
-        if read_model_proto(spiece_model) is None:
+        proto = read_model_proto(spiece_model)
+        if proto is None:
             raise UserError(f"{spiece_model}: not a SentencePiece model (.model protobuf); pass the model's "
                             "spiece.model")
+        check_layout(proto, fam, spiece_model)
     elif data_dir is None:
         raise UserError(f"--like {name}: give --data_dir (text to train its tokenizer on) or --spiece_model")
     with replacing_dir(output_dir) as tmp:

@@ -175,3 +175,27 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("山梨県の県庁所在地は<hl>甲府市<hl>です。\n", encoding="utf-8")
     assert len(_predict(capsys, out, prompts, tmp_path)) == 1
+
+
+def test_docs_table_names_exactly_the_like_names_accepted():
+    import re
+    from jaqg.standins import LIKE_NAMES, family
+    table = [line.split("|")[1] for line in (ROOT / "docs" / "stand_ins.md").read_text().splitlines()
+             if line.startswith("| `")]
+    named = [n for cell in table for n in re.findall(r"`([^`]+/[^`]+)`", cell)]
+    assert sorted(named) == sorted(LIKE_NAMES)
+    assert all(family(n).name in FAMILIES for n in named)
+
+
+@pytest.mark.parametrize("like, says", [  # given a T5-layout spiece.model (pad 0, eos 1, unk 2, no byte fallback)
+    ("rinna/japanese-gpt2-medium", "ids <unk> 2 / <s> -1 / </s> 1 / <pad> 0 (-1: none), but "
+                                         "rinna/japanese-gpt2-medium has <unk> 0 / <s> 1 / </s> 2 / <pad> -1"),
+    ("sonoisa/t5-base-japanese-v1.1", "no byte fallback in this model, but sonoisa/t5-base-japanese-v1.1 has")])
+def test_like_with_a_spiece_model_of_another_layout_says_what_differs(capsys, tmp_path, like, says):
+    import make_tiny_model
+    from jaqg.standins import T5_LAYOUT, train_sentencepiece
+    model = train_sentencepiece(["山梨県の県庁所在地は甲府市です。", "富士山は日本一高い山です。"] * 20,
+                                tmp_path / "spiece.model", T5_LAYOUT, vocab_size=60)
+    status, _, err = run_main_in_process(capsys, make_tiny_model.main, "make_tiny_model.py", "--like", like,
+                                         "--output_dir", tmp_path / "m", "--spiece_model", model)
+    assert status == 2 and err.count("\n") == 1 and says in err and not (tmp_path / "m").exists(), err
