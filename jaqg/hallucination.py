@@ -1,9 +1,11 @@
 """Hallucination check (seed.md): words of a generated text that its source does not contain.
 
 A word of the candidate is a hallucination unless its surface form occurs verbatim in the source (after the
-project's normalization). That rule also covers the seed's token-set difference (every source token is a
-substring of the source), so only the candidate is segmented: sentences and whole contexts can segment
-differently, and segmenting long contexts is what made the seed slow. Paraphrases, spelling variants and
+project's normalization) or, for a verb or adjective, its lemma (dictionary form) is the lemma of a verb or
+adjective of the source: 行った asks about the source's 行く, 読む about its 読んだ. The surface rule also covers
+the seed's token-set difference (every source token is a substring of the source), so a source is analysed only
+when one of its candidate's verbs or adjectives is not found by surface (segmenting long contexts is what made the
+seed slow; those sources are analysed in one batch). Paraphrases, spelling variants and
 background knowledge all count as hallucinations. By default only content words are checked; interrogatives
 (何, 誰, いつ, どこ, 何年...) are not content words.
 
@@ -12,7 +14,8 @@ With GiNZA and Sudachi (both use Sudachi's tags), a word tagged 非自立可能 
 preceding token: right after a verb, adjective or auxiliary (降り|始め, 読み|終え) or after the conjunctive
 particle て/で (読んで|いる, して|しまう, 持って|来). Elsewhere (京都へ|行っ, 映画を|見, 傘を|忘れ) it is the main
 verb and a content word. A closed list of light verbs and formal nouns (LIGHT_WORDS: する, なる, ある, いる, できる,
-こと, もの, ため...) is never content. MeCab's ipadic already tags auxiliary uses 非自立 from context.
+こと, もの, ため...) is never content, with every analyser. MeCab's ipadic already tags auxiliary uses 非自立
+from context.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ LIGHT_WORDS = frozenset("する なる ある いる できる ない こと も
 _AUX_AFTER_POS = ("動詞", "形容詞", "助動詞")
 _TE = {"て", "で"}
 
-Words = list[tuple[str, bool]]  # (surface, is a content word)
+# (surface, is a content word, lemma of a verb or adjective (else None))
+Words = list[tuple[str, bool, str | None]]
+_INFLECTING_SUDACHI = ("動詞", "形容詞")  # Sudachi's (and GiNZA's tag_) verbs and adjectives: matched by lemma too
 
 
 def function_use(tag: str, lemma: str, previous: tuple[str, str] | None) -> bool:
@@ -68,7 +73,8 @@ def _ginza(texts: Sequence[str]) -> list[Words]:
             # GiNZA's tag map calls some 非自立可能 verbs AUX without context (a sentence-initial 見); we decide.
             content = t.pos_ in CONTENT_UPOS or (t.pos_ == "AUX" and t.tag_.startswith(("動詞", "形容詞")))
             previous = (tokens[i - 1].tag_, tokens[i - 1].text) if i else None
-            words.append((t.text, content and not function_use(t.tag_, t.lemma_, previous)))
+            lemma = t.lemma_ if t.tag_.startswith(_INFLECTING_SUDACHI) else None
+            words.append((t.text, content and not function_use(t.tag_, t.lemma_, previous), lemma))
         out.append(words)
     return out
 
@@ -80,7 +86,9 @@ def _mecab(texts: Sequence[str]) -> list[Words]:
         for line in mecab_parse_lines(text):
             surface, features = line.split("\t", 1)
             pos = features.split(",")
-            words.append((surface, pos[0] in CONTENT_MECAB and pos[1] not in FUNCTIONAL_MECAB))
+            base = pos[6] if len(pos) > 6 and pos[6] != "*" else surface  # ipadic's 原形 (dictionary form)
+            content = pos[0] in CONTENT_MECAB and pos[1] not in FUNCTIONAL_MECAB and base not in LIGHT_WORDS
+            words.append((surface, content, base if pos[0] in ("動詞", "形容詞") else None))
         out.append(words)
     return out
 
@@ -94,7 +102,7 @@ def _sudachi(texts: Sequence[str]) -> list[Words]:
             pos = m.part_of_speech()
             tag = "-".join(p for p in pos[:4] if p != "*")
             content = pos[0] in CONTENT_SUDACHI and not function_use(tag, m.dictionary_form(), previous)
-            words.append((m.surface(), content))
+            words.append((m.surface(), content, m.dictionary_form() if pos[0] in _INFLECTING_SUDACHI else None))
             previous = (tag, m.surface())
         out.append(words)
     return out
@@ -105,7 +113,9 @@ _ANALYSE = {"ginza": _ginza, "mecab": _mecab, "sudachi": _sudachi}
 
 def find_hallucinations(candidates: Sequence[str], sources: Sequence[str], stop_words: Iterable[str] = (),
                         tokenizer: str = "ginza", all_words: bool = False) -> list[list[str]]:
-    """For each candidate, its hallucinated words (unique, in order of appearance). Batched over candidates."""
+    """For each candidate, its hallucinated words (unique, in order of appearance): content words (every word with
+    ``all_words``) whose surface is not in the source and, for verbs and adjectives, whose lemma is no source verb's
+    or adjective's lemma. Batched: candidates in one call, then the sources that need lemmas in one more."""
     if tokenizer not in _ANALYSE:
         raise UserError(f"unknown tokenizer {tokenizer!r} for hallucination; choose from {', '.join(ANALYZERS)}")
     if len(candidates) != len(sources):
@@ -113,13 +123,15 @@ def find_hallucinations(candidates: Sequence[str], sources: Sequence[str], stop_
     stop = {normalize(w) for w in stop_words}
     candidates = [normalize(c) for c in candidates]
     sources = [normalize(s) for s in sources]
-    found = []
-    for words, source in zip(_ANALYSE[tokenizer](candidates), sources):
-        hits = dict.fromkeys(w for w, content in words
-                             if (all_words or (content and not QUESTION_WORD.fullmatch(w)))
-                             and w.strip() and w not in stop and w not in source)
-        found.append(list(hits))
-    return found
+    unmatched = [[(w, lemma) for w, content, lemma in words
+                  if (all_words or (content and not QUESTION_WORD.fullmatch(w)))
+                  and w.strip() and w not in stop and w not in source]
+                 for words, source in zip(_ANALYSE[tokenizer](candidates), sources)]
+    need = [i for i, hits in enumerate(unmatched) if any(lemma for _, lemma in hits)]
+    source_lemmas = {i: {lemma for _, _, lemma in words if lemma}
+                     for i, words in zip(need, _ANALYSE[tokenizer]([sources[i] for i in need]) if need else [])}
+    return [list(dict.fromkeys(w for w, lemma in hits if not (lemma and lemma in source_lemmas.get(i, ()))))
+            for i, hits in enumerate(unmatched)]
 
 
 def check_hallucination(candidate: str, reference: str, stop_words: Iterable[str] = (),
