@@ -170,7 +170,7 @@ def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[
 def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
     from jaqg.generation import clean_prediction, generate, resolve_device
     from jaqg.io import prediction_text, write_json, write_rows
-    from jaqg.metrics import compute_metrics, format_table
+    from jaqg.metrics import format_report, score_data
 
     model = model.to(resolve_device("auto"))
     if model.device.type != "cpu":
@@ -188,10 +188,12 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
         fields = [clean_prediction(o[0] if o else "") for o in outputs]
         write_rows(out / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, fields)])
         predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back
-        results.update(compute_metrics(predictions, [[e.target] for e in examples],
-                                       tokenizers=tuple(args.eval_tokenizers),
-                                       tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir))
-        print(format_table(results))
+        # score.py's scoring; a GPT file has no raw golds beside it, so JGLUE scores the targets as written.
+        scores, _ = score_data(predictions, [e.id for e in examples], [[e.target] for e in examples],
+                               tokenizers=tuple(args.eval_tokenizers),
+                               tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir)
+        results.update(scores)
+        print(format_report(results))
         print(f"predictions: {out / 'predictions.tsv'}")
     write_json(out / "metrics.json", results)
     print(f"metrics: {out / 'metrics.json'}")

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaqg.breakdowns import BREAKDOWNS, breakdowns, data_fields, format_breakdowns
+from jaqg.breakdowns import data_fields
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.io import prediction_field, write_json, write_rows
-from jaqg.metrics import (check_same_ids, format_table, read_prediction_map, read_raw_reference_map,
-                          read_reference_map, score_examples)
+from jaqg.metrics import check_same_ids, format_report, read_prediction_map, read_reference_map, score_data
 from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
 from jaqg.word_tokenizers import TOKENIZERS, check_names
 
@@ -87,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         other = read_prediction_map(args.compare)
         check_same_ids(other, predictions, args.compare, args.predictions)
-    raw, raw_source = read_raw_reference_map(ids, args.references, args.references_json)
     fields = data_fields(args.references, ids) if args.references else []
     qa = None
     if args.qa_model:
@@ -98,19 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         qa = load_qa_model(args.qa_model, device=args.device)
 
     refs = [references[i] for i in ids]
-    metrics, per_example = score_examples([predictions[i] for i in ids], refs, tokenizers,
-                                          args.tokenizer_name_or_path,
-                                          raw_references=[raw[i] for i in ids] if raw else None)
-    metrics["jglue_references"] = raw_source
-    if fields:
-        metrics.update(breakdowns(per_example, fields))
-    tables = [format_table(metrics)]
-    if any(k in metrics for k in BREAKDOWNS):
-        tables.append(format_breakdowns({k: metrics[k] for k in BREAKDOWNS if k in metrics},
-                                        f"{tokenizers[0]}_bleu" if tokenizers else None))
+    metrics, per_example = score_data([predictions[i] for i in ids], ids, refs, tsv_path=args.references,
+                                      json_path=args.references_json, tokenizers=tokenizers,
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None)
+    tables = [format_report(metrics)]
     if other is not None:
-        _, per_example_b = score_examples([other[i] for i in ids], refs, tokenizers, args.tokenizer_name_or_path,
-                                          raw_references=[raw[i] for i in ids] if raw else None)
+        _, per_example_b = score_data([other[i] for i in ids], ids, refs, tsv_path=args.references,
+                                      json_path=args.references_json, tokenizers=tokenizers,
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None)
         metrics["comparison"] = compare_systems(per_example, per_example_b, [predictions[i] for i in ids],
                                                 [other[i] for i in ids], refs, tokenizers,
                                                 args.tokenizer_name_or_path, args.compare_metrics,

@@ -505,7 +505,7 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     from .formats import GPT_SEP
     from .generation import clean_prediction, generate, load_model
     from .io import prediction_text, read_examples, write_rows
-    from .metrics import compute_metrics, format_table, read_raw_reference_map
+    from .metrics import compute_metrics, format_report, read_raw_reference_map, score_data
     data_dir, output_dir = Path(data_dir), Path(output_dir)
     examples = read_examples(data_dir / "test.tsv")[:limit]
     if not examples:
@@ -520,10 +520,12 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     write_rows(output_dir / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, fields)])
     predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back (<empty> is "")
     references = load_references(data_dir, examples)
-    raw, _ = read_raw_reference_map([e.id for e in examples], tsv_path=data_dir / "test.tsv")  # for jglue
+    ids = [e.id for e in examples]
+    # score.py's scoring: JGLUE on the raw golds beside test.tsv (named in jglue_references), breakdowns.
+    metrics, _ = score_data(predictions, ids, references, tsv_path=data_dir / "test.tsv", tokenizers=tuple(tokenizers),
+                            tokenizer_name_or_path=str(model_dir))
+    raw, _ = read_raw_reference_map(ids, tsv_path=data_dir / "test.tsv")  # for by_task's jglue
     raw_references = [raw[e.id] for e in examples] if raw else references
-    metrics = compute_metrics(predictions, references, tokenizers=tuple(tokenizers),
-                              tokenizer_name_or_path=str(model_dir), raw_references=raw_references)
     prefixes = info.get("task_prefixes")
     if prefixes:  # a multitask data dir: the same metrics per task, the task read from the input's prefix
         from .formats import task_of_input
@@ -534,6 +536,6 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
                                                  raw_references=[r for r, x in zip(raw_references, tasks) if x == t])
                               for t in dict.fromkeys(tasks)}
     write_json(output_dir / "metrics.json", metrics)
-    print(format_table(metrics))
+    print(format_report(metrics))
     return metrics
 

@@ -137,6 +137,35 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
     return metrics, per_example
 
 
+def score_data(predictions: Sequence[str], ids: Sequence[str], references: Sequence[Sequence[str]], *,
+               tsv_path=None, json_path=None, tokenizers: Sequence[str] = ("mecab",),
+               tokenizer_name_or_path: str | None = None, fields=None) -> tuple[dict, list[dict]]:
+    """``score_examples`` of a data set's predictions (one per id, in ``ids`` order) as score.py, train.py --do_eval
+    and run_clm.py --do_eval report them: JGLUE's metric on the raw golds that follow the references
+    (``read_raw_reference_map``; ``metrics["jglue_references"]`` says which were scored) and, with the data TSV,
+    the breakdowns by question type and lengths (jaqg.breakdowns; ``fields``: its rows' fields, if already read)."""
+    from .breakdowns import breakdowns, data_fields
+    ids = list(ids)
+    raw, raw_source = read_raw_reference_map(ids, tsv_path, json_path)
+    metrics, per_example = score_examples(predictions, references, tokenizers, tokenizer_name_or_path,
+                                          raw_references=[raw[i] for i in ids] if raw else None)
+    metrics["jglue_references"] = raw_source
+    if tsv_path:
+        metrics.update(breakdowns(per_example, fields if fields is not None else data_fields(tsv_path, ids)))
+    return metrics, per_example
+
+
+def format_report(metrics: dict) -> str:
+    """``format_table`` and, when metrics has them, the breakdowns' table (scored by the first tokenizer's BLEU)."""
+    from .breakdowns import BREAKDOWNS, format_breakdowns
+    tables = [format_table(metrics)]
+    if any(k in metrics for k in BREAKDOWNS):
+        first = next(iter(metrics.get("by_tokenizer", {})), None)
+        tables.append(format_breakdowns({k: metrics[k] for k in BREAKDOWNS if k in metrics},
+                                        f"{first}_bleu" if first else None))
+    return "\n\n".join(tables)
+
+
 def compute_metrics(predictions: list[str], references: list[list[str]], tokenizers=("mecab",),
                     tokenizer_name_or_path: str | None = None, raw_references: list[list[str]] | None = None) -> dict:
     """``{"n", "exact_match", "char_f1", "jglue": {"exact_match", "f1"}, "by_tokenizer": {name: {"bleu",

@@ -106,6 +106,7 @@ def test_recipe_trains_lowers_val_loss_and_writes_questions(trained, small_gpt2,
     assert metrics["val_loss"] < 0.6 * untrained, (metrics["val_loss"], untrained)
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["val_loss"]))
     assert set(metrics["jglue"]) == {"exact_match", "f1"}  # JGLUE's official EM/F1 beside ours
+    assert metrics["jglue_references"].startswith("the references")  # a GPT file has no raw golds beside it
     # the exported model is the best checkpoint: reloading it gives the loss --do_eval reported
     assert val_loss_of(trained, trained, gpt_data / "dev.txt") == pytest.approx(metrics["val_loss"], rel=1e-5)
     rows = [line.split("\t") for line in (trained / "predictions.tsv").read_text(encoding="utf-8").splitlines()]

@@ -140,7 +140,12 @@ def test_eval_without_train_loads_output_dir(rising_run):
     assert "exact_match" in proc.stdout  # the table is printed
     from jaqg.jglue_metric import jglue_squad_metric  # JGLUE's official metric, on the targets here
     targets = [line.split("\t")[2] for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines()]
-    assert metrics["jglue"] == pytest.approx(jglue_squad_metric([r[1] for r in rows], [[t] for t in targets]))
+    from jaqg.io import prediction_text  # <empty> is scored as "", as score.py reads it back
+    assert metrics["jglue"] == pytest.approx(jglue_squad_metric([prediction_text(r[1]) for r in rows],
+                                                                [[t] for t in targets]))
+    # score.py's keys: which golds JGLUE's metric scored, and the breakdowns (one implementation, metrics.score_data)
+    assert metrics["jglue_references"].startswith("the references") and "by_answer_length" in metrics
+    assert "| by_answer_length |" in proc.stdout
 
 
 def test_references_come_from_test_references_json(tmp_path):
