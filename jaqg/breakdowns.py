@@ -6,10 +6,13 @@ target (the reference question) and the answer and context come from the input (
 the ``<hl>`` span of an AQG-HL context). Without a data TSV (references from JSON only) only the answer (the
 reference) is known.
 
-Question types (first match in this order, on the question text):
-なぜ (なぜ, 何故, どうして) > いつ (いつ, 何年, 何月, 何日, 何時, 何世紀) > 誰 (誰, だれ) > どこ >
-いくつ (いくつ, いくら, 何 + a counter: 何人, 何個, 何回...) > どう (どう, どのよう, どんな) > どの (どの, どれ,
-どちら) > 何 (何, なに, なん) > other.
+Question types, from the question's words (SudachiPy, mode A: short units, so ぶどう, どうぶつ and いつも are words of
+their own, not a どう or いつ), first match in this order:
+なぜ (なぜ/何故, どうして) > いつ (いつ/何時, いつ頃, 何曜, 何 + 年/月/日/時/世紀 as a date) > 誰 > どこ (どこ/何処) >
+いくつ (いくつ/幾つ, いくら, the numeral 何 before any other counter or unit: 何人, 何日間, 何メートル, 何番目;
+どれ/どの + くらい/ぐらい/ほど/程度) > どう (どう, どのよう, どんな, どういう) > どの (どの, どれ, どちら, どっち) >
+何 (何/なに/なん, 何県...) > other. Words are matched by their reading or normalized form, so kanji and kana
+spellings agree.
 Length buckets count characters (whitespace excluded): answers 1-3 / 4-6 / 7-10 / 11+, contexts
 <100 / 100-199 / 200-399 / 400+.
 Each bucket holds ``n`` and the mean of every per-example score (exact_match, char_f1, jglue_exact_match,
@@ -25,17 +28,8 @@ from typing import NamedTuple, Sequence
 from .formats import DEFAULT_TEMPLATES, HL_TOKEN
 
 QUESTION_TYPES = ("何", "誰", "いつ", "どこ", "どの", "いくつ", "なぜ", "どう", "other")
-_COUNTERS = "人個回本枚歳冊台度倍件匹頭種隻軒杯名"
-_TYPE_PATTERNS = [  # first match wins
-    ("なぜ", re.compile(r"なぜ|何故|どうして")),
-    ("いつ", re.compile(r"いつ|何(年|月|日|時|世紀)")),
-    ("誰", re.compile(r"誰|だれ")),
-    ("どこ", re.compile(r"どこ")),
-    ("いくつ", re.compile(rf"いくつ|いくら|何[{_COUNTERS}]|何(メートル|キロ|センチ|グラム|トン|パーセント|%)")),
-    ("どう", re.compile(r"どう|どのよう|どんな")),
-    ("どの", re.compile(r"どの|どれ|どちら")),
-    ("何", re.compile(r"何|なに|なん")),
-]
+_DATE_UNITS = {"年", "月", "日", "時", "世紀"}  # 何 + these asks for a date (何日間, 何年間 are other words: durations)
+_AMOUNT_AFTER_WHICH = {"くらい", "ぐらい", "位", "ほど", "程", "程度"}  # どれくらい, どのくらい, どれほど, どの程度
 ANSWER_BUCKETS = ((1, 3, "1-3"), (4, 6, "4-6"), (7, 10, "7-10"), (11, None, "11+"))
 CONTEXT_BUCKETS = ((0, 99, "<100"), (100, 199, "100-199"), (200, 399, "200-399"), (400, None, "400+"))
 BREAKDOWNS = ("by_question_type", "by_answer_length", "by_context_length")
@@ -49,11 +43,43 @@ class Fields(NamedTuple):
 
 
 def question_type(question: str) -> str:
-    """One of QUESTION_TYPES for a Japanese question (see the module docstring)."""
-    for name, pattern in _TYPE_PATTERNS:
-        if pattern.search(question):
-            return name
-    return "other"
+    """One of QUESTION_TYPES for a Japanese question, from its words (see the module docstring)."""
+    found = set()
+    words = _question_words(question)
+    for i, (surface, pos, reading, normalized) in enumerate(words):
+        after = words[i + 1] if i + 1 < len(words) else ("", "", "", "")
+        if reading == "ナゼ" or (reading == "ドウ" and after[3] == "為る" and i + 2 < len(words)
+                                and words[i + 2][0] == "て"):
+            found.add("なぜ")
+        elif reading in ("イツ", "イツゴロ") or surface.startswith("何曜"):
+            found.add("いつ")
+        elif normalized == "何" and pos == "名詞":  # the numeral 何 (Sudachi: 名詞-数詞) before a counter or unit
+            found.add("いつ" if after[0] in _DATE_UNITS else "いくつ")
+        elif reading == "ダレ":
+            found.add("誰")
+        elif reading == "ドコ":
+            found.add("どこ")
+        elif reading in ("イクラ",) or normalized == "幾":
+            found.add("いくつ")
+        elif reading in ("ドレ", "ドノ") and after[0] in _AMOUNT_AFTER_WHICH:
+            found.add("いくつ")
+        elif reading in ("ドウ", "ドンナ", "ドウイウ") or (reading == "ドノ" and after[0] == "よう"):
+            found.add("どう")
+        elif reading in ("ドノ", "ドレ", "ドチラ", "ドッチ"):
+            found.add("どの")
+        elif normalized == "何" or surface.startswith("何"):
+            found.add("何")
+    return next((t for t in _PRIORITY if t in found), "other")
+
+
+_PRIORITY = ("なぜ", "いつ", "誰", "どこ", "いくつ", "どう", "どの", "何")
+
+
+def _question_words(question: str) -> list[tuple[str, str, str, str]]:
+    """(surface, first POS level, reading, normalized form) of each SudachiPy mode-A word."""
+    from .word_tokenizers import sudachi_morphemes, sudachi_tokenizer
+    return [(m.surface(), m.part_of_speech()[0], m.reading_form(), m.normalized_form())
+            for m in sudachi_morphemes(sudachi_tokenizer("A"), question)]
 
 
 def _length(text: str) -> int:
