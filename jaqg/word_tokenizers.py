@@ -16,6 +16,7 @@ pieces under the limit, and a sentence longer than the limit is cut at character
 from __future__ import annotations
 
 import functools
+import unicodedata
 from typing import Callable, Iterator
 
 from .errors import UserError
@@ -33,7 +34,7 @@ MAX_ANALYSER_BYTES = 49149
 
 def analyser_pieces(text: str, max_bytes: int = MAX_ANALYSER_BYTES) -> list[str]:
     """``text`` cut into pieces of at most ``max_bytes`` UTF-8 bytes that join back to it: whole sentences packed
-    greedily (jaqg.sentences), an over-long sentence cut at character boundaries."""
+    greedily (jaqg.sentences), an over-long sentence cut at its last word boundary that fits (``_byte_slices``)."""
     if len(text.encode("utf-8")) <= max_bytes:
         return [text]
     pieces: list[str] = []
@@ -52,14 +53,45 @@ def analyser_pieces(text: str, max_bytes: int = MAX_ANALYSER_BYTES) -> list[str]
 
 
 def _byte_slices(text: str, max_bytes: int) -> Iterator[str]:
+    """Slices of at most ``max_bytes`` bytes, each cut at the last word boundary that fits (after a space or
+    punctuation, or where the script changes: hiragana / katakana / kanji / letters and digits), else at the
+    last character that fits."""
     start, size = 0, 0
     for i, ch in enumerate(text):
         n = len(ch.encode("utf-8"))
         if size + n > max_bytes:
-            yield text[start:i]
-            start, size = i, 0
+            cut, tail = i, n  # tail: bytes of text[j:i + 1], which go on to the next slice
+            for j in range(i, start, -1):
+                if j < i:
+                    tail += len(text[j].encode("utf-8"))
+                if tail > max_bytes:
+                    break
+                if _boundary(text, j):
+                    cut = j
+                    break
+            yield text[start:cut]
+            start, size = cut, len(text[cut:i].encode("utf-8"))
         size += n
     yield text[start:]
+
+
+def _script(ch: str) -> str:
+    o = ord(ch)
+    if 0x3041 <= o <= 0x309F:
+        return "hiragana"
+    if 0x30A0 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0xFF66 <= o <= 0xFF9F:
+        return "katakana"
+    if ch in "々〆" or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or o >= 0x20000:
+        return "kanji"
+    if ch.isalnum():
+        return "alnum"
+    return "separator" if ch.isspace() or unicodedata.category(ch)[0] in "PZS" else "other"
+
+
+def _boundary(text: str, j: int) -> bool:
+    """Whether a cut between ``text[j - 1]`` and ``text[j]`` falls between words (ー continues the word before)."""
+    before, after = _script(text[j - 1]), _script(text[j])
+    return before == "separator" or (before != after and text[j] != "ー")
 
 
 @functools.lru_cache(maxsize=None)

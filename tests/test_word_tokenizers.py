@@ -42,3 +42,21 @@ def test_ginza_pieces_keep_character_offsets():
     words = [t.text for _, doc in pieces for t in doc]
     assert all(text[s:s + len(w)] == w for s, w in zip(starts, words)) and words[-6:-1] == ["東京", "は", "首都",
                                                                                                "で", "ある"]
+
+
+@pytest.mark.parametrize("name", ["sudachi_C", "mecab"])
+@pytest.mark.parametrize("run", [16382, 16381])
+def test_byte_cut_without_sentence_end_does_not_split_a_word(name, run):
+    """The tester's case: a byte cut inside 東京都庁 gave ['東', '京都', '庁']; the cut goes back to where the
+    script changes (あ|東), so the word comes out as on short input."""
+    tokenize = get_tokenizer(name)
+    text = "あ" * run + "東京都庁"
+    assert len(text.encode("utf-8")) > MAX_ANALYSER_BYTES
+    assert analyser_pieces(text)[-1] == "東京都庁"
+    assert tokenize(text)[-len(tokenize("東京都庁")):] == tokenize("東京都庁")
+
+
+def test_byte_cut_prefers_spaces_and_punctuation():
+    assert analyser_pieces("ab cd、efgh", 8) == ["ab cd、", "efgh"]
+    assert analyser_pieces("ああカタカナ", 12) == ["ああ", "カタカナ"]  # hiragana | katakana
+    assert analyser_pieces("あ" * 10, 9) == ["あああ"] * 3 + ["あ"]  # no boundary: cut where the bytes end
