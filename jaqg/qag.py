@@ -179,7 +179,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     """Run the pipeline over documents; one record per candidate, in document and sentence order, and a summary.
 
     Records: {id, passage, answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
-    reason (None when kept)}. Summary: documents, passages, sentences, sentences_cut, max_input_tokens (the
+    reason (None when kept)}. Summary: documents, passages, sentences (of the documents; a cut sentence gives its
+    pieces to answer extraction one by one), sentences_cut, max_input_tokens (the
     longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated.
     """
     from .answer_extraction import ner_candidates, strip_span
@@ -205,7 +206,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         return inputs
 
     # Passages and the sentences in them: (doc index, passage text, [(start, end) of each sentence]).
-    passages, n_cut, n_sentences = [], 0, 0
+    passages, n_cut = [], 0
+    n_sentences = sum(1 for doc in documents for sentence in doc.sentences if sentence.strip())
     for d, doc in enumerate(documents):
         head = f"{doc.title} {sep} " if doc.title else ""
         groups, cut = fit_passages(doc.sentences, lambda text: fits(head + text))
@@ -217,7 +219,6 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
                 if b > a:
                     spans.append((at + a, at + b))
                 at += len(piece)
-            n_sentences += len(spans)
             passages.append((d, head + "".join(pieces), spans))
 
     # Candidates: (passage index, answer, start in passage) or a record dropped at once.

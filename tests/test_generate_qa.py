@@ -111,6 +111,7 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads((tmp_path / "qa.summary.json").read_text(encoding="utf-8"))
     assert records and summary["candidates"] == len(records) and summary["documents"] == 2
+    assert summary["sentences"] == 7 + 2 and summary["sentences_cut"] == 0
     assert summary["kept"] + sum(summary["dropped"].values()) == len(records)
     assert summary["inputs_over_limit"] == 0 and summary["max_input_tokens"] <= summary["max_input_length"] == 96
     assert {"約8200人", "白川", "星野湖", "12km"} <= {r["answer"] for r in records}
