@@ -16,7 +16,10 @@ upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, ex
 user-defined symbols inside text), after the model's own lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
 byte fallback, the normalizer's precompiled charsmap, dummy prefix, whitespace handling) and checked again; a
 difference that remains stops the run with one line (UserError). ``save_tokenizer`` writes the result (and a copy
-of the SentencePiece model, so the next load checks it again) beside a trained model.
+of the SentencePiece model, so the next load checks it again) beside a trained model. Every load, also of a
+tokenizer.json-only dir, ends with ``check_unknown_is_not_special``: a character outside the vocabulary must not
+come back as eos, bos, pad or any special token other than unk. ``coverage_report``: how much of a data set the
+tokenizer loses (<unk>, encode -> decode) and the exact-match ceilings that implies.
 """
 
 from __future__ import annotations
