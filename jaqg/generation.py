@@ -90,22 +90,37 @@ def is_causal(model) -> bool:
     return not model.config.is_encoder_decoder
 
 
-def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0):
+def check_model_path(name_or_path: str, flag: str = "--model_name_or_path") -> None:
+    """UserError (one line naming ``flag``) unless ``name_or_path`` is a model dir here or could be a hub name.
+
+    Hub names are ``owner/name``. A path that is not here fails at once instead of a hub lookup with retries when
+    it looks local: it starts with ``.``, ``/`` or ``~``, has other than one ``/``, or its first part is a dir here
+    (``runs/model_qa`` with ``runs/`` present); so does any name that is not here under ``HF_HUB_OFFLINE=1``."""
+    import os
+    local = Path(name_or_path).expanduser()
+    adapter_only = (local / "adapter_config.json").is_file() and not (local / "config.json").is_file()
+    if local.exists() and not (local / "config.json").is_file() and not adapter_only:
+        raise UserError(f"{flag} {name_or_path}: not a model dir (no config.json or adapter_config.json); pass a "
+                        "trained output_dir")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not local.exists() and (offline or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
+                               or Path(name_or_path.split("/")[0]).is_dir()):
+        raise UserError(f"{flag} {name_or_path}: no such model dir; train one (train.py --output_dir "
+                        f"{name_or_path}) or pass an existing dir (hub names are owner/name)")
+
+
+def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0,
+               flag: str = "--model_name_or_path"):
     """(model, tokenizer) from a model dir or hub name, in eval mode on the device, in the precision's dtype.
-    ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster)."""
+    ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster).
+    ``flag``: the option that named the model, for error messages."""
     if threads > 0:
         torch.set_num_threads(threads)
     dtype = resolve_dtype(precision)
     local = Path(name_or_path).expanduser()
     adapter = local / "adapter_config.json"  # a LoRA output_dir holds the adapter alone and names its base
     adapter_only = adapter.is_file() and not (local / "config.json").is_file()
-    if local.exists() and not (local / "config.json").is_file() and not adapter_only:
-        raise UserError(f"{name_or_path}: not a model dir (no config.json or adapter_config.json); pass a trained "
-                        "output_dir")
-    # Hub names are owner/name; anything else that is not here is a missing dir, not a hub lookup to retry.
-    if not local.exists() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1):
-        raise UserError(f"{name_or_path}: no such model dir; train one (train.py --output_dir {name_or_path}) "
-                        "or pass --model_name_or_path DIR (hub names are owner/name)")
+    check_model_path(name_or_path, flag)
     hf_logging.disable_progress_bar()  # one bar per file load is noise in a CLI
     source = local if local.exists() else name_or_path
     base = read_json(adapter).get("base_model_name_or_path") if adapter_only else None
@@ -122,7 +137,7 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "a model dir" if local.exists() else "no such model dir here, and the hub"
         raise UserError(f"{name_or_path}: cannot load a model and tokenizer ({where}: {reason}); train one "
-                        "(train.py --output_dir) or pass --model_name_or_path") from None
+                        f"(train.py --output_dir) or pass another {flag}") from None
     if dtype == torch.float16 and config.model_type in ("t5", "mt5"):
         log.warning("T5 overflows in fp16 for every size but t5-small; prefer --precision bf16 or 32")
     return model.to(resolve_device(device)).eval(), tokenizer

@@ -72,14 +72,16 @@ def check_generative(model_dir: str) -> None:
                         "QA model (train.py / run_clm.py on QA data)")
 
 
-def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32", threads: int = 0) -> QAModel:
-    """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line) for a
-    model trained on another task or one that cannot generate."""
-    from .generation import load_model, read_run_config
+def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32", threads: int = 0,
+                  flag: str = "--qa_model") -> QAModel:
+    """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line naming
+    ``flag``) for a missing dir, a model trained on another task or one that cannot generate."""
+    from .generation import check_model_path, load_model, read_run_config
+    check_model_path(model_dir, flag)
     run_config = read_run_config(model_dir)
     template = qa_template(run_config.get("data"), where=model_dir)
     check_generative(model_dir)
-    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads)
+    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, flag=flag)
     return QAModel(model, tokenizer, template, max_input_length=run_config.get("max_input_length") or 512,
                    max_new_tokens=run_config.get("max_target_length") or 64)
 
@@ -117,7 +119,7 @@ def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions:
                      batch_size: int = 16, device: str = "auto", precision: str = "32"
                      ) -> tuple[list[list[str]], list[list[str]]]:
     """Keep the questions a QA model answers with the given answer: (kept, dropped) per (answer, context) item."""
-    qa = load_qa_model(qa_model_dir, device=device, precision=precision)
+    qa = load_qa_model(qa_model_dir, device=device, precision=precision, flag="--roundtrip_qa")
     pairs = [(i, q) for i, qs in enumerate(questions) for q in qs]
     answers = qa.answer([q for _, q in pairs], [items[i][1] for i, _ in pairs], batch_size=batch_size)
     kept: list[list[str]] = [[] for _ in items]

@@ -361,3 +361,21 @@ def test_qa_model_answers_are_cleaned_before_scoring_and_writing(capsys, models,
     assert m["qa_based"]["exact_match"] == 100.0 and m["qa_based_reference"]["exact_match"] == 0.0
     row = (tmp_path / "m_per_question.tsv").read_text(encoding="utf-8").splitlines()[1].split("\t")
     assert row[3] == FACT[0] and row[7] == "山梨 県"
+
+
+@pytest.mark.parametrize("qa_model", ["RUNS/missing_qa", "./missing_qa", "no_such_dir"])
+def test_missing_local_qa_model_fails_at_once_naming_the_flag(capsys, files, qa_model, monkeypatch):
+    """A local-looking --qa_model path that is not here: one line naming --qa_model, at once (no hub retries:
+    HF would be asked for 'runs/missing_qa' as owner/name), nothing written."""
+    import time
+    tmp, preds, refs = files
+    (tmp / "runs").mkdir()
+    monkeypatch.chdir(tmp)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    out = tmp / "never.json"
+    start = time.perf_counter()
+    status, stdout, err = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output", out,
+                                           "--tokenizers", "char", "--qa_model", qa_model.replace("RUNS", "runs"))
+    assert status == 2 and len(err.strip().splitlines()) == 1 and err.startswith("score.py: error: --qa_model ")
+    assert "no such model dir" in err and not out.exists() and stdout == ""
+    assert time.perf_counter() - start < 5
