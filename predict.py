@@ -4,7 +4,8 @@
     python predict.py --model_name_or_path model_jsquad_aqg --input_file data_jsquad_aqg/test.tsv \
         --num_beams 4 --num_return_sequences 4 --output_file nbest.jsonl
 
-Input: a data TSV (``id<TAB>input[<TAB>target]``) or plain text, one input per line (ids are line numbers).
+Input: a data TSV (``id<TAB>input[<TAB>target]``), a run_clm.py data file (``prompt<sep>question</s>`` lines: the
+prompt is the input, the question the target) or plain text, one input per line (ids are line numbers).
 Output: ``id<TAB>prediction[<TAB>target]``; with --num_return_sequences N, N rows per id, best first, or one
 JSON object per input when --output_file ends in .jsonl. Written atomically.
 """
@@ -16,7 +17,9 @@ import logging
 from dataclasses import dataclass
 
 from jaqg.cli import arg, parse_args
+from jaqg.clm_data import read_gpt_examples
 from jaqg.errors import UserError, run_cli
+from jaqg.formats import GPT_END, GPT_SEP
 from jaqg.generation import (EMPTY_PREDICTION, GenerationArgs, clean_prediction, generate, generation_kwargs,
                              load_model, read_run_config)
 from jaqg.io import read_lines, atomic_write, read_rows, write_rows
@@ -34,10 +37,20 @@ class Args(GenerationArgs):
 
 
 def read_inputs(path: str) -> list[list[str]]:
-    """[id, input, target?] rows: a TSV when the first line has a tab, else plain lines numbered from 1."""
+    """[id, input, target?] rows: a TSV when the first line has a tab; a run_clm.py data file
+    (``prompt<sep>question</s>`` lines, e.g. ``data_jsquad_aqg_hl_gpt/test.txt``) when it has ``<sep>``: the prompt
+    is the input (generation adds the separator) and the question the target, ids ``line<N>`` as run_clm.py
+    --do_eval writes them; else plain lines numbered from 1."""
     lines = list(read_lines(path))
     if not lines:
         raise UserError(f"{path}: empty input file; write one input per line")
+    if "\t" not in lines[0][1] and GPT_SEP in lines[0][1]:
+        for lineno, line in lines:
+            if line.strip() and GPT_SEP not in line:
+                raise UserError(f"{path}:{lineno}: no {GPT_SEP} here, but line 1 has one (a run_clm.py data file: "
+                                f"prompt{GPT_SEP}question{GPT_END}); fix or remove this line")
+        examples, _ = read_gpt_examples(path)
+        return [[e.id, e.prompt, e.target] for e in examples]
     if "\t" in lines[0][1]:
         rows = read_rows(path, 2, None, what="id, input[, target]")
         seen: set[str] = set()

@@ -37,3 +37,24 @@ def test_bad_tsv_is_one_line_and_writes_nothing(capsys, models, tmp_path):
     status, _, err = run_main(capsys, "--model_name_or_path", models["aqg"], "--input_file", data, "--output_file", out)
     assert status == 2 and err.count("\n") == 1 and f"{data}:2:" in err
     assert not out.exists()
+
+
+def test_gpt_data_file_prompts_with_the_prompt_alone(capsys, tmp_path, monkeypatch):
+    """A run_clm.py data file (prompt<sep>question</s>) used to be fed whole, gold question included: now the prompt
+    is the input, the question the reference column, ids as run_clm.py --do_eval writes them."""
+    data = tmp_path / "test.txt"
+    data.write_text(f"{SEED[1]}<sep>{SEED[2]}</s>\n{FACT[1]}<sep>{FACT[2]}</s>\n", encoding="utf-8")
+    seen = []
+    monkeypatch.setattr(predict_script, "load_model", lambda *a, **k: (None, None))
+    monkeypatch.setattr(predict_script, "generate", lambda model, tok, inputs, **k: seen.extend(inputs) or
+                        [["答え"] for _ in inputs])
+    out = tmp_path / "p.tsv"
+    status, _, err = run_main(capsys, "--model_name_or_path", tmp_path, "--input_file", data, "--output_file", out)
+    assert status == 0, err
+    assert seen == [SEED[1], FACT[1]]
+    assert out.read_text(encoding="utf-8") == f"line1\t答え\t{SEED[2]}\nline2\t答え\t{FACT[2]}\n"
+    data.write_text(f"{SEED[1]}<sep>{SEED[2]}</s>\n{FACT[1]}\n", encoding="utf-8")
+    status, _, err = run_main(capsys, "--model_name_or_path", tmp_path, "--input_file", data, "--output_file",
+                              tmp_path / "never.tsv")
+    assert status == 2 and "test.txt:2: no <sep> here, but line 1 has one" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "never.tsv").exists()
