@@ -1,24 +1,32 @@
-"""Training throughput (non-pad tokens/s) of train.py's step against two baselines, side by side.
+"""Training speed of train.py's step against transformers' Seq2SeqTrainer: whole epochs of the same examples.
 
-    python bench/train_throughput.py [--steps 8] [--batch_size 16] [--size tiny] [--rounds 2] [--threads 1]
+    python bench/train_throughput.py [--size tiny|t5-small] [--batch_size 16] [--n_examples 256] [--rounds 3]
+    python bench/train_throughput.py --size t5-small --batch_size 8 --n_examples 48 --rounds 2
 
-- ours:     jaqg.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.module.LMModule
-            under a Lightning Trainer, i.e. what train.py runs;
-- original: the seed's approach: every example padded to 512 input / 64 target tokens, random order
-            (same LMModule and Trainer, only the batches differ);
-- hf:       transformers' Seq2SeqTrainer + DataCollatorForSeq2Seq, train_sampling_strategy="group_by_length".
-Same model weights, data (synthetic JSQuAD -> prepare_jsquad.py QA TSV), batch size and number of steps.
-Tokens are counted per batch as it is collated (inputs' attention mask + labels != -100); the first
-``--warmup`` steps are not timed. Each method runs ``--rounds`` times, interleaved, and its best round
-counts. Throughput is per CPU-second of the process (one torch thread by default): on a shared machine wall
-time mostly measures the neighbours; wall-clock tokens/s is printed beside it. Model FLOPs utilisation =
-6 * (encoder params * input tokens + (decoder params + LM head) * target tokens) per CPU-second, against the
-measured fp32 matmul FLOP per CPU-second of this machine (attention's length-squared terms are not counted).
+- ours:  jaqg.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.module.LMModule under a
+         Lightning Trainer with train.py's optimizer settings (``--optimizer_impl`` picks AdamW's implementation);
+- hf:    transformers' Seq2SeqTrainer + DataCollatorForSeq2Seq (dynamic padding), train_sampling_strategy=
+         "group_by_length", its default optimizer (adamw_torch_fused), what a user would pick instead;
+- original (extra line, ``--original``): the seed's approach, every example padded to 512/64 tokens, random order.
+Data: QA TSVs that prepare_jsquad.py makes from real JSQuAD (``--jsquad``, default ../shared/jsquad/valid-v1.3.json;
+synthetic JSQuAD when absent); the first ``--n_examples`` training examples, ONE WHOLE EPOCH per method and round:
+both sides train on exactly these examples, in batches of ``--batch_size``. (Timing a few steps misleads: HF's
+group_by_length puts each megabatch's longest batch first.) Models: ``tiny`` (make_tiny_model's tiny T5) or a
+random T5 of t5-small's shape (d_model 512, 6+6 layers, d_ff 2048, 8 heads; the character vocabulary, not 32k).
+
+Time is CPU time of this process (time.process_time) from the start of training (Lightning's on_train_start, HF's
+on_train_begin) to the last optimizer step's end, so both sides are timed on the same examples and tokens; one torch thread by
+default: the machine is shared, and wall time mostly measures the neighbours (on a GPU: wall time after a
+synchronize). Methods run interleaved, ``--rounds`` times; the table shows each method's
+median round and the spread (min-max) of the per-round ratio ours/hf. MFU = 6 * (encoder params * input tokens +
+(decoder params + LM head) * target tokens) per CPU-second, against the measured fp32 matmul FLOP per CPU-second
+(attention's length-squared terms are not counted).
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,17 +41,28 @@ import torch  # noqa: E402
 
 from jaqg.cli import arg, parse_args  # noqa: E402
 
+SHAPES = {"t5-small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8),
+          "t5-base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12)}
+
 
 @dataclass
 class Args:
-    steps: int = arg(8, help="timed steps per method (after --warmup)")
-    warmup: int = arg(2, help="untimed steps first")
-    batch_size: int = arg(16, help="examples per step, all methods")
-    size: str = arg("tiny", help="make_tiny_model size", choices=["tiny", "small"])
-    rounds: int = arg(2, help="interleaved repetitions; the best round of each method counts")
-    n_train: int = arg(300, help="synthetic questions to draw batches from")
+    size: str = arg("tiny", help="tiny (make_tiny_model), or t5-small / t5-base (their shapes, random weights)",
+                    choices=["tiny", "t5-small", "t5-base"])
+    device: str = arg("cpu", help="cpu | cuda (on cuda, time is wall time after a synchronize, and peak memory "
+                                  "is reported)", choices=["cpu", "cuda"])
+    precision: str = arg("32", help="32 | bf16 (bf16-mixed in Lightning, bf16=True in HF)", choices=["32", "bf16"])
+    batch_size: int = arg(16, help="examples per optimizer step, both sides")
+    n_examples: int = arg(256, help="examples in the epoch each method trains on")
+    rounds: int = arg(3, help="interleaved repetitions of every method")
     threads: int = arg(1, help="torch threads (1: CPU time then measures work, not waiting for a shared core)")
-    work_dir: str = arg("", help="keep data and model here (default: a temp dir)")
+    jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
+                      help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
+    optimizer_impl: str = arg("default", help="ours: AdamW implementation", choices=["default", "foreach", "fused"])
+    attn_implementation: str = arg("sdpa", help="ours: the model's attention (hf keeps transformers' default, sdpa)",
+                                   choices=["sdpa", "eager"])
+    original: bool = arg(False, help="also time the seed's approach (pad to 512/64, random order)")
+    work_dir: str = arg("", help="keep data and models here (default: a temp dir)")
 
 
 class CountingCollator:
@@ -61,17 +80,25 @@ class CountingCollator:
 def pad_to_fixed(collate, max_input: int, max_target: int):
     """The original approach: pad every batch to the maximum lengths."""
     def fixed(features):
-        padded = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
-        batch = collate(padded)
+        batch = collate([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
         width = {"input_ids": max_input, "attention_mask": max_input, "labels": max_target}
         for key, w in width.items():
-            pad = -100 if key == "labels" else 0
-            batch[key] = torch.nn.functional.pad(batch[key], (0, w - batch[key].shape[1]), value=pad)
+            batch[key] = torch.nn.functional.pad(batch[key], (0, w - batch[key].shape[1]),
+                                                 value=-100 if key == "labels" else 0)
         return batch
     return fixed
 
 
-def step_times_lightning(model, train_set, collate, batch_sampler=None, shuffle_batch_size=None, steps=10):
+def clock(device: str) -> tuple[float, float]:
+    """(wall, process CPU) seconds; on a GPU, after the queued kernels finish."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter(), time.process_time()
+
+
+def epoch_lightning(model, train_set, collate, batch_size: int, optimizer_impl: str, sampler=None,
+                    device: str = "cpu", precision: str = "32") -> list:
+    """One epoch of LMModule under a Lightning Trainer; (wall, cpu) after each optimizer step."""
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
     from jaqg.module import LMModule
@@ -79,47 +106,58 @@ def step_times_lightning(model, train_set, collate, batch_sampler=None, shuffle_
     times = []
 
     class Clock(pl.Callback):
-        def on_train_batch_end(self, *args):
-            times.append((time.perf_counter(), time.process_time()))
+        def on_train_start(self, *args):
+            times.append(clock(device))
 
-    loader = (DataLoader(train_set, batch_sampler=batch_sampler, collate_fn=collate) if batch_sampler else
-              DataLoader(train_set, batch_size=shuffle_batch_size, shuffle=True, collate_fn=collate, drop_last=True))
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0, logger=False,
+        def on_train_batch_end(self, *args):
+            times.append(clock(device))
+
+    loader = (DataLoader(train_set, batch_sampler=sampler, collate_fn=collate) if sampler else
+              DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=collate))
+    trainer = pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=1,
+                         precision="bf16-mixed" if precision == "bf16" else "32", limit_val_batches=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[Clock()], gradient_clip_val=1.0)
-    trainer.fit(LMModule(model, learning_rate=1e-4), train_dataloaders=loader)
+                         callbacks=[Clock()], gradient_clip_val=1.0, log_every_n_steps=10)
+    module = LMModule(model, learning_rate=1e-4, optimizer_impl=optimizer_impl)
+    trainer.fit(module, train_dataloaders=loader)
     return times
 
 
-def step_times_hf(model, tokenizer, train_set, batch_size, steps, out_dir):
+def epoch_hf(model, tokenizer, features, batch_size: int, out_dir: str, device: str = "cpu",
+             precision: str = "32") -> tuple[list, list, str]:
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
     times = []
 
     class Clock(TrainerCallback):
+        def on_train_begin(self, *args, **kwargs):
+            times.append(clock(device))
+
         def on_step_end(self, *args, **kwargs):
-            times.append((time.perf_counter(), time.process_time()))
+            times.append(clock(device))
 
     collate = CountingCollator(DataCollatorForSeq2Seq(tokenizer, model=model))
-    features = [dict(f) for f in train_set]
-    args = Seq2SeqTrainingArguments(output_dir=out_dir, per_device_train_batch_size=batch_size, max_steps=steps,
+    args = Seq2SeqTrainingArguments(output_dir=out_dir, per_device_train_batch_size=batch_size, num_train_epochs=1,
                                     learning_rate=1e-4, max_grad_norm=1.0, train_sampling_strategy="group_by_length",
-                                    logging_strategy="no", save_strategy="no", report_to=[], use_cpu=True,
+                                    logging_strategy="no", save_strategy="no", report_to=[], use_cpu=device == "cpu", bf16=precision == "bf16",
                                     disable_tqdm=True, dataloader_num_workers=0, seed=0)
-    Seq2SeqTrainer(model=model, args=args, train_dataset=features, data_collator=collate,
+    Seq2SeqTrainer(model=model, args=args, train_dataset=[dict(f) for f in features], data_collator=collate,
                    callbacks=[Clock()]).train()
-    return times, collate.tokens
+    return times, collate.tokens, str(args.optim)
 
 
-def matmul_peak_flops(n: int = 1024, reps: int = 10) -> float:
-    """fp32 matmul FLOP per CPU-second of this process (best of 5)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_flops(n: int = 1024, reps: int = 10, device: str = "cpu", precision: str = "32") -> float:
+    """Matmul FLOP per second (CPU: per CPU-second of this process; GPU: per wall second, n = 8192), best of 5."""
+    n = 8192 if device == "cuda" else n
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(5):
         a @ b
-        t = time.process_time()
+        t = clock(device)
         for _ in range(reps):
             a @ b
-        best = min(best, time.process_time() - t)
+        t1 = clock(device)
+        best = min(best, (t1[0] - t[0]) if device == "cuda" else (t1[1] - t[1]))
     return 2 * n ** 3 * reps / best
 
 
@@ -130,18 +168,35 @@ def param_counts(model) -> tuple[int, int]:
     return enc, dec + model.get_output_embeddings().weight.numel()
 
 
-def prepare(work: Path, args: Args) -> tuple[Path, Path]:
-    data, model = work / "data_qa", work / "model"
-    if not (data / "train.tsv").exists():
-        py = sys.executable
-        subprocess.run([py, "-m", "jaqg.synthetic", "--output_dir", work / "jsquad", "--n_train", str(args.n_train),
-                        "--n_valid", "50"], check=True, cwd=ROOT, capture_output=True)
-        subprocess.run([py, "prepare_jsquad.py", "--jsquad_dir", work / "jsquad", "--output_dir", data], check=True,
-                       cwd=ROOT, capture_output=True)
+def prepare(work: Path, args: Args) -> tuple[Path, Path, str]:
+    """(QA data dir, model dir, a line naming the data)."""
+    py, data = sys.executable, work / "data_qa"
+    source = Path(args.jsquad)
+    if source.is_file():
+        described = f"QA TSVs prepared from {source}"
+        if not (data / "train.tsv").exists():
+            subprocess.run([py, "prepare_jsquad.py", "--train_file", source, "--valid_file", source,
+                            "--output_dir", data], check=True, cwd=ROOT, capture_output=True)
+        corpus = data
+    else:
+        described = f"synthetic JSQuAD ({source} is absent)"
+        corpus = work / "jsquad"
+        if not (data / "train.tsv").exists():
+            subprocess.run([py, "-m", "jaqg.synthetic", "--output_dir", corpus, "--n_train", "2000",
+                            "--n_valid", "50"], check=True, cwd=ROOT, capture_output=True)
+            subprocess.run([py, "prepare_jsquad.py", "--jsquad_dir", corpus, "--output_dir", data], check=True,
+                           cwd=ROOT, capture_output=True)
+    model = work / f"model_{args.size}"
     if not (model / "config.json").exists():
         from jaqg.tiny import build_tiny_model
-        build_tiny_model(work / "jsquad", model, arch="t5", size=args.size)  # same text as the QA TSVs
-    return data, model
+        build_tiny_model(data if source.is_file() else corpus, model, arch="t5", size="tiny")
+        if args.size in SHAPES:
+            from transformers import T5Config, T5ForConditionalGeneration
+            config = T5Config.from_pretrained(model)
+            config.update(SHAPES[args.size])
+            torch.manual_seed(0)
+            T5ForConditionalGeneration(config).save_pretrained(model)
+    return data, model, described
 
 
 def main() -> None:
@@ -150,61 +205,88 @@ def main() -> None:
     import logging
     import warnings
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("transformers").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
     from jaqg.experiment import load_pretrained
     from jaqg.io import read_examples
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="train_bench_"))
-    data, model_dir = prepare(work, args)
+    data, model_dir, described = prepare(work, args)
     base_model, tokenizer = load_pretrained(str(model_dir))
-    examples = read_examples(data / "train.tsv")
+    examples = read_examples(data / "train.tsv")[: args.n_examples]
     train_set = TokenizedDataset(examples, tokenizer, 512, 64)
-    lengths = train_set.lengths
-    print(f"data: {len(examples)} examples, input tokens median {sorted(len(f['input_ids']) for f in train_set)[len(train_set) // 2]}, "
-          f"target tokens median {sorted(len(f['labels']) for f in train_set)[len(train_set) // 2]}; "
+    inputs = sorted(len(f["input_ids"]) for f in train_set)
+    targets = sorted(len(f["labels"]) for f in train_set)
+    steps = -(-len(train_set) // args.batch_size)
+    print(f"data: {described}; {len(train_set)} examples ({steps} steps of {args.batch_size}), input tokens median "
+          f"{inputs[len(inputs) // 2]} (max {inputs[-1]}), target tokens median {targets[len(targets) // 2]}; "
           f"model: {args.size} T5, {sum(p.numel() for p in base_model.parameters()) / 1e6:.1f}M params; "
-          f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup}; torch threads {args.threads}")
-    total_steps = args.warmup + args.steps
-    peak = matmul_peak_flops()
+          f"torch threads {args.threads}; ours: AdamW {args.optimizer_impl}, attention {args.attn_implementation}")
+    peak = matmul_peak_flops(device=args.device, precision=args.precision)
     enc_params, dec_params = param_counts(base_model)
 
     def ours():
         collate = CountingCollator(Collator(tokenizer.pad_token_id))
-        sampler = LengthGroupedBatchSampler(lengths, args.batch_size, seed=0)
-        return step_times_lightning(copy.deepcopy(base_model), train_set, collate, batch_sampler=sampler,
-                                    steps=total_steps), collate.tokens
+        sampler = LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0)
+        model = copy.deepcopy(base_model)
+        model.config._attn_implementation = args.attn_implementation
+        times = epoch_lightning(model, train_set, collate, args.batch_size, args.optimizer_impl, sampler=sampler,
+                                device=args.device, precision=args.precision)
+        return times, collate.tokens
 
     def original():
         collate = CountingCollator(pad_to_fixed(Collator(tokenizer.pad_token_id), 512, 64))
-        return step_times_lightning(copy.deepcopy(base_model), train_set, collate,
-                                    shuffle_batch_size=args.batch_size, steps=total_steps), collate.tokens
+        return epoch_lightning(copy.deepcopy(base_model), train_set, collate, args.batch_size, args.optimizer_impl,
+                               device=args.device, precision=args.precision), collate.tokens
+
+    hf_optim = []
 
     def hf():
-        return step_times_hf(copy.deepcopy(base_model), tokenizer, train_set, args.batch_size, total_steps,
-                             str(work / "hf_out"))
+        times, tokens, optim = epoch_hf(copy.deepcopy(base_model), tokenizer, train_set, args.batch_size,
+                                        str(work / "hf_out"), device=args.device, precision=args.precision)
+        hf_optim.append(optim)
+        return times, tokens
 
-    methods = {"ours (train.py)": ours, "original (pad 512/64, random)": original,
-               "hf Seq2SeqTrainer group_by_length": hf}
-    best: dict[str, tuple[float, float, float]] = {}
+    methods = {"ours (train.py)": ours, "hf Seq2SeqTrainer group_by_length": hf}
+    if args.original:
+        methods["original (pad 512/64, random)"] = original
+    rounds: dict[str, list[dict]] = {name: [] for name in methods}
     for r in range(args.rounds):
         for name, run in methods.items():
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
             times, tokens = run()
-            timed = tokens[args.warmup: total_steps]
-            (wall0, cpu0), (wall1, cpu1) = times[args.warmup - 1], times[total_steps - 1]
-            n_tokens = sum(i + t for i, t in timed)
-            flops = 6 * sum(enc_params * i + dec_params * t for i, t in timed)
-            print(f"  round {r + 1} {name:<36} {n_tokens / (cpu1 - cpu0):8.0f} tokens/CPU-s "
-                  f"{n_tokens / (wall1 - wall0):8.0f} tokens/s wall  {(cpu1 - cpu0) / args.steps:.3f} CPU-s/step")
-            if n_tokens / (cpu1 - cpu0) > best.get(name, (0,))[0]:
-                best[name] = (n_tokens / (cpu1 - cpu0), n_tokens / (wall1 - wall0), flops / (cpu1 - cpu0))
-    ours_tok = best["ours (train.py)"][0]
-    print(f"\nmatmul peak (fp32 1024x1024, {args.threads} thread(s)): {peak / 1e9:.1f} GFLOP per CPU-second")
-    print("non-pad tokens per CPU-second (CPU time of this process: the 2 cores here are shared, wall time "
-          "mostly measures the neighbours)")
-    print(f"{'method':<38}{'tokens/CPU-s':>13}{'ours is':>9}{'MFU':>7}{'tokens/s wall':>15}")
-    for name, (tok_cpu, tok_wall, flops) in best.items():
-        print(f"{name:<38}{tok_cpu:>13.0f}{ours_tok / tok_cpu:>8.2f}x{100 * flops / peak:>6.1f}%{tok_wall:>15.0f}")
+            assert len(times) == steps + 1, f"{name}: {len(times) - 1} steps, expected {steps}"
+            timed = tokens[:steps]  # the whole epoch: the same examples and tokens on both sides
+            (wall0, cpu0), (wall1, cpu1) = times[0], times[-1]
+            cpu = cpu1 - cpu0 if args.device == "cpu" else wall1 - wall0  # GPU: wall seconds
+            result = dict(steps_per_s=steps / cpu, tokens_per_s=sum(i + t for i, t in timed) / cpu,
+                          wall_steps_per_s=steps / (wall1 - wall0),
+                          mfu=6 * sum(enc_params * i + dec_params * t for i, t in timed) / cpu / peak,
+                          peak_gib=torch.cuda.max_memory_allocated() / 2 ** 30 if args.device == "cuda" else 0.0)
+            rounds[name].append(result)
+            print(f"  round {r + 1} {name:<36} {result['steps_per_s']:7.3f} steps/CPU-s "
+                  f"{result['tokens_per_s']:8.0f} tokens/CPU-s  {result['wall_steps_per_s']:7.3f} steps/s wall"
+                  + (f"  peak {result['peak_gib']:.2f} GiB" if args.device == "cuda" else ""),
+                  flush=True)
+    hf_name = "hf Seq2SeqTrainer group_by_length"
+    unit = "CPU-s" if args.device == "cpu" else "s (GPU, wall)"
+    print(f"\nmatmul peak ({args.precision}, {args.device}, {args.threads} thread(s)): {peak / 1e9:.1f} GFLOP per {unit}; "
+          f"hf optimizer: {hf_optim[0]}")
+    print("optimizer steps per CPU-second over a whole epoch (median round); 'ours is' = ours / method, "
+          "per round (min-max)")
+    print(f"{'method':<38}{'steps/CPU-s':>12}{'tokens/CPU-s':>14}{'MFU':>7}{'ours is':>9}{'rounds':>14}")
+    for name, results in rounds.items():
+        med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        ratios = [o["steps_per_s"] / m["steps_per_s"] for o, m in zip(rounds["ours (train.py)"], results)]
+        print(f"{name:<38}{med['steps_per_s']:>12.3f}{med['tokens_per_s']:>14.0f}{100 * med['mfu']:>6.1f}%"
+              f"{statistics.median(ratios):>8.2f}x{min(ratios):>8.2f}-{max(ratios):.2f}x")
+    ratios = [o["steps_per_s"] / h["steps_per_s"] for o, h in zip(rounds["ours (train.py)"], rounds[hf_name])]
+    print(f"ours / Seq2SeqTrainer: {statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}x; "
+          f"target 1.3x)")
+
 
 if __name__ == "__main__":
     main()

@@ -66,7 +66,7 @@ class LMModule(pl.LightningModule):
 
     def __init__(self, model, *, learning_rate: float = 3e-4, weight_decay: float = 0.0, warmup_ratio: float = 0.0,
                  warmup_steps: int = 0, optimizer: str = "adamw", adam_epsilon: float = 1e-8, loss: str = "ce",
-                 label_smoothing: float = 0.1, precision: str = "32"):
+                 label_smoothing: float = 0.1, precision: str = "32", optimizer_impl: str = "default"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         if loss not in LOSSES:
@@ -156,7 +156,9 @@ class LMModule(pl.LightningModule):
             opt = Adafactor(groups, lr=hp.learning_rate, scale_parameter=False, relative_step=False,
                             warmup_init=False)
         else:
-            opt = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
+            # default: torch's choice (a per-parameter loop on CPU); foreach / fused: multi-tensor kernels
+            impl = {"foreach": dict(foreach=True), "fused": dict(fused=True)}.get(hp.optimizer_impl, {})
+            opt = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, **impl)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warmup = hp.warmup_steps or math.ceil(hp.warmup_ratio * total)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: linear_warmup_decay(step, warmup, total))

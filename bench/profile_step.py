@@ -1,0 +1,123 @@
+"""Where a training step goes: forward, backward, optimizer, data, Lightning's own work (torch.profiler, one thread).
+
+    python bench/profile_step.py [--work_dir DIR] [--size tiny|t5-small] [--batch_size 16] [--steps 8]
+
+Data and model as bench/train_throughput.py makes them (QA TSVs from JSQuAD valid when present; DIR may be that
+bench's --work_dir, to reuse them). Prints (1) CPU seconds per
+step of a plain PyTorch loop split into collate / forward+loss / backward / clip / AdamW (default, foreach, fused),
+(2) the same steps under Lightning (train.py's module) for its overhead, (3) torch.profiler's top operators.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import torch  # noqa: E402
+
+from jaqg.cli import arg, parse_args  # noqa: E402
+
+
+@dataclass
+class Args:
+    work_dir: str = arg("", help="keep data and models here, as bench/train_throughput.py --work_dir "
+                                 "(default: a temp dir)")
+    size: str = arg("tiny", help="model in the work dir", choices=["tiny", "t5-small"])
+    batch_size: int = arg(16, help="examples per step")
+    steps: int = arg(8, help="steps timed per variant")
+    threads: int = arg(1, help="torch threads")
+
+
+def main() -> None:
+    args = parse_args(Args)
+    torch.set_num_threads(args.threads)
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore")
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.experiment import load_pretrained
+    from jaqg.io import read_examples
+    from jaqg.module import LMModule, cross_entropy
+
+    import tempfile
+    import train_throughput
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="profile_step_"))
+    data, model_dir, described = train_throughput.prepare(work, train_throughput.Args(size=args.size))
+    base, tokenizer = load_pretrained(str(model_dir))
+    train_set = TokenizedDataset(read_examples(data / "train.tsv")[:256], tokenizer, 512, 64)
+    collate = Collator(tokenizer.pad_token_id)
+    order = list(LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0))[: args.steps + 1]
+
+    def plain(impl: str) -> dict[str, float]:
+        model = copy.deepcopy(base).train()
+        module = LMModule(model)
+        kw = {"foreach": dict(foreach=True), "fused": dict(fused=True)}.get(impl, {})
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **kw)
+        parts = dict(collate=0.0, forward=0.0, backward=0.0, clip=0.0, optimizer=0.0)
+        for i, idx in enumerate(order):
+            t0 = time.process_time()
+            batch = collate([train_set[j] for j in idx])
+            t1 = time.process_time()
+            logits, labels = module.logits_and_labels(batch)
+            loss = cross_entropy(logits, labels)
+            t2 = time.process_time()
+            loss.backward()
+            t3 = time.process_time()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            t4 = time.process_time()
+            opt.step()
+            opt.zero_grad()
+            t5 = time.process_time()
+            if i:  # the first step allocates
+                for k, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                    parts[k] += dt / args.steps
+        return parts
+
+    def lightning() -> float:
+        import pytorch_lightning as pl
+        from torch.utils.data import DataLoader
+        stamps = []
+
+        class Clock(pl.Callback):
+            def on_train_batch_end(self, *a):
+                stamps.append(time.process_time())
+
+        loader = DataLoader(train_set, batch_sampler=order, collate_fn=collate)
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                             callbacks=[Clock()], gradient_clip_val=1.0)
+        trainer.fit(LMModule(copy.deepcopy(base), learning_rate=1e-4), train_dataloaders=loader)
+        return (stamps[-1] - stamps[0]) / args.steps
+
+    print(f"{described}; {args.size} T5, batch {args.batch_size}, {args.steps} steps, CPU seconds per step:")
+    for impl in ("default", "foreach", "fused"):
+        parts = plain(impl)
+        print(f"  plain loop, AdamW {impl:<8} total {sum(parts.values()):.4f}  "
+              + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()))
+    print(f"  Lightning (LMModule, AdamW default) total {lightning():.4f}")
+
+    model = copy.deepcopy(base).train()
+    module = LMModule(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    from torch.profiler import ProfilerActivity, profile
+    batches = [collate([train_set[j] for j in idx]) for idx in order]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in batches[1:]:
+            logits, labels = module.logits_and_labels(batch)
+            cross_entropy(logits, labels).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18, max_name_column_width=40))
+
+
+if __name__ == "__main__":
+    main()
