@@ -37,7 +37,8 @@ class Args:
 
 def main() -> None:
     args = parse_args(Args)
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:  # 0: torch's default (one per core)
+        torch.set_num_threads(args.threads)
     import logging
     import warnings
     warnings.filterwarnings("ignore")

@@ -15,12 +15,12 @@ group_by_length puts each megabatch's longest batch first.) Models: ``tiny`` (ma
 random T5 of t5-small's shape (d_model 512, 6+6 layers, d_ff 2048, 8 heads; the character vocabulary, not 32k).
 
 Time is CPU time of this process (time.process_time) from the start of training (Lightning's on_train_start, HF's
-on_train_begin) to the last optimizer step's end, so both sides are timed on the same examples and tokens; one torch thread by
-default: the machine is shared, and wall time mostly measures the neighbours (on a GPU: wall time after a
-synchronize). Methods run interleaved, ``--rounds`` times; the table shows each method's
-median round and the spread (min-max) of the per-round ratio ours/hf. MFU = 6 * (encoder params * input tokens +
-(decoder params + LM head) * target tokens) per CPU-second, against the measured fp32 matmul FLOP per CPU-second
-(attention's length-squared terms are not counted).
+on_train_begin) to the last optimizer step's end, so both sides are timed on the same examples and tokens; one torch
+thread by default: the machine is shared, and wall time mostly measures the neighbours (on a GPU: wall time after a
+synchronize). Methods run interleaved, ``--rounds`` times, the order alternating between rounds; the table shows
+each method's median round and the spread (min-max) of the per-round ratio ours/hf. MFU = 6 * (encoder params *
+input tokens + (decoder params + LM head) * target tokens) per CPU-second, against the measured fp32 matmul FLOP per
+CPU-second (attention's length-squared terms are not counted).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class Args:
     batch_size: int = arg(16, help="examples per optimizer step, both sides")
     n_examples: int = arg(256, help="examples in the epoch each method trains on")
     rounds: int = arg(3, help="interleaved repetitions of every method")
-    threads: int = arg(1, help="torch threads (1: CPU time then measures work, not waiting for a shared core)")
+    threads: int = arg(1, help="torch threads (1: CPU time then measures work, not waiting for a shared core; "
+                          "0: torch's default)")
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
     optimizer_impl: str = arg("default", help="ours: AdamW implementation", choices=["default", "foreach", "fused"])
@@ -138,7 +139,8 @@ def epoch_hf(model, tokenizer, features, batch_size: int, out_dir: str, device: 
     collate = CountingCollator(DataCollatorForSeq2Seq(tokenizer, model=model))
     args = Seq2SeqTrainingArguments(output_dir=out_dir, per_device_train_batch_size=batch_size, num_train_epochs=1,
                                     learning_rate=1e-4, max_grad_norm=1.0, train_sampling_strategy="group_by_length",
-                                    logging_strategy="no", save_strategy="no", report_to=[], use_cpu=device == "cpu", bf16=precision == "bf16",
+                                    logging_strategy="no", save_strategy="no", report_to=[],
+                                    use_cpu=device == "cpu", bf16=precision == "bf16",
                                     disable_tqdm=True, dataloader_num_workers=0, seed=0)
     Seq2SeqTrainer(model=model, args=args, train_dataset=[dict(f) for f in features], data_collator=collate,
                    callbacks=[Clock()]).train()
@@ -201,7 +203,8 @@ def prepare(work: Path, args: Args) -> tuple[Path, Path, str]:
 
 def main() -> None:
     args = parse_args(Args)
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:  # 0: torch's default (one per core)
+        torch.set_num_threads(args.threads)
     import logging
     import warnings
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -253,7 +256,8 @@ def main() -> None:
         methods["original (pad 512/64, random)"] = original
     rounds: dict[str, list[dict]] = {name: [] for name in methods}
     for r in range(args.rounds):
-        for name, run in methods.items():
+        for name in (list(methods) if r % 2 == 0 else list(methods)[::-1]):  # alternate who goes first
+            run = methods[name]
             if args.device == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
@@ -273,7 +277,8 @@ def main() -> None:
                   flush=True)
     hf_name = "hf Seq2SeqTrainer group_by_length"
     unit = "CPU-s" if args.device == "cpu" else "s (GPU, wall)"
-    print(f"\nmatmul peak ({args.precision}, {args.device}, {args.threads} thread(s)): {peak / 1e9:.1f} GFLOP per {unit}; "
+    print(f"\nmatmul peak ({args.precision}, {args.device}, {args.threads} thread(s)): {peak / 1e9:.1f} GFLOP per "
+          f"{unit}; "
           f"hf optimizer: {hf_optim[0]}")
     print("optimizer steps per CPU-second over a whole epoch (median round); 'ours is' = ours / method, "
           "per round (min-max)")
