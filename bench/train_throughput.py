@@ -4,7 +4,7 @@
     python bench/train_throughput.py --size t5-small --batch_size 8 --n_examples 48 --rounds 2
 
 - ours:  jaqg.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.module.LMModule under a
-         Lightning Trainer with train.py's optimizer settings (``--optimizer_impl`` picks AdamW's implementation);
+         Lightning Trainer with train.py's optimizer settings (``--optim`` as train.py's);
 - hf:    transformers' Seq2SeqTrainer + DataCollatorForSeq2Seq (dynamic padding), train_sampling_strategy=
          "group_by_length", its default optimizer (adamw_torch_fused), what a user would pick instead;
 - original (extra line, ``--original``): the seed's approach, every example padded to 512/64 tokens, random order.
@@ -59,7 +59,7 @@ class Args:
                           "0: torch's default)")
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
-    optimizer_impl: str = arg("default", help="ours: AdamW implementation", choices=["default", "foreach", "fused"])
+    optim: str = arg("adamw", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
     attn_implementation: str = arg("sdpa", help="ours: the model's attention (hf keeps transformers' default, sdpa)",
                                    choices=["sdpa", "eager"])
     original: bool = arg(False, help="also time the seed's approach (pad to 512/64, random order)")
@@ -97,7 +97,7 @@ def clock(device: str) -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def epoch_lightning(model, train_set, collate, batch_size: int, optimizer_impl: str, sampler=None,
+def epoch_lightning(model, train_set, collate, batch_size: int, optim: str, sampler=None,
                     device: str = "cpu", precision: str = "32") -> list:
     """One epoch of LMModule under a Lightning Trainer; (wall, cpu) after each optimizer step."""
     import pytorch_lightning as pl
@@ -119,7 +119,7 @@ def epoch_lightning(model, train_set, collate, batch_size: int, optimizer_impl: 
                          precision="bf16-mixed" if precision == "bf16" else "32", limit_val_batches=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[Clock()], gradient_clip_val=1.0, log_every_n_steps=10)
-    module = LMModule(model, learning_rate=1e-4, optimizer_impl=optimizer_impl)
+    module = LMModule(model, learning_rate=1e-4, optimizer=optim)
     trainer.fit(module, train_dataloaders=loader)
     return times
 
@@ -225,7 +225,7 @@ def main() -> None:
     print(f"data: {described}; {len(train_set)} examples ({steps} steps of {args.batch_size}), input tokens median "
           f"{inputs[len(inputs) // 2]} (max {inputs[-1]}), target tokens median {targets[len(targets) // 2]}; "
           f"model: {args.size} T5, {sum(p.numel() for p in base_model.parameters()) / 1e6:.1f}M params; "
-          f"torch threads {args.threads}; ours: AdamW {args.optimizer_impl}, attention {args.attn_implementation}")
+          f"torch threads {args.threads}; ours: --optim {args.optim}, attention {args.attn_implementation}")
     peak = matmul_peak_flops(device=args.device, precision=args.precision)
     enc_params, dec_params = param_counts(base_model)
 
@@ -234,13 +234,13 @@ def main() -> None:
         sampler = LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0)
         model = copy.deepcopy(base_model)
         model.config._attn_implementation = args.attn_implementation
-        times = epoch_lightning(model, train_set, collate, args.batch_size, args.optimizer_impl, sampler=sampler,
+        times = epoch_lightning(model, train_set, collate, args.batch_size, args.optim, sampler=sampler,
                                 device=args.device, precision=args.precision)
         return times, collate.tokens
 
     def original():
         collate = CountingCollator(pad_to_fixed(Collator(tokenizer.pad_token_id), 512, 64))
-        return epoch_lightning(copy.deepcopy(base_model), train_set, collate, args.batch_size, args.optimizer_impl,
+        return epoch_lightning(copy.deepcopy(base_model), train_set, collate, args.batch_size, args.optim,
                                device=args.device, precision=args.precision), collate.tokens
 
     hf_optim = []

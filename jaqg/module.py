@@ -66,7 +66,7 @@ class LMModule(pl.LightningModule):
 
     def __init__(self, model, *, learning_rate: float = 3e-4, weight_decay: float = 0.0, warmup_ratio: float = 0.0,
                  warmup_steps: int = 0, optimizer: str = "adamw", adam_epsilon: float = 1e-8, loss: str = "ce",
-                 label_smoothing: float = 0.1, precision: str = "32", optimizer_impl: str = "default"):
+                 label_smoothing: float = 0.1, precision: str = "32"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         if loss not in LOSSES:
@@ -156,9 +156,10 @@ class LMModule(pl.LightningModule):
             opt = Adafactor(groups, lr=hp.learning_rate, scale_parameter=False, relative_step=False,
                             warmup_init=False)
         else:
-            # default: torch's choice (a per-parameter loop on CPU); foreach / fused: multi-tensor kernels
-            impl = {"foreach": dict(foreach=True), "fused": dict(fused=True)}.get(hp.optimizer_impl, {})
-            opt = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, **impl)
+            # adamw: torch's default kernels (a per-parameter loop on CPU); adamw_torch_fused (HF's name and HF's
+            # default): one fused kernel, the same update up to rounding (t5-small shape on CPU: 0.23 -> 0.07 s a step)
+            fused = dict(fused=True) if hp.optimizer == "adamw_torch_fused" else {}
+            opt = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon, **fused)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         warmup = hp.warmup_steps or math.ceil(hp.warmup_ratio * total)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: linear_warmup_decay(step, warmup, total))

@@ -429,3 +429,29 @@ def test_progress_bar_has_no_negative_epoch_count_under_max_steps():
     assert bar._get_train_description(0).strip() == "Epoch 0"
     bar._trainer = SimpleNamespace(max_epochs=3)
     assert bar._get_train_description(1).strip() == "Epoch 1/2"
+
+
+def test_fused_adamw_makes_the_default_update(tiny):
+    """--optim adamw_torch_fused (HF's name and default): one fused kernel, the same AdamW update up to rounding."""
+    import torch
+    from types import SimpleNamespace
+    from transformers import AutoModelForSeq2SeqLM
+    from jaqg.module import LMModule
+    batch = {"input_ids": torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]]),
+             "attention_mask": torch.tensor([[1] * 4, [1] * 3 + [0]]), "labels": torch.tensor([[6, 1], [9, -100]])}
+    weights = []
+    for name in ("adamw", "adamw_torch_fused"):
+        module = LMModule(AutoModelForSeq2SeqLM.from_pretrained(tiny[1]), optimizer=name, learning_rate=1e-2,
+                          weight_decay=0.01)
+        module._trainer = SimpleNamespace(estimated_stepping_batches=10)  # all configure_optimizers reads
+        optimizer = module.configure_optimizers()["optimizer"]
+        assert bool(optimizer.defaults["fused"]) == (name == "adamw_torch_fused")
+        for _ in range(3):
+            logits, labels = module.logits_and_labels(batch)
+            module.loss_fn(logits, labels).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        weights.append(torch.cat([p.detach().flatten() for p in module.parameters()]))
+    assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in
+                                                   AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).parameters()]))
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
