@@ -20,7 +20,8 @@ from jaqg.breakdowns import data_fields
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.io import prediction_field, write_json, write_rows
-from jaqg.metrics import check_same_ids, format_report, read_prediction_map, read_reference_map, score_data
+from jaqg.metrics import (check_same_ids, format_report, is_jsquad_file, read_prediction_map, read_reference_map,
+                          score_data)
 from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
 from jaqg.word_tokenizers import TOKENIZERS, check_names
 
@@ -67,6 +68,10 @@ def check_args(args: ScoreArgs, tokenizers: list[str]) -> None:
         raise UserError("--compare_metrics and --report_dir need --compare B.tsv (a second system to compare)")
     if args.bootstrap_samples < 1:
         raise UserError(f"--bootstrap_samples {args.bootstrap_samples}: must be at least 1")
+    for flag, path in (("--report_dir", args.report_dir), ("--output", args.output)):
+        if path and Path(path).exists() and Path(path).is_dir() != (flag == "--report_dir"):
+            raise UserError(f"{flag} {path}: exists and is a {'file' if flag == '--report_dir' else 'folder'}; "
+                            "pass another path")
     if args.qa_model and not args.references:
         raise UserError("--qa_model needs --references DATA.tsv (the AQG data whose inputs hold context and answer)")
 
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         other = read_prediction_map(args.compare)
         check_same_ids(other, predictions, args.compare, args.predictions)
     fields = data_fields(args.references, ids) if args.references else []
+    question_tasks = sorted({f.task for f in fields if f.task in ("aqg", "aqg_hl")})
+    if args.references_json and question_tasks and is_jsquad_file(args.references_json):
+        raise UserError(f"{args.references_json}: JSQuAD answers, but {args.references} is question-generation data "
+                        f"({', '.join(question_tasks)}) whose references are questions; drop --references_json")
     qa = None
     if args.qa_model:
         if any(f.task not in ("aqg", "aqg_hl") or f.answer is None or f.context is None for f in fields):

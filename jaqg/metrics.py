@@ -270,6 +270,11 @@ def _is_jsquad(obj) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("data"), list)
 
 
+def is_jsquad_file(path) -> bool:
+    """Whether a references JSON is JSQuAD / SQuAD v1.1 (answers), not ``{id: [references]}``."""
+    return _is_jsquad(read_json(path))
+
+
 def _references_from_json(path, raw: bool = False) -> dict[str, list[str]]:
     """``{id: [answers]}`` from a JSQuAD or ``{id: [answers]}`` JSON; normalized unless ``raw``."""
     obj = read_json(path)

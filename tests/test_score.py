@@ -379,3 +379,26 @@ def test_missing_local_qa_model_fails_at_once_naming_the_flag(capsys, files, qa_
     assert status == 2 and len(err.strip().splitlines()) == 1 and err.startswith("score.py: error: --qa_model ")
     assert "no such model dir" in err and not out.exists() and stdout == ""
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("case, message", [
+    ("report_dir_is_a_file", "--report_dir"),
+    ("jsquad_answers_for_questions", "JSQuAD answers, but"),
+])
+def test_wrong_paths_and_reference_kinds_are_one_line_and_write_nothing(capsys, files, case, message):
+    """A --report_dir that is a file used to fail with a traceback after the bootstrap; JSQuAD's answers given as
+    the references of question-generation data were silently scored against the generated questions."""
+    tmp, preds, refs = files
+    a_file = tmp / "a_file"
+    a_file.write_text("keep me", encoding="utf-8")
+    jsquad = tmp / "valid.json"
+    jsquad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "甲府市です。", "qas": [
+        {"id": i, "question": "どこ?", "answers": [{"text": "甲府市", "answer_start": 0}]} for i in PREDICTIONS]}]}]},
+        ensure_ascii=False), encoding="utf-8")
+    extra = {"report_dir_is_a_file": ["--compare", preds, "--report_dir", a_file],
+             "jsquad_answers_for_questions": ["--references_json", jsquad]}[case]
+    out = tmp / "never.json"
+    status, stdout, err = score_in_process(capsys, "--predictions", preds, "--references", refs, "--output", out,
+                                           "--tokenizers", "char", *extra)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and a_file.read_text(encoding="utf-8") == "keep me"
