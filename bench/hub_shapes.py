@@ -36,6 +36,7 @@ from jaqg.cli import arg, parse_args  # noqa: E402
 
 @dataclass
 class Args:
+    """Time one optimizer step and one batched generation of hub models at their full shapes on CPU."""
     models: list[str] = arg(["sonoisa/t5-base-japanese", "rinna/japanese-gpt2-medium"],
                             help="families of jaqg.standins.FAMILIES, at their real config")
     batch_size: int = arg(4, help="examples per step and per generation call")
