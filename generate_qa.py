@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
-from jaqg.formats import task_template
+from jaqg.formats import DEFAULT_TASK_PREFIXES, task_template
 from jaqg.generation import load_model, read_run_config
 from jaqg.hallucination import ANALYZERS
 from jaqg.io import atomic_write, write_json
@@ -50,16 +51,42 @@ class Args:
     device: str = arg("auto", help="auto | cpu | cuda | cuda:N")
     precision: str = arg("32", help="32 | bf16 | 16")
     threads: int = arg(0, help="CPU threads for torch (0 = torch's default)")
+    assume_multitask: bool = arg(False, help="a model without run_config.json (a hub or bare model dir) was "
+                                             "trained on --task multi data with the default task prefixes")
 
 
-def task_model_config(path: str, task: str, how_to_fix: str) -> tuple[str, int, int | None]:
+TASK_NAMES = {"qa": "question answering", "aqg_hl": "question generation (AQG-HL)", "ae": "answer extraction"}
+
+
+def model_data_info(path: str, tasks: list[str], assume_multitask: bool, notes: list[str]) -> dict | None:
+    """The data info (run_config's ``data``) a model was trained on, for the tasks it is to serve.
+
+    A model without one (a hub model, a bare dir, a run_config without ``data``) says nothing of its tasks: it may
+    serve one task with that task's default template (a line added to ``notes``), or, with ``assume_multitask``, every task
+    with the default prefixes; asked to serve several tasks otherwise, it is refused (UserError)."""
+    run_config = read_run_config(path) if Path(path).is_dir() else {}
+    if run_config.get("data"):
+        return run_config["data"]
+    if assume_multitask:
+        return {"task": "multi", "task_prefixes": DEFAULT_TASK_PREFIXES}
+    if len(tasks) > 1:
+        others = {"qa": "--qa_model", "ae": "--ae_model (or --answers ner)"}
+        raise UserError(f"{path}: no run_config.json says which tasks it was trained for, and it would serve "
+                        f"{', '.join(TASK_NAMES[t] for t in tasks)}; pass "
+                        f"{' and '.join(others[t] for t in tasks if t in others)}, or --assume_multitask if it was "
+                        "trained on --task multi data with the default task prefixes")
+    notes.append(f"{path}: no run_config.json; used for {TASK_NAMES[tasks[0]]} with the default template")
+    return None
+
+
+def task_model_config(path: str, task: str, how_to_fix: str, data_info: dict | None
+                      ) -> tuple[str, int, int | None]:
     """(template, max_new_tokens, max_input_length) of a model for a task; UserError if it lacks the task."""
     run_config = read_run_config(path) if Path(path).is_dir() else {}
-    template = task_template(run_config.get("data"), task)
+    template = task_template(data_info, task)
     if template is None:
-        trained = (run_config.get("data") or {}).get("task")
-        names = {"qa": "question answering", "aqg_hl": "question generation (AQG-HL)", "ae": "answer extraction"}
-        raise UserError(f"{path}: trained for task {trained!r}, which lacks {names[task]}; {how_to_fix}")
+        trained = (data_info or {}).get("task")
+        raise UserError(f"{path}: trained for task {trained!r}, which lacks {TASK_NAMES[task]}; {how_to_fix}")
     return template, run_config.get("max_target_length") or 64, run_config.get("max_input_length")
 
 
@@ -76,7 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.answers == "model":
         needs["ae"] = (args.ae_model or m, "pass an answer-extraction model with --ae_model, or --answers ner"
                        if not args.ae_model else "pass an AE or multitask model as --ae_model")
-    configs = {task: task_model_config(path, task, fix) for task, (path, fix) in needs.items()}  # before loading
+    tasks_of: dict[str, list[str]] = {}
+    for task, (path, _) in needs.items():
+        tasks_of.setdefault(path, []).append(task)
+    notes: list[str] = []
+    infos = {path: model_data_info(path, tasks, args.assume_multitask, notes) for path, tasks in tasks_of.items()}
+    configs = {task: task_model_config(path, task, fix, infos[path])  # all checked before loading
+               for task, (path, fix) in needs.items()}
+    for note in notes:
+        print(note, file=sys.stderr)
     documents = read_documents(args.input_file)
     max_input_length = args.max_input_length or configs["aqg_hl"][2] or 512
     if max_input_length < 8:

@@ -161,6 +161,32 @@ def test_a_model_without_a_needed_task_is_refused(multitask_dir, tmp_path, capsy
         assert not (tmp_path / "qa.jsonl").exists()
 
 
+def test_a_model_without_run_config_serves_one_task_unless_assumed_multitask(tiny_t5_dir, multitask_dir, tmp_path,
+                                                                              capsys):
+    """A hub or bare model dir says nothing of its tasks: it is not used for QG, QA and AE at once silently."""
+    (tmp_path / "doc.txt").write_text("白川は星野湖に注ぐ。", encoding="utf-8")
+    out = tmp_path / "qa.jsonl"
+    base = ["generate_qa.py", "--model_name_or_path", tiny_t5_dir, "--input_file", tmp_path / "doc.txt",
+            "--output_file", out, "--threads", "1"]
+    for flags, fix in (([], "pass --qa_model and --ae_model (or --answers ner), or --assume_multitask"),
+                       (["--answers", "ner"], "pass --qa_model, or --assume_multitask")):
+        code, _, err = run_main_in_process(capsys, generate_qa.main, *base, *flags)
+        assert code == 2 and "no run_config.json says which tasks" in err and fix in err, err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()
+    # the missing part given: the bare model serves QG alone, with the default template, and says so
+    code, _, err = run_main_in_process(capsys, generate_qa.main, *base, "--answers", "ner", "--qa_model",
+                                       multitask_dir)
+    assert code == 0 and "used for question generation (AQG-HL) with the default template" in err, err
+    # opted in: the default task prefixes for every task (the worst input, QA's here, includes its prefix)
+    code, _, err = run_main_in_process(capsys, generate_qa.main, *base, "--answers", "ner", "--assume_multitask",
+                                       "--passages_output", tmp_path / "p.jsonl")
+    assert code == 0, err
+    (passage,) = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
+    n = _tokens(tiny_t5_dir)
+    assert passage["worst_input_tokens"] == n(f"{DEFAULT_TASK_PREFIXES['qa']}question:  context: "
+                                              f"{passage['passage']}") + 64  # no run_config: 64 new tokens
+
+
 def test_qa_aligned_f1_follows_lmqg():
     gold = [("甲府市は何県にあるか", "山梨県"), ("人口は何人か", "8000人")]
     assert qa_aligned_f1(gold, gold) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
