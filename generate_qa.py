@@ -28,8 +28,8 @@ class Args:
     """Question-answer pairs from a document: candidates, questions, round-trip and hallucination filters."""
     model_name_or_path: str = arg(help="question-generation model: a multitask model (prepare --task multi) or "
                                        "an AQG-HL model")
-    input_file: str = arg(help="a .txt file (one document), a .jsonl of {\"id\", \"text\"}, or a JSQuAD .json "
-                               "(one document per paragraph)")
+    input_file: str = arg(help="a .txt file (one document), a .jsonl of {\"text\"[, \"id\", \"title\"]}, or a "
+                               "JSQuAD .json (one document per paragraph)")
     output_file: str = arg(help="JSON lines, one per candidate; the summary goes beside it (.summary.json)")
     answers: str = arg("model", choices=["model", "ner"],
                        help="answer candidates: model (AE task of the multitask model or --ae_model) or ner "

@@ -3,8 +3,8 @@
     documents -> sentences -> passages that fit the models -> answer candidates per sentence -> a question per
     candidate (AQG-HL) -> round trip (answer it again with QA) -> hallucination check -> duplicate questions
 
-- **Documents**: a ``.txt`` file is one document (id: the file's stem); a ``.jsonl`` file holds ``{"id", "text"}``
-  records (an optional ``"title"``); a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its
+- **Documents**: a ``.txt`` file is one document (id: the file's stem); a ``.jsonl`` file holds ``{"text"}``
+  records (optional ``"id"``, default the line number, and ``"title"``); a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its
   body and title; id: the paragraph's ``a123p0``, as score_qag.py expects). Each line is normalized alone and a
   line break always ends a sentence. A document with a title starts every passage with ``title [SEP] ``, the
   JSQuAD context layout the models were trained on; answers come from the body only.
@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from bisect import bisect_right
 from collections import Counter
+from itertools import accumulate
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -73,7 +75,8 @@ def read_documents(path: str | Path) -> list[Document]:
         docs, seen = [], set()
         for lineno, item in read_jsonl(path, 'write one {"id": ..., "text": ...} per line'):
             if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip():
-                raise UserError(f'{path}:{lineno}: needs a non-empty string field "text" (and an "id")')
+                raise UserError(f'{path}:{lineno}: needs a non-empty string field "text" ("id" and "title" are '
+                                'optional; the id defaults to the line number)')
             if not isinstance(item.get("title", ""), str):
                 raise UserError(f'{path}:{lineno}: "title" must be a string')
             doc_id = str(item.get("id", lineno))
@@ -178,7 +181,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
                 ae: TaskModel | None = None, config: QagConfig = QagConfig(), sep: str = DEFAULT_SEP) -> QagResult:
     """Run the pipeline over documents; one record per candidate, in document and sentence order, and a summary.
 
-    Records: {id, passage, answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
+    Records: {id, passage, sentence (0-based index in the document's sentences of the one the answer was extracted
+    from), answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
     reason (None when kept)}. Summary: documents, passages, sentences (of the documents; a cut sentence gives its
     pieces to answer extraction one by one), sentences_cut, max_input_tokens (the
     longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated.
@@ -205,44 +209,48 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
             over[0] += n > config.max_input_length
         return inputs
 
-    # Passages and the sentences in them: (doc index, passage text, [(start, end) of each sentence]).
+    # Passages and the sentences in them: (doc index, passage text, [(start, end, sentence index) of each piece]);
+    # the index is of doc.sentences (a cut sentence's pieces share it), found from the piece's place in the document.
     passages, n_cut = [], 0
     n_sentences = sum(1 for doc in documents for sentence in doc.sentences if sentence.strip())
     for d, doc in enumerate(documents):
         head = f"{doc.title} {sep} " if doc.title else ""
         groups, cut = fit_passages(doc.sentences, lambda text: fits(head + text))
         n_cut += cut
+        starts = list(accumulate((len(s) for s in doc.sentences[:-1]), initial=0))
+        in_doc = 0  # where the piece starts in the document's text
         for pieces in groups:
             spans, at = [], len(head)
             for piece in pieces:
                 a, b = strip_span(piece, 0, len(piece))
                 if b > a:
-                    spans.append((at + a, at + b))
+                    spans.append((at + a, at + b, bisect_right(starts, in_doc) - 1))
                 at += len(piece)
+                in_doc += len(piece)
             passages.append((d, head + "".join(pieces), spans))
 
     # Candidates: (passage index, answer, start in passage) or a record dropped at once.
-    sentence_refs = [(p, a, b) for p, (_, text, spans) in enumerate(passages) for a, b in spans]
+    sentence_refs = [(p, a, b, k) for p, (_, text, spans) in enumerate(passages) for a, b, k in spans]
     if answers == "ner":
-        found = ner_candidates([passages[p][1][a:b] for p, a, b in sentence_refs])
+        found = ner_candidates([passages[p][1][a:b] for p, a, b, _ in sentence_refs])
     else:
         inputs = measured(ae, [format_input("ae", context=wrap(passages[p][1], a, passages[p][1][a:b]),
-                                            template=ae.template) for p, a, b in sentence_refs])
+                                            template=ae.template) for p, a, b, _ in sentence_refs])
         outputs = generate(ae.model, ae.tokenizer, inputs, batch_size=config.batch_size,
                            max_input_length=config.max_input_length, max_new_tokens=ae.max_new_tokens,
                            keep_special_tokens=(GPT_SEP,), progress=config.progress) if inputs else []
         found = [parse_ae_output(o[0]) if o else [] for o in outputs]
-    candidates = []  # [passage index, answer, start or None]
-    for (p, a, b), spans in zip(sentence_refs, found):
+    candidates = []  # [passage index, answer, start or None, sentence index]
+    for (p, a, b, k), spans in zip(sentence_refs, found):
         sentence = passages[p][1][a:b]
         for answer in spans:
             at = sentence.find(answer) if HL_TOKEN not in answer else -1
-            candidates.append((p, answer, a + at if at >= 0 else None))
+            candidates.append((p, answer, a + at if at >= 0 else None, k))
 
     records = []
-    for p, answer, start in candidates:
+    for p, answer, start, k in candidates:
         d, text, _ = passages[p]
-        records.append({"id": documents[d].id, "passage": text, "answer": answer, "question": "",
+        records.append({"id": documents[d].id, "passage": text, "sentence": k, "answer": answer, "question": "",
                         "roundtrip_answer": "", "roundtrip_f1": 0.0, "hallucinated_words": [], "kept": False,
                         "reason": None if start is not None else "answer not in sentence"})
     todo = [i for i, r in enumerate(records) if r["reason"] is None]

@@ -110,15 +110,18 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
     assert code == 0, err
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     summary = json.loads((tmp_path / "qa.summary.json").read_text(encoding="utf-8"))
+    sentences = {d.id: d.sentences for d in read_documents(tmp_path / "docs.jsonl")}
+    where = {(r["id"], r["answer"]): r["sentence"] for r in records}
+    assert where["doc", "約8200人"] == 1 and where["doc", "星野湖"] == 2 and where["t", "12km"] == 1
     assert records and summary["candidates"] == len(records) and summary["documents"] == 2
     assert summary["sentences"] == 7 + 2 and summary["sentences_cut"] == 0
     assert summary["kept"] + sum(summary["dropped"].values()) == len(records)
     assert summary["inputs_over_limit"] == 0 and summary["max_input_tokens"] <= summary["max_input_length"] == 96
     assert {"約8200人", "白川", "星野湖", "12km"} <= {r["answer"] for r in records}
     for r in records:
-        assert set(r) == {"id", "passage", "answer", "question", "roundtrip_answer", "roundtrip_f1",
+        assert set(r) == {"id", "passage", "sentence", "answer", "question", "roundtrip_answer", "roundtrip_f1",
                           "hallucinated_words", "kept", "reason"}
-        assert r["answer"] in r["passage"]
+        assert r["answer"] in r["passage"] and r["answer"] in sentences[r["id"]][r["sentence"]]
         assert r["kept"] == (r["reason"] is None) and r["reason"] in (None, *REASONS)
         if r["reason"] == "roundtrip mismatch":
             assert r["roundtrip_f1"] < 0.8
@@ -132,7 +135,8 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
 
 @pytest.mark.parametrize("content, flags, message", [
     ("", [], "no text in it"),
-    ('{"id": 1, "text": "ある文。"}\n{"id": 2}\n', [], 'qa.jsonl:2: needs a non-empty string field "text"'),
+    ('{"id": 1, "text": "ある文。"}\n{"id": 2}\n', [], 'qa.jsonl:2: needs a non-empty string field "text" ("id" and '
+                                                   '"title" are optional'),
     ("文。", ["--ae_model", "MISSING"], "--ae_model applies only"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(multitask_dir, tmp_path, capsys, content, flags, message):
