@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -232,6 +233,46 @@ class RestoreRNG(pl.Callback):
         random.setstate(state["python"])
 
 
+class RestoreAccumulatedGradients(pl.Callback):
+    """With --gradient_accumulation_steps N, a checkpoint taken inside an accumulation window (validation falls
+    on any batch; an epoch's last window may be short) also holds the gradients summed so far, and a resumed run
+    puts them back before its first batch; without them the window's earlier batches would be lost and the
+    optimizer step after the resume would differ. Nothing is saved at a window's end (the next batch zeroes
+    the gradients). With DDP the checkpoint holds rank 0's partial sums only: a DDP run resumed mid-window says
+    so and gives every rank rank 0's sums (not exact; resume from a window's end is)."""
+
+    KEY = "accumulated_gradients"
+
+    def __init__(self):
+        self._pending: dict | None = None
+
+    @staticmethod
+    def mid_window(trainer: pl.Trainer) -> bool:
+        # the same test as Lightning's _TrainingEpochLoop._should_accumulate, after the batch completed
+        progress = trainer.fit_loop.epoch_loop.batch_progress
+        return (trainer.accumulate_grad_batches > 1 and not progress.is_last_batch
+                and progress.current.completed % trainer.accumulate_grad_batches != 0)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self.mid_window(trainer):
+            checkpoint[self.KEY] = {name: p.grad.detach().cpu().clone()
+                                    for name, p in pl_module.named_parameters() if p.grad is not None}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self._pending = checkpoint.get(self.KEY)
+        if self._pending and trainer.world_size > 1 and trainer.is_global_zero:
+            print("resuming inside a gradient accumulation window with DDP: every rank gets rank 0's partial "
+                  "gradients, so this run will not match the uninterrupted one exactly")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending is None:
+            return
+        grads, self._pending = self._pending, None
+        for name, p in pl_module.named_parameters():
+            if name in grads:
+                p.grad = grads[name].to(device=p.device, dtype=p.dtype)
+
+
 def progress_bar() -> pl.Callback | None:
     """Lightning's default bar (Rich when installed), minus Rich's "Epoch 0/-2" under --max_steps (which leaves
     the epoch count open: max_epochs -1). None: let Lightning pick its TQDM bar."""
@@ -318,7 +359,8 @@ class Experiment:
         a = self.args
         self.best = ModelCheckpoint(dirpath=self.ckpt_dir, filename="best-{step}", monitor="val_loss", mode="min",
                                     save_top_k=a.save_total_limit)
-        callbacks = [ValidateAtEnd(), RestoreRNG(), self.best, SaveLast(self.ckpt_dir / "last.ckpt")]
+        callbacks = [ValidateAtEnd(), RestoreRNG(), RestoreAccumulatedGradients(), self.best,
+                     SaveLast(self.ckpt_dir / "last.ckpt")]
         if (bar := progress_bar()) is not None:
             callbacks.append(bar)
         if a.early_stopping_patience > 0:
@@ -376,6 +418,10 @@ class Experiment:
             write_json(self.output_dir / "run_config.json", self.run_config)
             if resume_from:
                 print(f"resuming from {resume_from}")
+        # Lightning warns on every mid-epoch resume that the dataloader is "not resumable" (it looks for a
+        # stateful loader); BatchedData restores the sampler's position itself, so the resume is exact.
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch "
+                                "ended and your dataloader is not resumable")
         try:
             trainer.fit(self.module, datamodule=self.data, ckpt_path=resume_from)
         except SystemExit:  # Lightning turns Ctrl-C into exit(1) after its shutdown; report it as Ctrl-C

@@ -158,13 +158,14 @@ def test_references_come_from_test_references_json(tmp_path):
     assert load_references(data, examples) == [[examples[0].target], ["赤", "あか"], [examples[2].target]]
 
 
-def wait_for_checkpoint(proc, last, min_step: int, timeout: float = 120) -> None:
-    """Poll until last.ckpt holds a step >= min_step (or the run ends)."""
+def wait_for_checkpoint(proc, last, min_step: int, timeout: float = 120, when=lambda checkpoint: True) -> None:
+    """Poll until last.ckpt holds a step >= min_step and ``when(checkpoint)`` (or the run ends)."""
     import torch
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
         try:
-            if torch.load(last, map_location="cpu", weights_only=False)["global_step"] >= min_step:
+            checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+            if checkpoint["global_step"] >= min_step and when(checkpoint):
                 return
         except (FileNotFoundError, EOFError, RuntimeError, KeyError):  # not there yet, or being replaced
             pass
@@ -199,6 +200,40 @@ def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tm
     assert "trained 80 steps" in resumed.stdout and "trained 80 steps" in whole.stdout
     want, got = val_losses(tmp_path / "whole"), val_losses(out)
     assert [s for s, _ in got] == [s for s, _ in want] and len(want) == 12  # after 7, 14, ..., 77 and 80
+    assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-6)
+    assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_resume_inside_a_gradient_accumulation_window_ends_where_the_uninterrupted_run_ends(tmp_path, tiny):
+    """Exact resume with --gradient_accumulation_steps 4: 48 examples / batch 8 = 6 batches an epoch, windows
+    of batches 1-4 and a short one of 5-6; validation (and last.ckpt) every 3 batches falls inside a window
+    every other time. The run is SIGKILLed right after such a checkpoint in its second epoch; the resumed run
+    must get back the gradients of the window's first 3 batches."""
+    import torch
+    data, _ = tiny
+    model = make_tiny_t5(data, tmp_path / "dropout_model", dropout=0.1)
+    args = ["--do_train", "--model_name_or_path", model, "--data_dir", data, "--max_steps", 8,
+            "--gradient_accumulation_steps", 4, "--val_check_interval", 3, "--train_batch_size", 8,
+            "--eval_batch_size", 16, "--learning_rate", "3e-3", "--seed", 3]
+    whole = train_py(*args, "--output_dir", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    out = tmp_path / "killed"
+    proc = train_py(*args, "--output_dir", out, wait=False)
+    last = out / "checkpoints" / "last.ckpt"
+    wait_for_checkpoint(proc, last, min_step=2, when=lambda c: "accumulated_gradients" in c)
+    proc.kill()
+    proc.wait()
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    assert checkpoint["BatchedData"]["batches_done"] == 3 and checkpoint["global_step"] in (2, 4, 6), \
+        "the run must die inside an accumulation window for this test to mean anything"
+    assert checkpoint["accumulated_gradients"]
+    resumed = train_py(*args, "--output_dir", out, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resumed at step {checkpoint['global_step']}" in resumed.stdout
+    assert "not resumable" not in resumed.stdout + resumed.stderr  # Lightning's warning, silenced (our sampler is)
+    assert "trained 8 steps" in resumed.stdout and "trained 8 steps" in whole.stdout
+    want, got = val_losses(tmp_path / "whole"), val_losses(out)
+    assert [s for s, _ in got] == [s for s, _ in want] and len(want) == 8  # after batches 3, 6, ..., 24
     assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-6)
     assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
 
