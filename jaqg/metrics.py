@@ -174,11 +174,27 @@ def compute_metrics(predictions: list[str], references: list[list[str]], tokeniz
 
 
 def format_table(metrics: dict) -> str:
-    """Markdown: a summary line, then one row per tokenizer, then the BLEU signatures."""
+    """Markdown: a summary line, then one row per tokenizer, then the BLEU signatures.
+
+    With ``by_task`` (multitask data) the summary and the table are over all tasks mixed and say so, and one line
+    per task follows the summary; JGLUE's JSQuAD EM/F1 is named only on the QA task's line."""
     summary = f"n = {metrics['n']}, exact_match = {metrics['exact_match']:.2f}, char_f1 = {metrics['char_f1']:.2f}"
-    if "jglue" in metrics:
+    by_task = metrics.get("by_task")
+    if by_task:
+        summary = f"all tasks mixed (read the task lines): {summary}"
+    elif "jglue" in metrics:
         summary += f"; JGLUE JSQuAD EM = {metrics['jglue']['exact_match']:.2f}, F1 = {metrics['jglue']['f1']:.2f}"
-    lines = [summary, "", "| tokenizer | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---:|---:|---:|---:|"]
+    lines = [summary]
+    for task, m in (by_task or {}).items():
+        line = f"{task}: n = {m['n']}, exact_match = {m['exact_match']:.2f}, char_f1 = {m['char_f1']:.2f}"
+        if task == "qa" and "jglue" in m:
+            line += f"; JGLUE JSQuAD EM = {m['jglue']['exact_match']:.2f}, F1 = {m['jglue']['f1']:.2f}"
+        elif m.get("by_tokenizer"):
+            name, scores = next(iter(m["by_tokenizer"].items()))
+            line += f"; BLEU ({name}) = {scores['bleu']:.2f}"
+        lines.append(line)
+    lines += ["", "| tokenizer" + (" (all tasks mixed)" if by_task else "") + " | BLEU | ROUGE-1 | ROUGE-2 | ROUGE-L |",
+              "|---|---:|---:|---:|---:|"]
     for name, s in metrics["by_tokenizer"].items():
         lines.append(f"| {name} | " + " | ".join(f"{s[m]:.2f}" for m in WORD_METRICS) + " |")
     signatures = [f"{name}: {s['bleu_signature']}" for name, s in metrics["by_tokenizer"].items()

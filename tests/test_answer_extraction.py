@@ -102,5 +102,11 @@ def test_train_do_eval_reports_metrics_by_task(run, tmp_path, tiny_t5_dir):
     report = json.loads((data / "prepare_report.json").read_text(encoding="utf-8"))
     assert {t: m["n"] for t, m in metrics["by_task"].items()} == report["by_task"]["test"]
     assert sum(m["n"] for m in metrics["by_task"].values()) == metrics["n"]
+    # stdout: the mixed line says so; JGLUE's JSQuAD EM is named on the QA line only
+    (mixed,) = [line for line in proc.stdout.splitlines() if line.startswith("all tasks mixed")]
+    assert f"n = {metrics['n']}," in mixed and "JGLUE" not in mixed
+    (qa_line,) = [line for line in proc.stdout.splitlines() if line.startswith("qa: n = ")]
+    assert f"n = {metrics['by_task']['qa']['n']}," in qa_line and "JGLUE JSQuAD EM" in qa_line
+    assert sum("JGLUE" in line for line in proc.stdout.splitlines()) == 1
     run_config = json.loads((model / "run_config.json").read_text(encoding="utf-8"))
     assert run_config["data"]["templates"]["ae"] == "answer extraction: {context}"
