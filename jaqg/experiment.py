@@ -93,6 +93,31 @@ class TrainingArgs:
             self.precision = "bf16-mixed" if self.bf16 else "16-mixed"
         if self.save_total_limit < 1:
             raise UserError(f"--save_total_limit {self.save_total_limit}: keep at least 1 checkpoint (the best)")
+        if self.resume:
+            check_resume_flags(self)
+
+
+# Flags a resumed run may change: how long to train, how to evaluate and export, where to run. Every other flag
+# shapes the training itself (model, data, batches, optimizer, schedule, seed, lengths), so --resume with another
+# value would silently continue a different run (e.g. another model's tokenizer saved beside the checkpoint's weights).
+RESUMABLE_CHANGES = {"resume", "overwrite_output_dir", "do_train", "do_eval", "num_train_epochs", "max_steps",
+                     "eval_batch_size", "num_workers", "log_every_n_steps", "early_stopping_patience",
+                     "save_total_limit", "val_check_interval", "accelerator", "devices", "num_nodes", "strategy",
+                     "num_beams", "repetition_penalty", "max_eval_samples", "eval_tokenizers", "max_new_tokens",
+                     "merge_lora", "use_fast_tokenizer", "bf16", "fp16", "gradient_checkpointing"}
+
+
+def check_resume_flags(args) -> None:
+    """UserError naming every flag of ``--resume`` that differs from the run being resumed (its run_config.json)."""
+    path = Path(args.output_dir) / "run_config.json"
+    if not path.is_file():
+        return  # no earlier run recorded here: the missing checkpoint is reported when training starts
+    before = read_json(path)
+    changed = [f"--{k} {before[k]!r} -> {v!r}" for k, v in asdict(args).items()
+               if k not in RESUMABLE_CHANGES and k in before and before[k] != v]
+    if changed:
+        raise UserError(f"--resume: {'; '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from the run in {args.output_dir} ({path.name}); "
+                        "repeat its command with --resume, or pass --overwrite_output_dir to start over")
 
 
 def is_first_process() -> bool:

@@ -316,7 +316,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("case", ["no_data_dir", "no_model", "malformed_tsv", "eval_without_model", "resume_nothing",
-                                  "earlier_run"])
+                                  "earlier_run", "resume_changed"])
 def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
     import train
     from jaqg.errors import UserError
@@ -337,6 +337,13 @@ def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
         flags, want = ["--do_eval"], "no trained model here"
     elif case == "resume_nothing":
         flags, want = ["--do_train", "--resume"], "no checkpoint to resume from"
+    elif case == "resume_changed":  # another learning rate would silently continue a different run
+        (tmp_path / "out" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "out" / "checkpoints" / "last.ckpt").write_bytes(b"")
+        before = {"model_name_or_path": str(model), "learning_rate": 0.1, "seed": 42, "max_steps": 5, "data": None}
+        (tmp_path / "out" / "run_config.json").write_text(json.dumps(before), encoding="utf-8")
+        flags = ["--do_train", "--resume", "--max_steps", "50"]  # training longer is allowed
+        want = "--resume: --learning_rate 0.1 -> 0.0003 differs from the run in"
     else:  # never silently train over an earlier run's checkpoints
         (tmp_path / "out" / "checkpoints").mkdir(parents=True)
         (tmp_path / "out" / "checkpoints" / "last.ckpt").write_bytes(b"")
@@ -346,7 +353,8 @@ def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
         train.main(argv)
     assert "\n" not in str(e.value)
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == (
-        ["checkpoints", "last.ckpt"] if case == "earlier_run" else [])
+        ["checkpoints", "last.ckpt"] if case == "earlier_run" else
+        ["checkpoints", "last.ckpt", "run_config.json"] if case == "resume_changed" else [])
 
 
 def test_cli_error_is_one_line_exit_2(tmp_path):
