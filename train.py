@@ -14,12 +14,14 @@ from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.experiment import (BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained,
                              seed_everything)
+from jaqg.io import read_json
 
 
 @dataclass
 class Args(TrainingArgs):
     """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
-    data_dir: str = arg("data", help="prepared data dir with train.tsv, dev.tsv, test.tsv")
+    data_dir: Optional[str] = arg(None, help="prepared data dir with train.tsv, dev.tsv, test.tsv (default: data; "
+                                             "--do_eval alone: the data dir the model in --output_dir was trained on)")
     max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)",
                                 aliases=["--max_source_length"])
     max_target_length: int = arg(64, help="target tokens kept in training; also the generation length")
@@ -28,6 +30,25 @@ class Args(TrainingArgs):
     max_train_samples: Optional[int] = arg(None, help="train on only the first N training examples")
     max_eval_samples: Optional[int] = arg(None, help="evaluate only the first N test examples")
     eval_tokenizers: list[str] = arg(["mecab"], help="word tokenizers for BLEU/ROUGE in metrics.json")
+
+    def __post_init__(self):
+        if self.data_dir is None:  # before TrainingArgs' checks: --resume compares it with the earlier run's
+            self.data_dir = trained_on(self.output_dir) if self.do_eval and not self.do_train else None
+            self.data_dir = self.data_dir or "data"
+        super().__post_init__()
+
+
+def trained_on(output_dir: str) -> str | None:
+    """The data dir recorded in a trained output_dir's run_config.json, if it still exists (else None).
+
+    Evaluating a multitask or AQG model again on the default ``data/`` (QA) would overwrite its metrics with
+    scores on the wrong task."""
+    path = Path(output_dir) / "run_config.json"
+    data_dir = read_json(path).get("data_dir") if path.is_file() else None
+    if data_dir and Path(data_dir).is_dir():
+        print(f"evaluating on {data_dir}, the data dir {output_dir} was trained on (--data_dir for another)")
+        return data_dir
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -499,3 +499,20 @@ def test_fused_adamw_makes_the_default_update(tiny):
     assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in
                                                    AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=1e-6)
+
+
+def test_eval_alone_reads_the_data_dir_the_model_was_trained_on(tmp_path, capsys):
+    """`train.py --do_eval --output_dir M` used to score a multitask or AQG model on the default data/ (QA),
+    overwriting its metrics with scores on the wrong task."""
+    import train
+    from jaqg.cli import parse_args
+    trained_on, out = tmp_path / "data_multi", tmp_path / "model"
+    trained_on.mkdir()
+    out.mkdir()
+    (out / "run_config.json").write_text(json.dumps({"data_dir": str(trained_on)}), encoding="utf-8")
+    assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out)]).data_dir == str(trained_on)
+    assert "the data dir" in capsys.readouterr().out
+    assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out), "--data_dir", "x"]).data_dir == "x"
+    assert parse_args(train.Args, ["--do_train", "--output_dir", str(out)]).data_dir == "data"
+    trained_on.rmdir()  # moved away since: the default again
+    assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out)]).data_dir == "data"
