@@ -427,7 +427,8 @@ def question_input(answer: str, context: str, data_info: dict | None, highlight:
         raise ValueError("the context is empty; pass --context")
     task = (data_info or {}).get("task", "aqg")
     if task in ("qa", "ae"):
-        raise ValueError(f"the model was trained for {task} (run_config task {task}), not question generation; pass "
+        what = {"qa": "question answering (QA)", "ae": "answer extraction (AE)"}[task]
+        raise ValueError(f"the model was trained for {what} (run_config task {task}), not question generation; pass "
                          "an AQG or multitask model with --model_name_or_path")
     template = (data_info or {}).get("template")
     if task == "multi":  # its question-generation task: AQG-HL after the task prefix
