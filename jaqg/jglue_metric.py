@@ -36,16 +36,20 @@ def compute_exact(gold: str, prediction: str) -> int:
     return int(normalize_answer(gold) == normalize_answer(prediction))
 
 
-def compute_f1(gold: str, prediction: str) -> float:
-    gold_chars = list(normalize_answer(gold))
-    pred_chars = list(normalize_answer(prediction))
-    if not gold_chars or not pred_chars:
-        return float(gold_chars == pred_chars)
-    same = sum((Counter(gold_chars) & Counter(pred_chars)).values())
+def multiset_f1(prediction: Sequence[str], reference: Sequence[str]) -> float:
+    """SQuAD's F1 (transformers' ``squad_metrics.compute_f1``) over two token sequences taken as multisets, 0-1;
+    two empty sequences score 1, one empty sequence 0."""
+    if not prediction or not reference:
+        return float(len(prediction) == len(reference))
+    same = sum((Counter(prediction) & Counter(reference)).values())
     if same == 0:
         return 0.0
-    precision, recall = same / len(pred_chars), same / len(gold_chars)
+    precision, recall = same / len(prediction), same / len(reference)
     return 2 * precision * recall / (precision + recall)
+
+
+def compute_f1(gold: str, prediction: str) -> float:
+    return multiset_f1(list(normalize_answer(prediction)), list(normalize_answer(gold)))
 
 
 def gold_answers(answers: Sequence[str]) -> list[str]:

@@ -15,12 +15,11 @@ tokenizer, e.g. ``tok:ja-mecab-0.996-IPA``), and ROUGE the compare-mt version an
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Sequence
 
 from .errors import UserError
 from .io import prediction_text, read_examples, read_json, read_predictions
-from .jglue_metric import RAW_REFERENCES, jglue_scores
+from .jglue_metric import RAW_REFERENCES, jglue_scores, multiset_f1
 from .normalize import normalize
 from .word_tokenizers import get_tokenizer, tokenizer_signature
 
@@ -29,15 +28,9 @@ WORD_METRICS = ("bleu", *ROUGE_TYPES)
 
 
 def char_f1(prediction: str, reference: str) -> float:
-    pred = [c for c in normalize(prediction) if not c.isspace()]
-    ref = [c for c in normalize(reference) if not c.isspace()]
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    """SQuAD-style F1 (0-1) over the characters of the two texts after ``normalize``, whitespace ignored."""
+    return multiset_f1([c for c in normalize(prediction) if not c.isspace()],
+                       [c for c in normalize(reference) if not c.isspace()])
 
 
 def exact_match(prediction: str, reference: str) -> float:
