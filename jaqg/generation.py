@@ -427,9 +427,9 @@ def question_input(answer: str, context: str, data_info: dict | None, highlight:
         raise ValueError("the context is empty; pass --context")
     task = (data_info or {}).get("task", "aqg")
     if task in ("qa", "ae"):
-        what = {"qa": "question answering (QA)", "ae": "answer extraction (AE)"}[task]
-        raise ValueError(f"the model was trained for {what} (run_config task {task}), not question generation; pass "
-                         "an AQG or multitask model with --model_name_or_path")
+        what = {"qa": "question answering, QA", "ae": "answer extraction, AE"}[task]
+        raise ValueError(f"the model was trained for {task} ({what}; its run_config task), not question generation; "
+                         "pass an AQG or multitask model with --model_name_or_path")
     template = (data_info or {}).get("template")
     if task == "multi":  # its question-generation task: AQG-HL after the task prefix
         task, template = "aqg_hl", task_template(data_info, "aqg_hl")
