@@ -50,6 +50,12 @@ def normalize(text: str, sep: str = DEFAULT_SEP) -> str:
     return f" {sep} ".join(p for p in map(_fixed_point, parts) if p)
 
 
+def match_key(text: str, sep: str = DEFAULT_SEP) -> str:
+    """``normalize(text)`` with all whitespace removed: the key under which two answers or questions count as the
+    same text (generate.py's round trip, generate_qa.py's duplicate questions, score_qag.py's answer recall)."""
+    return "".join(normalize(text, sep).split())
+
+
 def normalize_offset(text: str, offset: int, sep: str = DEFAULT_SEP) -> int:
     """Approximately where ``text[offset:]`` starts inside ``normalize(text)`` (within a character or two).
 

@@ -38,7 +38,7 @@ from .errors import UserError
 from .formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output
 from .highlight import wrap
 from .io import read_jsonl, read_lines
-from .normalize import DEFAULT_SEP, normalize
+from .normalize import DEFAULT_SEP, match_key, normalize
 from .sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     from .generation import generate
     from .hallucination import find_hallucinations
     from .metrics import char_f1
-    from .roundtrip import answer_questions
+    from .roundtrip import answer_questions, qa_inputs
 
     if answers not in ("model", "ner"):
         raise UserError(f"--answers {answers}: choose model or ner")
@@ -269,8 +269,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     todo = [i for i in todo if records[i]["reason"] is None]
 
     qa_questions, qa_passages = [records[i]["question"] for i in todo], [records[i]["passage"] for i in todo]
-    measured(qa, [format_input("qa", question=normalize(q), context=c, template=qa.template)
-                  for q, c in zip(qa_questions, qa_passages)])
+    measured(qa, qa_inputs(qa_questions, qa_passages, qa.template))  # the inputs answer_questions builds
     replies = answer_questions(qa.model, qa.tokenizer, qa_questions, qa_passages, template=qa.template,
                                batch_size=config.batch_size, max_input_length=config.max_input_length,
                                max_new_tokens=qa.max_new_tokens, progress=config.progress)
@@ -281,7 +280,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         r = records[i]
         r["roundtrip_answer"], r["roundtrip_f1"] = reply, round(char_f1(reply, r["answer"]), 4)
         r["hallucinated_words"] = words
-        key = "".join(normalize(r["question"]).split())
+        key = match_key(r["question"])
         if r["roundtrip_f1"] < config.min_roundtrip_f1:
             r["reason"] = "roundtrip mismatch"
         elif words and not config.allow_hallucinated:

@@ -22,7 +22,7 @@ from statistics import mean
 from typing import Callable, Sequence
 
 from .metrics import char_f1
-from .normalize import normalize
+from .normalize import match_key, normalize
 
 Pair = tuple[str, str]  # (question, answer)
 
@@ -48,10 +48,10 @@ def qa_aligned_f1(generated: Sequence[Pair], gold: Sequence[Pair],
 
 def answer_recall(generated_answers: Sequence[str], gold_answers: Sequence[Sequence[str]]) -> float:
     """Share (0-1) of gold questions whose answer (any of its annotations) some generated answer equals."""
-    made = {"".join(normalize(a).split()) for a in generated_answers}
+    made = {match_key(a) for a in generated_answers}
     if not gold_answers:
         return 0.0
-    return mean(any("".join(normalize(a).split()) in made for a in answers) for answers in gold_answers)
+    return mean(any(match_key(a) in made for a in answers) for answers in gold_answers)
 
 
 def score_paragraphs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple[str, list[str]]]],

@@ -22,7 +22,7 @@ from typing import Sequence
 from .errors import UserError
 from .formats import format_input, task_template
 from .io import read_json
-from .normalize import normalize
+from .normalize import match_key, normalize
 
 # Heads of models that generate text (transformers' class names end so); anything else cannot answer here.
 GENERATIVE_HEADS = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "Seq2SeqLM")
@@ -86,6 +86,13 @@ def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32"
                    max_new_tokens=run_config.get("max_target_length") or 64)
 
 
+def qa_inputs(questions: Sequence[str], contexts: Sequence[str], template: str | None = None) -> list[str]:
+    """The QA model's input text for each (question, context) pair, both normalized as prepared QA data is:
+    ``format_input("qa", question=..., context=..., template=template)`` (None: the default QA template)."""
+    return [format_input("qa", question=normalize(q), context=normalize(c), template=template)
+            for q, c in zip(questions, contexts)]
+
+
 def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *,
                      template: str | None = None, batch_size: int = 16, max_input_length: int = 512,
                      max_new_tokens: int = 64, progress: bool = False) -> list[str]:
@@ -93,8 +100,7 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
 
     Answers are one line of text (jaqg.generation.clean_text: whitespace runs become one space; a causal LM's
     answer is cut at its first newline), so they can be compared, scored and written to a TSV field.
-    Questions and contexts are normalized as prepared QA data is; the input is
-    ``format_input("qa", question=..., context=..., template=template)`` (None: the default QA template).
+    Inputs are ``qa_inputs(questions, contexts, template)``.
     Batched by length (jaqg.generation.generate).
     """
     from .generation import clean_text, generate, is_causal
@@ -102,17 +108,15 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
     if not questions:
         return []
-    inputs = [format_input("qa", question=normalize(q), context=normalize(c), template=template)
-              for q, c in zip(questions, contexts)]
-    outputs = generate(model, tokenizer, inputs, batch_size=batch_size, max_input_length=max_input_length,
-                       max_new_tokens=max_new_tokens, progress=progress)
+    outputs = generate(model, tokenizer, qa_inputs(questions, contexts, template), batch_size=batch_size,
+                       max_input_length=max_input_length, max_new_tokens=max_new_tokens, progress=progress)
     first_line = is_causal(model)
     return [clean_text(o[0] if o else "", first_line=first_line) for o in outputs]
 
 
 def same_answer(a: str, b: str) -> bool:
     """Equal after normalization, spaces ignored (the round trip's test)."""
-    return "".join(normalize(a).split()) == "".join(normalize(b).split())
+    return match_key(a) == match_key(b)
 
 
 def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions: list[list[str]], *,
