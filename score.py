@@ -20,8 +20,8 @@ from jaqg.breakdowns import data_fields
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.io import prediction_field, write_json, write_rows
-from jaqg.metrics import (check_same_ids, format_report, is_jsquad_file, read_prediction_map, read_reference_map,
-                          score_data)
+from jaqg.metrics import (check_same_ids, format_report, is_jsquad_file, read_prediction_map, read_raw_reference_map,
+                          read_reference_map, score_data)
 from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
 from jaqg.word_tokenizers import TOKENIZERS, check_names
 
@@ -105,14 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         qa = load_qa_model(args.qa_model, device=args.device)
 
     refs = [references[i] for i in ids]
+    raw_map = read_raw_reference_map(ids, args.references, args.references_json)  # read once for A and B
     metrics, per_example = score_data([predictions[i] for i in ids], ids, refs, tsv_path=args.references,
                                       json_path=args.references_json, tokenizers=tokenizers,
-                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None)
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None,
+                                      raw_map=raw_map)
     tables = [format_report(metrics)]
     if other is not None:
         _, per_example_b = score_data([other[i] for i in ids], ids, refs, tsv_path=args.references,
                                       json_path=args.references_json, tokenizers=tokenizers,
-                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None)
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None,
+                                      raw_map=raw_map)
         metrics["comparison"] = compare_systems(per_example, per_example_b, [predictions[i] for i in ids],
                                                 [other[i] for i in ids], refs, tokenizers,
                                                 args.tokenizer_name_or_path, args.compare_metrics,

@@ -594,10 +594,12 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
     predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back (<empty> is "")
     references = load_references(data_dir, examples)
     ids = [e.id for e in examples]
-    # score.py's scoring: JGLUE on the raw golds beside test.tsv (named in jglue_references), breakdowns.
+    # score.py's scoring: JGLUE on the raw golds beside test.tsv (named in jglue_references), breakdowns;
+    # the raw golds are read once, for the whole set and by_task's jglue.
+    raw_map = read_raw_reference_map(ids, tsv_path=data_dir / "test.tsv")
     metrics, _ = score_data(predictions, ids, references, tsv_path=data_dir / "test.tsv", tokenizers=tuple(tokenizers),
-                            tokenizer_name_or_path=str(model_dir))
-    raw, _ = read_raw_reference_map(ids, tsv_path=data_dir / "test.tsv")  # for by_task's jglue
+                            tokenizer_name_or_path=str(model_dir), raw_map=raw_map)
+    raw = raw_map[0]
     raw_references = [raw[e.id] for e in examples] if raw else references
     prefixes = info.get("task_prefixes")
     if prefixes:  # a multitask data dir: the same metrics per task, the task read from the input's prefix

@@ -132,14 +132,17 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
 
 def score_data(predictions: Sequence[str], ids: Sequence[str], references: Sequence[Sequence[str]], *,
                tsv_path=None, json_path=None, tokenizers: Sequence[str] = ("mecab",),
-               tokenizer_name_or_path: str | None = None, fields=None) -> tuple[dict, list[dict]]:
+               tokenizer_name_or_path: str | None = None, fields=None,
+               raw_map: tuple[dict[str, list[str]] | None, str] | None = None) -> tuple[dict, list[dict]]:
     """``score_examples`` of a data set's predictions (one per id, in ``ids`` order) as score.py, train.py --do_eval
     and run_clm.py --do_eval report them: JGLUE's metric on the raw golds that follow the references
     (``read_raw_reference_map``; ``metrics["jglue_references"]`` says which were scored) and, with the data TSV,
-    the breakdowns by question type and lengths (jaqg.breakdowns; ``fields``: its rows' fields, if already read)."""
+    the breakdowns by question type and lengths (jaqg.breakdowns; ``fields``: its rows' fields, if already read).
+    ``raw_map``: ``read_raw_reference_map(ids, tsv_path, json_path)``, if already read (two systems scored against
+    the same references read their golds once)."""
     from .breakdowns import breakdowns, data_fields
     ids = list(ids)
-    raw, raw_source = read_raw_reference_map(ids, tsv_path, json_path)
+    raw, raw_source = raw_map if raw_map is not None else read_raw_reference_map(ids, tsv_path, json_path)
     metrics, per_example = score_examples(predictions, references, tokenizers, tokenizer_name_or_path,
                                           raw_references=[raw[i] for i in ids] if raw else None)
     metrics["jglue_references"] = raw_source
@@ -268,9 +271,10 @@ def read_raw_reference_map(ids, tsv_path=None, json_path=None) -> tuple[dict[str
         return None
 
     if json_path:
-        if _is_jsquad(read_json(json_path)):
-            return _references_from_json(json_path, raw=True), str(json_path)
-        return beside(json_path) or (_references_from_json(json_path, raw=True), str(json_path))
+        obj = read_json(json_path)
+        if _is_jsquad(obj):
+            return _references_from_json(json_path, raw=True, obj=obj), str(json_path)
+        return beside(json_path) or (_references_from_json(json_path, raw=True, obj=obj), str(json_path))
     found = beside(tsv_path) if tsv_path else None
     return found or (None, "the references (normalized; no raw gold answers found)")
 
@@ -284,9 +288,10 @@ def is_jsquad_file(path) -> bool:
     return _is_jsquad(read_json(path))
 
 
-def _references_from_json(path, raw: bool = False) -> dict[str, list[str]]:
-    """``{id: [answers]}`` from a JSQuAD or ``{id: [answers]}`` JSON; normalized unless ``raw``."""
-    obj = read_json(path)
+def _references_from_json(path, raw: bool = False, obj=None) -> dict[str, list[str]]:
+    """``{id: [answers]}`` from a JSQuAD or ``{id: [answers]}`` JSON; normalized unless ``raw``. ``obj``: the
+    file's parsed JSON, if already read (``path`` then only names it in errors)."""
+    obj = read_json(path) if obj is None else obj
     norm = (lambda text: text) if raw else normalize  # noqa: E731
     if _is_jsquad(obj):  # JSQuAD / SQuAD v1.1
         try:
