@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         _, per_example_b = score_data([other[i] for i in ids], ids, refs, tsv_path=args.references,
                                       json_path=args.references_json, tokenizers=tokenizers,
                                       tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None,
-                                      raw_map=raw_map)
+                                      raw_map=raw_map, with_breakdowns=False)
         metrics["comparison"] = compare_systems(per_example, per_example_b, [predictions[i] for i in ids],
                                                 [other[i] for i in ids], refs, tokenizers,
                                                 args.tokenizer_name_or_path, args.compare_metrics,

@@ -133,20 +133,22 @@ def score_examples(predictions: Sequence[str], references: Sequence[Sequence[str
 def score_data(predictions: Sequence[str], ids: Sequence[str], references: Sequence[Sequence[str]], *,
                tsv_path=None, json_path=None, tokenizers: Sequence[str] = ("mecab",),
                tokenizer_name_or_path: str | None = None, fields=None,
-               raw_map: tuple[dict[str, list[str]] | None, str] | None = None) -> tuple[dict, list[dict]]:
+               raw_map: tuple[dict[str, list[str]] | None, str] | None = None,
+               with_breakdowns: bool = True) -> tuple[dict, list[dict]]:
     """``score_examples`` of a data set's predictions (one per id, in ``ids`` order) as score.py, train.py --do_eval
     and run_clm.py --do_eval report them: JGLUE's metric on the raw golds that follow the references
     (``read_raw_reference_map``; ``metrics["jglue_references"]`` says which were scored) and, with the data TSV,
     the breakdowns by question type and lengths (jaqg.breakdowns; ``fields``: its rows' fields, if already read).
     ``raw_map``: ``read_raw_reference_map(ids, tsv_path, json_path)``, if already read (two systems scored against
-    the same references read their golds once)."""
+    the same references read their golds once). ``with_breakdowns=False`` skips the breakdowns (score.py's system
+    B: only its per-example scores are used, and question types cost a SudachiPy pass over every question)."""
     from .breakdowns import breakdowns, data_fields
     ids = list(ids)
     raw, raw_source = raw_map if raw_map is not None else read_raw_reference_map(ids, tsv_path, json_path)
     metrics, per_example = score_examples(predictions, references, tokenizers, tokenizer_name_or_path,
                                           raw_references=[raw[i] for i in ids] if raw else None)
     metrics["jglue_references"] = raw_source
-    if tsv_path:
+    if tsv_path and with_breakdowns:
         metrics.update(breakdowns(per_example, fields if fields is not None else data_fields(tsv_path, ids)))
     return metrics, per_example
 
