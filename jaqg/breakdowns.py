@@ -87,6 +87,8 @@ def _length(text: str) -> int:
 
 
 def length_bucket(text: str, buckets) -> str:
+    """The name of the bucket ``(lo, hi or None, name)`` holding the text's length in characters, whitespace
+    excluded (ANSWER_BUCKETS, CONTEXT_BUCKETS)."""
     n = _length(text)
     for lo, hi, name in buckets:
         if n >= lo and (hi is None or n <= hi):

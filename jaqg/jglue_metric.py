@@ -33,6 +33,7 @@ def normalize_answer(s: str) -> str:
 
 
 def compute_exact(gold: str, prediction: str) -> int:
+    """1 if the two texts are equal after ``normalize_answer``, else 0 (squad_metrics' ``compute_exact``, patched)."""
     return int(normalize_answer(gold) == normalize_answer(prediction))
 
 
@@ -49,6 +50,8 @@ def multiset_f1(prediction: Sequence[str], reference: Sequence[str]) -> float:
 
 
 def compute_f1(gold: str, prediction: str) -> float:
+    """F1 (0-1) over the characters of the two texts after ``normalize_answer``, spaces included
+    (JGLUE's patched ``compute_f1``: squad_metrics' token F1 with characters as the tokens)."""
     return multiset_f1(list(normalize_answer(prediction)), list(normalize_answer(gold)))
 
 

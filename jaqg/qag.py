@@ -141,11 +141,14 @@ class TaskModel:
     max_new_tokens: int
 
     def input_length(self, text: str) -> int:
+        """Tokens of ``text`` as this model's tokenizer encodes it, special tokens included."""
         return len(self.tokenizer(text)["input_ids"])
 
 
 @dataclass
 class QagConfig:
+    """generate_qa.py's knobs: ``max_input_length`` in tokens of each model's tokenizer, ``min_roundtrip_f1`` a
+    char F1 in 0-1 (jaqg.metrics.char_f1), ``hallucination_tokenizer`` one of jaqg.hallucination.ANALYZERS."""
     max_input_length: int = 512
     num_beams: int = 1
     bad_words: Sequence[str] | None = None
@@ -158,6 +161,8 @@ class QagConfig:
 
 @dataclass
 class QagResult:
+    """What ``generate_qa`` returns: one record per candidate, the summary, and one entry per passage (see
+    ``generate_qa``'s docstring for their keys)."""
     records: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     passages: list[dict] = field(default_factory=list)  # {id, index, passage, sentences, worst_input_tokens}
@@ -307,6 +312,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
 
 
 def format_summary(summary: dict) -> str:
+    """Two human-readable lines of a ``generate_qa`` summary (documents, passages, longest input; candidates,
+    kept, dropped by reason)."""
     dropped = ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
     return (f"{summary['documents']} document(s), {summary['passages']} passage(s), {summary['sentences']} "
             f"sentence(s) ({summary['sentences_cut']} cut to fit); longest input {summary['max_input_tokens']} of "

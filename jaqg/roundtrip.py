@@ -53,6 +53,7 @@ class QAModel:
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str], *, batch_size: int = 16,
                progress: bool = False) -> list[str]:
+        """``answer_questions`` with this model's template and lengths: one answer per (question, context)."""
         return answer_questions(self.model, self.tokenizer, questions, contexts, template=self.template,
                                 batch_size=batch_size, max_input_length=self.max_input_length,
                                 max_new_tokens=self.max_new_tokens, progress=progress)

@@ -130,6 +130,8 @@ LIKE_NAMES = (*FAMILIES, *ALIASES)  # every name --like accepts
 
 
 def family(name: str) -> Family:
+    """The stand-in family of a ``--like`` name (a FAMILIES key or an ALIASES name); UserError listing the
+    accepted names otherwise."""
     if name in FAMILIES:
         return FAMILIES[name]
     if name in ALIASES:  # same tokenizer layout; the stand-in is tiny either way
