@@ -17,7 +17,7 @@ from typing import Optional
 from jaqg.cli import arg, parse_args
 from jaqg.errors import UserError, run_cli
 from jaqg.formats import DEFAULT_TASK_PREFIXES, task_template
-from jaqg.generation import load_model, read_run_config
+from jaqg.generation import check_model_path, load_model, read_run_config
 from jaqg.hallucination import ANALYZERS
 from jaqg.io import atomic_write, write_json
 from jaqg.qag import QagConfig, TaskModel, generate_qa, print_summary, read_documents
@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.answers == "model":
         needs["ae"] = (args.ae_model or m, "pass an answer-extraction model with --ae_model, or --answers ner"
                        if not args.ae_model else "pass an AE or multitask model as --ae_model")
+    # A missing model dir stops here, in one line naming its flag, before notes are printed or documents read.
+    flags = {args.ae_model: "--ae_model", args.qa_model: "--qa_model", m: "--model_name_or_path"}
+    for path, _ in needs.values():
+        check_model_path(path, flags[path])
     tasks_of: dict[str, list[str]] = {}
     for task, (path, _) in needs.items():
         tasks_of.setdefault(path, []).append(task)
@@ -120,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     loaded: dict[str, tuple] = {}
     task_models = {}
     for task, (path, _) in needs.items():
-        if path not in loaded:
-            loaded[path] = load_model(path, device=args.device, precision=args.precision, threads=args.threads)
+        if path not in loaded:  # errors name the flag that gave the path
+            loaded[path] = load_model(path, device=args.device, precision=args.precision, threads=args.threads,
+                                      flag=flags[path])
         template, max_new_tokens, _ = configs[task]
         task_models[task] = TaskModel(*loaded[path], template=template, max_new_tokens=max_new_tokens)
     config = QagConfig(max_input_length=max_input_length, num_beams=args.num_beams, bad_words=args.bad_words,

@@ -138,6 +138,7 @@ def test_generate_qa_writes_one_record_per_candidate(multitask_dir, tmp_path, ca
     ('{"id": 1, "text": "ある文。"}\n{"id": 2}\n', [], 'qa.jsonl:2: needs a non-empty string field "text" ("id" and '
                                                    '"title" are optional'),
     ("文。", ["--ae_model", "MISSING"], "--ae_model applies only"),
+    ("文。", ["--qa_model", "runs_missing/model_qa"], "--qa_model runs_missing/model_qa: no such model dir"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(multitask_dir, tmp_path, capsys, content, flags, message):
     source = tmp_path / ("qa.jsonl" if "{" in content else "doc.txt")
