@@ -32,11 +32,21 @@ def pair_char_f1(h: Pair, r: Pair) -> float:
     return char_f1(f"{h[0]} {h[1]}", f"{r[0]} {r[1]}")
 
 
+def normalized_pairs(pairs: Sequence[Pair]) -> list[Pair]:
+    """Each (question, answer) normalized (jaqg.normalize), duplicates dropped, order kept: the pairs
+    ``qa_aligned_f1`` compares (and ``bertscore_table`` is keyed by)."""
+    return list(dict.fromkeys((normalize(q), normalize(a)) for q, a in pairs))
+
+
+def gold_pairs(qas: Sequence[tuple[str, Sequence[str]]]) -> list[Pair]:
+    """A paragraph's gold (question, answer) pairs from (question, [annotated answers]): the first annotation."""
+    return [(q, answers[0]) for q, answers in qas]
+
+
 def qa_aligned_f1(generated: Sequence[Pair], gold: Sequence[Pair],
                   similarity: Callable[[Pair, Pair], float] = pair_char_f1) -> dict[str, float]:
     """{precision, recall, f1} (0-1) of one paragraph, lmqg's definition (see the module docstring)."""
-    hyps = list(dict.fromkeys((normalize(q), normalize(a)) for q, a in generated))
-    refs = list(dict.fromkeys((normalize(q), normalize(a)) for q, a in gold))
+    hyps, refs = normalized_pairs(generated), normalized_pairs(gold)
     if not hyps or not refs:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     scores = [[similarity(h, r) for r in refs] for h in hyps]
@@ -64,7 +74,7 @@ def score_paragraphs(generated: dict[str, list[Pair]], gold: dict[str, list[tupl
     per = {}
     for pid, qas in gold.items():
         pairs = generated.get(pid, [])
-        scores = qa_aligned_f1(pairs, [(q, answers[0]) for q, answers in qas], similarity)
+        scores = qa_aligned_f1(pairs, gold_pairs(qas), similarity)
         scores["answer_recall"] = answer_recall([a for _, a in pairs], [answers for _, answers in qas])
         scores["n_generated"] = len(pairs)
         per[pid] = scores
@@ -81,8 +91,7 @@ def paragraph_pairs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple
     """Every (generated, gold) pair of normalized pairs that qa_aligned_f1 compares, over all paragraphs."""
     out = set()
     for pid, qas in gold.items():
-        hyps = {(normalize(q), normalize(a)) for q, a in generated.get(pid, [])}
-        refs = {(normalize(q), normalize(answers[0])) for q, answers in qas}
+        hyps, refs = normalized_pairs(generated.get(pid, [])), normalized_pairs(gold_pairs(qas))
         out.update((h, r) for h in hyps for r in refs)
     return out
 
