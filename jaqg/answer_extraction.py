@@ -20,7 +20,7 @@ from typing import Sequence
 
 from .errors import UserError
 from .formats import HL_TOKEN, format_ae_target, format_input
-from .highlight import candidates, pick, wrap
+from .highlight import body_start, candidates, pick, wrap
 from .io import Example
 from .prepare import group_paragraphs
 from .sentences import sentence_spans
@@ -38,8 +38,7 @@ NUMERIC_EXPRESSION = re.compile(
 
 def paragraph_sentence_spans(context: str, sep: str) -> tuple[int, list[tuple[int, int]]]:
     """(body start, sentence spans of the body) of a ``title [SEP] body`` context (the whole text if no sep)."""
-    sep_at = context.find(sep)
-    body_from = sep_at + len(sep) if sep_at >= 0 else 0
+    body_from = body_start(context, sep)
     return body_from, sentence_spans(context, body_from)
 
 

@@ -31,6 +31,12 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
+def body_start(context: str, sep: str = DEFAULT_SEP) -> int:
+    """Where the body of a ``title [SEP] body`` context starts (just after the first ``sep``; 0 without one)."""
+    sep_at = context.find(sep)
+    return sep_at + len(sep) if sep_at >= 0 else 0
+
+
 def _most_related(context: str, starts: list[int], answer: str, question: str, body_from: int) -> list[int]:
     """The occurrences most related to the question (ties kept, in order).
 
@@ -66,8 +72,7 @@ def candidates(context: str, answer: str, question: str | None = None, strategy:
         raise ValueError(f"answer {answer!r} does not occur in the context")
     if strategy == "annotated":
         return starts
-    sep_at = context.find(sep)
-    body_from = sep_at + len(sep) if sep_at >= 0 else 0
+    body_from = body_start(context, sep)
     body = [s for s in starts if s >= body_from]
     if not body:
         return starts
