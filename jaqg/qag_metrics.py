@@ -61,7 +61,7 @@ def answer_recall(generated_answers: Sequence[str], gold_answers: Sequence[Seque
     made = {match_key(a) for a in generated_answers}
     if not gold_answers:
         return 0.0
-    return mean(any(match_key(a) in made for a in answers) for answers in gold_answers)
+    return float(mean(any(match_key(a) in made for a in answers) for answers in gold_answers))  # bools: mean(...) is an int 0
 
 
 def score_paragraphs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple[str, list[str]]]],
