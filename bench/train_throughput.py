@@ -60,8 +60,9 @@ class Args:
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
     optim: str = arg("adamw", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
-    attn_implementation: str = arg("sdpa", help="ours: the model's attention (hf keeps transformers' default, sdpa)",
-                                   choices=["sdpa", "eager"])
+    attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: jaqg.t5_attention's "
+                                                "chunked attention; hf keeps transformers' default, sdpa)",
+                                   choices=["auto", "sdpa", "eager"])
     original: bool = arg(False, help="also time the seed's approach (pad to 512/64, random order)")
     work_dir: str = arg("", help="keep data and models here (default: a temp dir)")
 
@@ -213,6 +214,7 @@ def main() -> None:
     from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
     from jaqg.experiment import load_pretrained
     from jaqg.io import read_examples
+    from jaqg.t5_attention import set_attention
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="train_bench_"))
     data, model_dir, described = prepare(work, args)
@@ -233,7 +235,7 @@ def main() -> None:
         collate = CountingCollator(Collator(tokenizer.pad_token_id))
         sampler = LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0)
         model = copy.deepcopy(base_model)
-        model.config._attn_implementation = args.attn_implementation
+        set_attention(model, args.attn_implementation)
         times = epoch_lightning(model, train_set, collate, args.batch_size, args.optim, sampler=sampler,
                                 device=args.device, precision=args.precision)
         return times, collate.tokens

@@ -38,6 +38,7 @@ from .errors import UserError
 from .hub_tokenizers import save_tokenizer
 from .io import FILE_MODE, atomic_write, read_json, write_json
 from .module import LOSSES, LMModule
+from .t5_attention import set_attention
 
 
 @dataclass
@@ -85,6 +86,10 @@ class TrainingArgs:
     num_nodes: int = arg(1, help="machines (with torchrun or SLURM)")
     strategy: str = arg("auto", help="Lightning strategy: auto | ddp | fsdp | deepspeed ...")
     num_workers: int = arg(0, help="DataLoader worker processes")
+    attn_implementation: str = arg("auto", help="attention kernels: auto (T5 family: jaqg.t5_attention's chunked "
+                                                "attention, exact and faster on a CPU; other models: transformers' "
+                                                "default), sdpa, eager",
+                                   choices=["auto", "sdpa", "eager"])
     gradient_checkpointing: bool = arg(False, help="recompute activations in backward: much less memory, "
                                                    "~30%% slower")
 
@@ -104,7 +109,8 @@ RESUMABLE_CHANGES = {"resume", "overwrite_output_dir", "do_train", "do_eval", "n
                      "eval_batch_size", "num_workers", "log_every_n_steps", "early_stopping_patience",
                      "save_total_limit", "val_check_interval", "accelerator", "devices", "num_nodes", "strategy",
                      "num_beams", "repetition_penalty", "max_eval_samples", "eval_tokenizers", "max_new_tokens",
-                     "merge_lora", "use_fast_tokenizer", "bf16", "fp16", "gradient_checkpointing"}
+                     "merge_lora", "use_fast_tokenizer", "bf16", "fp16", "gradient_checkpointing",
+                     "attn_implementation"}
 
 
 def check_resume_flags(args) -> None:
@@ -359,6 +365,7 @@ class Experiment:
             self.run_config["tokenizer_coverage"] = coverage_report(tokenizer, coverage_examples)
             if is_first_process():
                 print(format_coverage(self.run_config["tokenizer_coverage"]))
+        set_attention(model, args.attn_implementation)  # auto: eager's arithmetic in cache-sized chunks (T5 family)
         if args.gradient_checkpointing:  # on a peft model too: it forwards to the wrapped HF model
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.config.use_cache = False

@@ -38,6 +38,7 @@ from .highlight import highlight_answer
 from .hub_tokenizers import load_tokenizer
 from .io import EMPTY_PREDICTION, read_json
 from .normalize import normalize
+from .t5_attention import chunked_attention
 
 log = logging.getLogger(__name__)
 
@@ -333,9 +334,10 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         retry: set[int] = set()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            candidates = _generate_batch(model, tokenizer, [encoded[i] for i in chunk], num_beams=num_beams,
-                                         num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
-                                         per_group=per_group, gen_kwargs=kwargs)
+            with chunked_attention(model):  # T5 family: jaqg.t5_attention for this call, then the model's own
+                candidates = _generate_batch(model, tokenizer, [encoded[i] for i in chunk], num_beams=num_beams,
+                                             num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
+                                             per_group=per_group, gen_kwargs=kwargs)
             for i, hyps in zip(chunk, candidates):
                 texts = [decode(h) for h in hyps]
                 offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if w in t}

@@ -6,8 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, DynamicCache, EncoderDecoderCache
 
-from jaqg.beam_attention import BEAM_SHARED_SDPA, beam_search_cache
+from jaqg.beam_attention import BEAM_SHARED, BEAM_SHARED_SDPA, beam_search_cache
 from jaqg.generation import generate, load_model
+from jaqg.t5_attention import CHUNKED_T5
 
 BEAMS = 4
 # Lengths differ, so the batch is padded: the padding mask must reach the shared attention too.
@@ -18,11 +19,12 @@ def decode_steps(model, tok, texts, shared: bool, steps: int = 4) -> torch.Tenso
     """Logits of ``steps`` decoder steps for every beam row, teacher-forced with fixed tokens (no beam choices
     that could tell the two paths apart by a near tie): (inputs * beams, steps, vocab)."""
     enc = tok(texts, padding=True, return_tensors="pt")
+    own = model.config._attn_implementation
     with torch.inference_mode(), contextlib.ExitStack() as stack:
         states = model.get_encoder()(**enc).last_hidden_state
         plain = EncoderDecoderCache(DynamicCache(), DynamicCache())  # transformers' own path
         cache = stack.enter_context(beam_search_cache(model, states, enc["attention_mask"])) if shared else plain
-        assert model.config._attn_implementation == (BEAM_SHARED_SDPA if shared else "sdpa")
+        assert model.config._attn_implementation == (BEAM_SHARED[own][0] if shared else own)
         rows = len(texts) * BEAMS
         ids = torch.full((rows, 1), model.config.decoder_start_token_id)
         logits = []
@@ -42,9 +44,13 @@ def model_dir(request, tiny_t5_dir, tiny_bart_dir):
     return {"t5": tiny_t5_dir, "bart": tiny_bart_dir}[request.param]
 
 
-def test_shared_cross_attention_matches_the_plain_path(model_dir):
+@pytest.mark.parametrize("attention", ["sdpa", CHUNKED_T5])
+def test_shared_cross_attention_matches_the_plain_path(model_dir, attention):
     torch.set_num_threads(1)
     model, tok = load_model(str(model_dir), device="cpu")
+    if attention == CHUNKED_T5 and model.config.model_type != "t5":
+        pytest.skip("jaqg.t5_attention is for the T5 family")
+    model.set_attn_implementation(attention)
     plain = decode_steps(model, tok, TEXTS, shared=False)
     shared = decode_steps(model, tok, TEXTS, shared=True)
     assert (plain - shared).abs().max() < 1e-4  # float rounding only (a lost padding mask moved logits ~0.04)
