@@ -5,7 +5,8 @@
 Data and model as bench/train_throughput.py makes them (QA TSVs from JSQuAD valid when present; DIR may be that
 bench's --work_dir, to reuse them). Prints (1) CPU seconds per
 step of a plain PyTorch loop split into collate / forward+loss / backward / clip / AdamW (default, foreach, fused),
-(2) the same steps under Lightning (train.py's module) for its overhead, (3) torch.profiler's top operators.
+(2) the same steps under Lightning (train.py's module) for its overhead, (3) torch.profiler's top operators of the
+plain loop with fused AdamW. The model runs on train.py's attention (--attn_implementation, default auto).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Args:
     batch_size: int = arg(16, help="examples per step")
     steps: int = arg(8, help="steps timed per variant")
     threads: int = arg(1, help="torch threads")
+    attn_implementation: str = arg("auto", help="train.py's --attn_implementation (auto: jaqg.t5_attention)",
+                                   choices=["auto", "sdpa", "eager"])
 
 
 def main() -> None:
@@ -47,12 +50,14 @@ def main() -> None:
     from jaqg.experiment import load_pretrained
     from jaqg.io import read_examples
     from jaqg.module import LMModule, cross_entropy
+    from jaqg.t5_attention import set_attention
 
     import tempfile
     import train_throughput
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="profile_step_"))
     data, model_dir, described = train_throughput.prepare(work, train_throughput.Args(size=args.size))
     base, tokenizer = load_pretrained(str(model_dir))
+    set_attention(base, args.attn_implementation)
     train_set = TokenizedDataset(read_examples(data / "train.tsv")[:256], tokenizer, 512, 64)
     collate = Collator(tokenizer.pad_token_id)
     order = list(LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0))[: args.steps + 1]
@@ -98,16 +103,17 @@ def main() -> None:
         trainer.fit(LMModule(copy.deepcopy(base), learning_rate=1e-4), train_dataloaders=loader)
         return (stamps[-1] - stamps[0]) / args.steps
 
-    print(f"{described}; {args.size} T5, batch {args.batch_size}, {args.steps} steps, CPU seconds per step:")
+    print(f"{described}; {args.size} T5, batch {args.batch_size}, attention {base.config._attn_implementation}, "
+          f"{args.steps} steps, CPU seconds per step:")
     for impl in ("default", "foreach", "fused"):
         parts = plain(impl)
         print(f"  plain loop, AdamW {impl:<8} total {sum(parts.values()):.4f}  "
               + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()))
-    print(f"  Lightning (LMModule, AdamW default) total {lightning():.4f}")
+    print(f"  Lightning (LMModule, its default AdamW: fused) total {lightning():.4f}")
 
     model = copy.deepcopy(base).train()
     module = LMModule(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # train.py's default optimizer
     from torch.profiler import ProfilerActivity, profile
     batches = [collate([train_set[j] for j in idx]) for idx in order]
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -59,7 +59,7 @@ class Args:
                           "0: torch's default)")
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
-    optim: str = arg("adamw", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
+    optim: str = arg("adamw_torch_fused", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
     attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: jaqg.t5_attention's "
                                                 "chunked attention; hf keeps transformers' default, sdpa)",
                                    choices=["auto", "sdpa", "eager"])

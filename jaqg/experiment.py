@@ -59,8 +59,10 @@ class TrainingArgs:
     gradient_accumulation_steps: int = arg(1, help="optimizer step every N batches")
     learning_rate: float = arg(3e-4, help="peak learning rate")
     weight_decay: float = arg(0.0, help="AdamW weight decay (not on biases and norms)")
-    optimizer: str = arg("adamw", help="optimizer (adamw_torch_fused: AdamW in one fused kernel, as HF's Trainer "
-                                       "defaults to)", choices=["adamw", "adamw_torch_fused", "adafactor"],
+    optimizer: str = arg("adamw_torch_fused", help="optimizer (adamw_torch_fused: AdamW in one fused kernel, HF "
+                                                   "Trainer's default; adamw: torch's per-parameter loop, the same "
+                                                   "update up to rounding)",
+                         choices=["adamw", "adamw_torch_fused", "adafactor"],
                          aliases=["--optim"])
     adam_epsilon: float = arg(1e-8, help="AdamW epsilon")
     warmup_ratio: float = arg(0.0, help="linear warmup over this fraction of the steps, then linear decay")

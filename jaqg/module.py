@@ -65,8 +65,8 @@ class LMModule(pl.LightningModule):
     attention_mask and labels (-100 where ignored)."""
 
     def __init__(self, model, *, learning_rate: float = 3e-4, weight_decay: float = 0.0, warmup_ratio: float = 0.0,
-                 warmup_steps: int = 0, optimizer: str = "adamw", adam_epsilon: float = 1e-8, loss: str = "ce",
-                 label_smoothing: float = 0.1, precision: str = "32"):
+                 warmup_steps: int = 0, optimizer: str = "adamw_torch_fused", adam_epsilon: float = 1e-8,
+                 loss: str = "ce", label_smoothing: float = 0.1, precision: str = "32"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         if loss not in LOSSES:
