@@ -170,10 +170,11 @@ def chunked_t5_attention(module, query, key, value, attention_mask, dropout: flo
 
 
 def t5_attention_mask(*args, **kwargs):
-    """sdpa's boolean mask, but never skipped: SDPA may drop a causal or all-ones mask and pass ``is_causal``;
-    these kernels only know masks."""
-    kwargs["allow_is_causal_skip"] = False
-    kwargs["allow_is_bidirectional_skip"] = False
+    """sdpa's boolean mask, None where it masks nothing (no padding; one decoding step's causal mask), but always
+    made for a causal mask over several queries: there SDPA would drop it for ``is_causal``, which these kernels
+    do not take."""
+    if kwargs.get("q_length", 2) > 1:
+        kwargs["allow_is_causal_skip"] = False
     return sdpa_mask(*args, **kwargs)
 
 

@@ -55,6 +55,18 @@ def test_training_loss_and_gradients_equal_eager_attention(monkeypatch, chunk_by
     assert eager[bias].abs().max() > 1e-4  # the position bias is learned through this attention
 
 
+def test_a_batch_without_padding_still_gets_the_decoders_causal_mask():
+    """No padding: the encoder's and cross-attention's masks are dropped (None, nothing to mask), but the decoder's
+    causal mask over the whole target must not be (a future token would leak into the loss)."""
+    batch = padded_batch()
+    batch["attention_mask"] = torch.ones_like(batch["attention_mask"])
+    model = tiny_t5()
+    eager_loss, eager = loss_and_grads(model, "eager", batch)
+    loss, grads = loss_and_grads(model, CHUNKED_T5, batch)
+    assert loss == pytest.approx(eager_loss, abs=1e-6)
+    assert all(torch.allclose(grads[n], g, atol=1e-6, rtol=1e-5) for n, g in eager.items())
+
+
 def test_gradients_with_dropout_and_a_broadcast_bias_match_finite_differences():
     """The backward pass by hand (dropout mask kept, bias summed over examples) against torch.autograd.gradcheck,
     in float64, with the random dropout draws fixed by reseeding before every forward."""
