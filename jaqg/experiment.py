@@ -60,8 +60,8 @@ class TrainingArgs:
     learning_rate: float = arg(3e-4, help="peak learning rate")
     weight_decay: float = arg(0.0, help="AdamW weight decay (not on biases and norms)")
     optimizer: str = arg("adamw_torch_fused", help="optimizer (adamw_torch_fused: AdamW in one fused kernel, HF "
-                                                   "Trainer's default; adamw: torch's per-parameter loop, the same "
-                                                   "update up to rounding)",
+                                                   "Trainer's default, torch's loop under mixed precision; adamw: "
+                                                   "torch's per-parameter loop, the same update up to rounding)",
                          choices=["adamw", "adamw_torch_fused", "adafactor"],
                          aliases=["--optim"])
     adam_epsilon: float = arg(1e-8, help="AdamW epsilon")
@@ -115,12 +115,20 @@ RESUMABLE_CHANGES = {"resume", "overwrite_output_dir", "do_train", "do_eval", "n
                      "attn_implementation"}
 
 
+# Defaults that changed: (old, new). A run recorded with the old default resumes with it when the flag is left at
+# the new default, so repeating the run's own command continues it.
+CHANGED_DEFAULTS = {"optimizer": ("adamw", "adamw_torch_fused")}
+
+
 def check_resume_flags(args) -> None:
     """UserError naming every flag of ``--resume`` that differs from the run being resumed (its run_config.json)."""
     path = Path(args.output_dir) / "run_config.json"
     if not path.is_file():
         return  # no earlier run recorded here: the missing checkpoint is reported when training starts
     before = read_json(path)
+    for key, (old, new) in CHANGED_DEFAULTS.items():
+        if before.get(key) == old and getattr(args, key) == new:
+            setattr(args, key, old)
     changed = [f"--{k} {before[k]!r} -> {v!r}" for k, v in asdict(args).items()
                if k not in RESUMABLE_CHANGES and k in before and before[k] != v]
     if changed:

@@ -10,7 +10,8 @@ Here the scores of a few examples (or of a few heads of one example) are formed,
 multiplied by the values before the next chunk starts (at most ``CHUNK_BYTES`` of scores, so a chunk stays in the
 L2 cache), and backward (a ``torch.autograd.Function``) walks the same chunks with the saved probabilities. Per
 element it is eager's arithmetic in eager's order, ``softmax((q @ k.T) * scaling + bias + mask)``, then dropout and
-``@ v``; the gradient of the position bias is summed over examples chunk by chunk. Measured in
+``@ v``; the gradient of the position bias is summed over examples chunk by chunk. (In fp32. Under bf16 autocast
+the scores stay bf16 where eager promotes them to fp32 at the bias: close, not equal.) Measured in
 ``bench/train_throughput.py`` / ``bench/generate_throughput.py`` (see docs/speed.md).
 
 ``use_chunked_attention(model)`` switches a T5-family model to it (train.py, and ``jaqg.generation`` for the length
@@ -117,40 +118,33 @@ class _ChunkedAttention(torch.autograd.Function):
 
 
 def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """A boolean keep-mask as 0 / dtype-min to add, made once per mask tensor (every layer gets the same one)."""
+    """A boolean keep-mask as 0 / dtype-min to add (a (batch, 1, 1|q, k) mask: small next to the scores)."""
     if mask is None or mask.dtype != torch.bool:
         return mask
-    cached = getattr(mask, "_jaqg_additive", None)
-    if cached is None or cached.dtype != dtype:
-        cached = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
-        mask._jaqg_additive = cached
-    return cached
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
 
 
 def _nonzero(bias: torch.Tensor | None) -> torch.Tensor | None:
     """T5 passes an all-zero bias to layers without relative positions (cross-attention): skip adding it."""
-    if bias is None or bias.requires_grad:
+    if bias is None or bias.requires_grad or bool(bias.any()):
         return bias
-    flag = getattr(bias, "_jaqg_nonzero", None)
-    if flag is None:
-        flag = bias._jaqg_nonzero = bool(bias.any())
-    return bias if flag else None
+    return None
 
 
 def chunked_t5_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
                          scaling: float | None = None, position_bias: torch.Tensor | None = None, **kwargs):
     """transformers attention-interface function: (output (B, Lq, H, Dv), None). Falls back to transformers'
     eager path when attention weights are asked for (they are never materialized here)."""
-    if kwargs.get("output_attentions"):
+    if kwargs.get("output_attentions"):  # eager adds the mask: ours is boolean
         from transformers.models.t5.modeling_t5 import eager_attention_forward
-        return eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
-                                       position_bias=position_bias, **kwargs)
+        return eager_attention_forward(module, query, key, value, _additive(attention_mask, query.dtype),
+                                       scaling=scaling, dropout=dropout, position_bias=position_bias, **kwargs)
     causal = kwargs.get("is_causal", getattr(module, "is_causal", False))
     if query.device.type != "cpu" or (attention_mask is None and causal and query.shape[2] > 1):
         # on a GPU SDPA has fused kernels; a causal attention without a mask (ours always makes one) is SDPA's case
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       position_bias=position_bias, **kwargs)
-    scaling = 1.0 if scaling is None else scaling  # T5 does not scale q.k
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling  # as eager; T5 passes 1.0 (no scaling)
     dropout = dropout if module.training else 0.0
     bias, mask = _nonzero(position_bias), _additive(attention_mask, query.dtype)
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
@@ -203,7 +197,8 @@ def set_attention(model, implementation: str) -> None:
 @contextmanager
 def chunked_attention(model):
     """The chunked attention for the block (a T5-family model on transformers' default sdpa attention), then the
-    model's own again; a model loaded with another attention on purpose (eager, ...) keeps it."""
+    model's own again. A model on another attention (eager, ...) keeps it; sdpa chosen on purpose cannot be told
+    from the default, so it is switched too (the outputs are the same to float rounding)."""
     before = model.config._attn_implementation
     switched = before == "sdpa" and use_chunked_attention(model)
     try:

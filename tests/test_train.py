@@ -462,6 +462,26 @@ def test_max_steps_overrides_epochs_and_the_last_step_is_validated(tmp_path, tin
     assert len(val_losses(out)) == 4  # after batches 5, 10, 15 and the last one, 17
 
 
+def test_bf16_mixed_precision_trains_with_the_default_optimizer(tmp_path, tiny):
+    """Lightning will not clip a fused optimizer's gradients under mixed precision: the default fused AdamW
+    gives way to torch's loop there instead of failing at the first step."""
+    data, model = tiny
+    proc = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", tmp_path / "o",
+                    "--max_steps", 2, "--precision", "bf16-mixed", *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "trained 2 steps" in proc.stdout
+
+
+def test_resume_of_a_run_recorded_with_the_old_default_optimizer(tmp_path):
+    from jaqg.experiment import TrainingArgs
+    from jaqg.io import write_json
+    write_json(tmp_path / "run_config.json", {"optimizer": "adamw", "learning_rate": 3e-4})
+    assert TrainingArgs(output_dir=str(tmp_path), resume=True).optimizer == "adamw"  # its own command continues it
+    from jaqg.errors import UserError
+    with pytest.raises(UserError, match="--optimizer 'adamw' -> 'adafactor'"):
+        TrainingArgs(output_dir=str(tmp_path), resume=True, optimizer="adafactor")
+
+
 def test_progress_bar_has_no_negative_epoch_count_under_max_steps():
     """--max_steps leaves the epoch count open (max_epochs -1): Rich's bar said "Epoch 0/-2"."""
     from types import SimpleNamespace
