@@ -116,11 +116,12 @@ def epoch_lightning(model, train_set, collate, batch_size: int, optim: str, samp
 
     loader = (DataLoader(train_set, batch_sampler=sampler, collate_fn=collate) if sampler else
               DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=collate))
+    lightning_precision = "bf16-mixed" if precision == "bf16" else "32"
     trainer = pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=1,
-                         precision="bf16-mixed" if precision == "bf16" else "32", limit_val_batches=0, logger=False,
+                         precision=lightning_precision, limit_val_batches=0, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[Clock()], gradient_clip_val=1.0, log_every_n_steps=10)
-    module = LMModule(model, learning_rate=1e-4, optimizer=optim)
+    module = LMModule(model, learning_rate=1e-4, optimizer=optim, precision=lightning_precision)
     trainer.fit(module, train_dataloaders=loader)
     return times
 
