@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import torch  # noqa: E402
 
 from jaqg.cli import arg, parse_args  # noqa: E402
+from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
 @dataclass
-class Args:
-    work_dir: str = arg("", help="keep data and models here, as bench/train_throughput.py --work_dir "
-                                 "(default: a temp dir)")
-    size: str = arg("tiny", help="model in the work dir", choices=["tiny", "t5-small"])
+class Args(WorkDirArgs):
     batch_size: int = arg(16, help="examples per batch")
     batches: int = arg(6, help="length-grouped batches per round")
     rounds: int = arg(3, help="interleaved repetitions")
@@ -48,22 +45,14 @@ def main() -> None:
     torch.set_num_threads(1)
     import warnings
     warnings.filterwarnings("ignore")
-    import train_throughput
-
     import jaqg.t5_attention as t5_attention
-    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.experiment import load_pretrained
-    from jaqg.io import read_examples
     from jaqg.module import LMModule, cross_entropy
 
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="attention_step_"))
-    data, model_dir, described = train_throughput.prepare(work, train_throughput.Args(size=args.size))
-    base, tokenizer = load_pretrained(str(model_dir))
-    train_set = TokenizedDataset(read_examples(data / "train.tsv")[:512], tokenizer, 512, 64)
-    collate = Collator(tokenizer.pad_token_id)
-    order = list(LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0))[: args.batches]
-    batches = [collate([train_set[j] for j in idx]) for idx in order]
-    print(f"{described}; {args.size} T5, batch inputs x tokens {[tuple(b['input_ids'].shape) for b in batches]}")
+    bench = length_grouped_batches(args, args.batch_size, 512, args.batches, prefix="attention_step_")
+    base = bench.model
+    batches = [bench.collate([bench.train_set[j] for j in idx]) for idx in bench.order]
+    print(f"{bench.described}; {args.size} T5, batch inputs x tokens "
+          f"{[tuple(b['input_ids'].shape) for b in batches]}")
 
     chunk_sizes = args.chunk_bytes or [t5_attention.CHUNK_BYTES]
     variants = {"sdpa": ("sdpa", None), "eager": ("eager", None)}

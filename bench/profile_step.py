@@ -24,13 +24,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import torch  # noqa: E402
 
 from jaqg.cli import arg, parse_args  # noqa: E402
+from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
 @dataclass
-class Args:
-    work_dir: str = arg("", help="keep data and models here, as bench/train_throughput.py --work_dir "
-                                 "(default: a temp dir)")
-    size: str = arg("tiny", help="model in the work dir", choices=["tiny", "t5-small"])
+class Args(WorkDirArgs):
     batch_size: int = arg(16, help="examples per step")
     steps: int = arg(8, help="steps timed per variant")
     threads: int = arg(1, help="torch threads")
@@ -46,21 +44,13 @@ def main() -> None:
     import warnings
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.experiment import load_pretrained
-    from jaqg.io import read_examples
     from jaqg.module import LMModule, cross_entropy
     from jaqg.t5_attention import set_attention
 
-    import tempfile
-    import train_throughput
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="profile_step_"))
-    data, model_dir, described = train_throughput.prepare(work, train_throughput.Args(size=args.size))
-    base, tokenizer = load_pretrained(str(model_dir))
+    bench = length_grouped_batches(args, args.batch_size, 256, args.steps + 1, prefix="profile_step_")
+    base, train_set, collate, order, described = (bench.model, bench.train_set, bench.collate, bench.order,
+                                                  bench.described)
     set_attention(base, args.attn_implementation)
-    train_set = TokenizedDataset(read_examples(data / "train.tsv")[:256], tokenizer, 512, 64)
-    collate = Collator(tokenizer.pad_token_id)
-    order = list(LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0))[: args.steps + 1]
 
     def plain(impl: str) -> dict[str, float]:
         model = copy.deepcopy(base).train()

@@ -203,6 +203,40 @@ def prepare(work: Path, args: Args) -> tuple[Path, Path, str]:
     return data, model, described
 
 
+@dataclass
+class WorkDirArgs:
+    """Flags of the side benches (profile_step.py, attention_step.py) that reuse this bench's data and models."""
+    work_dir: str = arg("", help="keep data and models here, as bench/train_throughput.py --work_dir "
+                                 "(default: a temp dir)")
+    size: str = arg("tiny", help="model in the work dir", choices=["tiny", "t5-small"])
+
+
+@dataclass
+class BenchBatches:
+    model: object
+    tokenizer: object
+    train_set: object  # jaqg.batching.TokenizedDataset
+    collate: object  # jaqg.batching.Collator
+    order: list  # the first length-grouped batches, as lists of train_set indices
+    described: str  # the line naming the data
+
+
+def length_grouped_batches(args: WorkDirArgs, batch_size: int, n_examples: int, n_batches: int,
+                           prefix: str) -> BenchBatches:
+    """This bench's QA data and model (made in ``args.work_dir``, or a temp dir named ``prefix``...), the first
+    ``n_examples`` training examples tokenized, and their first ``n_batches`` length-grouped batches (seed 0)."""
+    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.experiment import load_pretrained
+    from jaqg.io import read_examples
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix=prefix))
+    data, model_dir, described = prepare(work, Args(size=args.size))
+    model, tokenizer = load_pretrained(str(model_dir))
+    train_set = TokenizedDataset(read_examples(data / "train.tsv")[:n_examples], tokenizer, 512, 64)
+    order = list(LengthGroupedBatchSampler(train_set.lengths, batch_size, seed=0))[:n_batches]
+    return BenchBatches(model, tokenizer, train_set, Collator(tokenizer.pad_token_id), order, described)
+
+
 def main() -> None:
     args = parse_args(Args)
     if args.threads > 0:  # 0: torch's default (one per core)

@@ -77,9 +77,10 @@ class BeamSharedCrossCache(EncoderDecoderCache):
 def beam_search_cache(model, encoder_states: torch.Tensor, attention_mask: torch.Tensor):
     """The cache to pass to ``model.generate`` for a beam search over ``encoder_states`` (one row per input).
 
-    A model on transformers' sdpa attention (or jaqg.t5_attention's) runs on its beam-shared variant inside the block, and its cross-attention
-    cache is filled here with one row per input by one decoder step over the inputs (keys and values do not depend
-    on the decoder's tokens), so beam search never projects (beams x encoder length) copies of the encoder states.
+    A model on transformers' sdpa attention (or jaqg.t5_attention's) runs on its beam-shared variant inside the
+    block, and its cross-attention cache is filled here with one row per input by one decoder step over the inputs
+    (keys and values do not depend on the decoder's tokens), so beam search never projects (beams x encoder length)
+    copies of the encoder states.
     Any other model keeps its attention; beam search then fills one row per beam and only reordering is saved."""
     config = model.config.get_text_config(decoder=True)
     cross = DynamicCache(config=config)

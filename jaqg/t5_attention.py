@@ -69,6 +69,23 @@ def _scores_to_probs(q, k, bias, mask, scaling: float, out: torch.Tensor | None 
     return torch.softmax(scores, dim=-1, out=scores if out is None else out)
 
 
+def _attend(q, k, v, bias, mask, scaling: float, dropout: float, for_backward: bool):
+    """The forward pass, chunk by chunk: (output (B, H, Lq, Dv), probabilities, dropout keep-mask); the last two
+    (B, H, Lq, Lk) are kept only ``for_backward`` (else None: each chunk's softmax runs in place)."""
+    batch, heads, q_len, _ = q.shape
+    out = q.new_empty(batch, heads, q_len, v.shape[3])
+    probs = q.new_empty(batch, heads, q_len, k.shape[2]) if for_backward else None
+    keep = torch.empty((batch, heads, q_len, k.shape[2]), dtype=torch.bool) if for_backward and dropout > 0 else None
+    for rows, hs in _chunks(batch, heads, q_len, k.shape[2], q.element_size()):
+        p = _scores_to_probs(q[rows, hs], k[rows, hs], _part(bias, rows, hs), _part(mask, rows, hs), scaling,
+                             out=None if probs is None else probs[rows, hs])
+        if dropout > 0:
+            drawn = keep[rows, hs] if keep is not None else torch.empty(p.shape, dtype=torch.bool)
+            p = p * drawn.bernoulli_(1 - dropout) / (1 - dropout)
+        torch.matmul(p, v[rows, hs], out=out[rows, hs])
+    return out, probs, keep
+
+
 class _ChunkedAttention(torch.autograd.Function):
     """softmax(q k^T * scaling + bias + mask) -> dropout -> @ v, forward and backward chunk by chunk.
 
@@ -77,16 +94,7 @@ class _ChunkedAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, bias, mask, scaling, dropout):
-        batch, heads, q_len, _ = q.shape
-        probs = q.new_empty(batch, heads, q_len, k.shape[2])
-        keep = torch.empty(probs.shape, dtype=torch.bool) if dropout > 0 else None
-        out = q.new_empty(batch, heads, q_len, v.shape[3])
-        for rows, hs in _chunks(batch, heads, q_len, k.shape[2], q.element_size()):
-            p = _scores_to_probs(q[rows, hs], k[rows, hs], _part(bias, rows, hs), _part(mask, rows, hs), scaling,
-                                 out=probs[rows, hs])
-            if keep is not None:
-                p = p * keep[rows, hs].bernoulli_(1 - dropout) / (1 - dropout)
-            torch.matmul(p, v[rows, hs], out=out[rows, hs])
+        out, probs, keep = _attend(q, k, v, bias, mask, scaling, dropout, for_backward=True)
         ctx.save_for_backward(q, k, v, probs, keep)
         ctx.scaling, ctx.dropout = scaling, dropout
         ctx.bias_shape = bias.shape if bias is not None and ctx.needs_input_grad[3] else None
@@ -151,15 +159,8 @@ def chunked_t5_attention(module, query, key, value, attention_mask, dropout: flo
                                                  for t in (query, key, value, bias))
     if needs_grad:
         out = _ChunkedAttention.apply(query, key, value, bias, mask, scaling, dropout)
-    else:  # inference: no probabilities kept, softmax in place in each chunk
-        batch, heads, q_len, _ = query.shape
-        out = query.new_empty(batch, heads, q_len, value.shape[3])
-        for rows, hs in _chunks(batch, heads, q_len, key.shape[2], query.element_size()):
-            p = _scores_to_probs(query[rows, hs], key[rows, hs], _part(bias, rows, hs), _part(mask, rows, hs),
-                                 scaling)
-            if dropout > 0:
-                p = torch.nn.functional.dropout(p, dropout)
-            torch.matmul(p, value[rows, hs], out=out[rows, hs])
+    else:  # inference: no probabilities kept
+        out, _, _ = _attend(query, key, value, bias, mask, scaling, dropout, for_backward=False)
     return out.transpose(1, 2).contiguous(), None
 
 

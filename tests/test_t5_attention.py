@@ -104,7 +104,8 @@ def test_generation_gives_sdpa_tokens_and_restores_the_model(tiny_t5_dir):
     """jaqg.generation runs on the chunked attention (greedy and beam search), with transformers' sdpa tokens."""
     torch.set_num_threads(1)
     model, tok = load_model(str(tiny_t5_dir), device="cpu")
-    texts = ["森瀬市は山梨県の北部にある市である。森瀬市の人口は何人か。" * 6, "県", "answer: 森瀬市 context: 北部にある市"]
+    texts = ["森瀬市は山梨県の北部にある市である。森瀬市の人口は何人か。" * 6, "県",
+             "answer: 森瀬市 context: 北部にある市"]
     enc = tok(texts, padding=True, return_tensors="pt")
     fixed = dict(max_new_tokens=12, min_new_tokens=12)
     for beams in (1, 4):
