@@ -16,11 +16,12 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.generation import GenerationArgs, generate, generation_kwargs, load_model, question_input, read_run_config
-from jaqg.roundtrip import roundtrip_filter
-from jaqg.io import read_jsonl
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.generation.decoding import GenerationArgs, generate, generation_kwargs, load_model, question_input, read_run_config
+from jaqg.evaluation.roundtrip import roundtrip_filter
+from jaqg.core.io import read_jsonl
 
 
 @dataclass

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.formats import DEFAULT_TASK_PREFIXES, task_template
-from jaqg.generation import check_model_path, load_model, read_run_config
-from jaqg.hallucination import ANALYZERS
-from jaqg.io import atomic_write, write_json
-from jaqg.qag import QagConfig, TaskModel, generate_qa, print_summary, read_documents
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.data.formats import DEFAULT_TASK_PREFIXES, task_template
+from jaqg.generation.decoding import check_model_path, load_model, read_run_config
+from jaqg.evaluation.hallucination import ANALYZERS
+from jaqg.core.io import atomic_write, write_json
+from jaqg.qag.pipeline import QagConfig, TaskModel, generate_qa, print_summary, read_documents
 
 
 @dataclass
@@ -37,8 +38,7 @@ class Args:
     ae_model: Optional[str] = arg(None, help="answer-extraction model (task ae or multi) for --answers model")
     qa_model: Optional[str] = arg(None, help="QA model for the round trip (default: the multitask model's QA task)")
     max_input_length: Optional[int] = arg(None, help="passage budget in tokens, template and <hl> included "
-                                          "(default: the model's run_config, else 512)",
-                                          aliases=["--max_source_length"])
+                                          "(default: the model's run_config, else 512)")
     num_beams: int = arg(1, help="beam size for question generation")
     bad_words: Optional[list[str]] = arg(None, help="words no generated question may contain")
     batch_size: int = arg(16, help="inputs per generate call")

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.hallucination import ANALYZERS, find_hallucinations, source_text, summarize, template_markers
-from jaqg.io import atomic_write, prediction_field, read_examples, read_json, write_json
-from jaqg.metrics import check_same_ids, read_prediction_map
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.evaluation.hallucination import ANALYZERS, find_hallucinations, source_text, summarize, template_markers
+from jaqg.core.io import atomic_write, prediction_field, read_examples, read_json, write_json
+from jaqg.evaluation.metrics import check_same_ids, read_prediction_map
 
 
 @dataclass

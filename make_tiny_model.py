@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import run_cli
-from jaqg.standins import LIKE_NAMES
-from jaqg.tiny import ARCHS, SIZES, TOKENIZERS, build_tiny_model
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.models.standins import LIKE_NAMES
+from jaqg.models.tiny import ARCHS, SIZES, TOKENIZERS, build_tiny_model
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TinyModelArgs:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(TinyModelArgs, argv)
     if args.like:
-        from jaqg.standins import build_standin
+        from jaqg.models.standins import build_standin
         vocab_size = args.vocab_size if args.vocab_size != TinyModelArgs.vocab_size else 800
         out = build_standin(args.like, args.output_dir, data_dir=None if args.spiece_model else args.data_dir,
                             spiece_model=args.spiece_model, vocab_size=vocab_size, seed=args.seed)

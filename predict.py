@@ -16,13 +16,14 @@ import json
 import logging
 from dataclasses import dataclass
 
-from jaqg.cli import arg, parse_args
-from jaqg.clm_data import read_gpt_examples
-from jaqg.errors import UserError, run_cli
-from jaqg.formats import GPT_END, GPT_SEP
-from jaqg.generation import (EMPTY_PREDICTION, GenerationArgs, clean_prediction, generate, generation_kwargs,
+from jaqg.cli.args import arg, parse_args
+from jaqg.data.clm_data import read_gpt_examples
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.data.formats import GPT_END, GPT_SEP
+from jaqg.generation.decoding import (EMPTY_PREDICTION, GenerationArgs, clean_prediction, generate, generation_kwargs,
                              load_model, read_run_config)
-from jaqg.io import read_lines, atomic_write, read_rows, write_rows
+from jaqg.core.io import read_lines, atomic_write, read_rows, write_rows
 
 log = logging.getLogger("predict")
 

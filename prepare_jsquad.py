@@ -9,10 +9,10 @@ annotated answer), prepare_report.json with counts.
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import run_cli
-from jaqg.jsquad import JsquadArgs, load_splits
-from jaqg.prepare import check_args, prepare
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.data.jsquad import JsquadArgs, load_splits
+from jaqg.data.prepare import check_args, prepare
 
 
 @dataclass

@@ -8,10 +8,10 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import run_cli
-from jaqg.jsquad import JsquadArgs, load_splits
-from jaqg.prepare import AqgArgs, prepare_aqg
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.data.jsquad import JsquadArgs, load_splits
+from jaqg.data.prepare import AqgArgs, prepare_aqg
 
 
 @dataclass

@@ -7,10 +7,10 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import run_cli
-from jaqg.prepare import AqgArgs, prepare_aqg
-from jaqg.quiz import QuizArgs, load_splits
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.data.prepare import AqgArgs, prepare_aqg
+from jaqg.data.quiz import QuizArgs, load_splits
 
 
 @dataclass

@@ -7,7 +7,7 @@
       --per_device_train_batch_size=1 --per_device_eval_batch_size=1 --output_dir=output_gpt/ \\
       --use_fast_tokenizer=False
 
-Flags follow Hugging Face's examples/pytorch/language-modeling/run_clm.py; training is jaqg.experiment's
+Flags follow Hugging Face's examples/pytorch/language-modeling/run_clm.py; training is jaqg.training.experiment's
 (the same Lightning module and output layout as train.py). Each line of a GPT file is
 ``prompt<sep>question</s>``: the loss falls on the question only, unless --group_texts trains a plain LM on
 blocks of concatenated text. --do_eval reports perplexity on --validation_file, generates a question for every
@@ -24,15 +24,16 @@ from typing import Optional
 
 import torch
 
-from jaqg.batching import IGNORE_INDEX
-from jaqg.cli import arg, parse_args
-from jaqg.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
-from jaqg.errors import UserError, run_cli
-from jaqg.hub_tokenizers import save_tokenizer
-from jaqg.experiment import (BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically,
+from jaqg.data.batching import IGNORE_INDEX
+from jaqg.cli.args import arg, parse_args
+from jaqg.data.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.tokenization.hub import save_tokenizer
+from jaqg.training.experiment import (BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically,
                              seed_everything)
-from jaqg.generation import resolve_dtype
-from jaqg.lora import add_lora, is_lora, load_causal_lm, trainable_share
+from jaqg.generation.decoding import resolve_dtype
+from jaqg.models.lora import add_lora, is_lora, load_causal_lm, trainable_share
 
 
 @dataclass
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.do_train and not (args.model_name_or_path and args.train_file):
         raise UserError("--do_train needs --model_name_or_path (hub name or make_tiny_model.py dir) and --train_file")
     if args.do_eval:
-        from jaqg.word_tokenizers import check_names
+        from jaqg.tokenization.word import check_names
         check_names(args.eval_tokenizers)  # a typo should fail now, not after training
     if args.learning_rate is None:
         args = dataclasses.replace(args, learning_rate=2e-4 if args.lora_r else 5e-5)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.do_train and not args.lora_r:
         # <hl>/<sep> as single new tokens, as train.py does. Not with LoRA: the adapter must fit the unchanged
         # base model, and new embedding rows would stay frozen at random values.
-        from jaqg.tiny import ensure_special_tokens
+        from jaqg.models.tiny import ensure_special_tokens
         ensure_special_tokens(model, tokenizer)
     block_size = resolve_block_size(args.block_size, model)
     datasets = {}
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 @torch.inference_mode()
 def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[float, int]:
     """(mean cross-entropy per labelled token, number of such tokens) over ``dataset``."""
-    from jaqg.module import LMModule
+    from jaqg.training.module import LMModule
     import torch.nn.functional as F
 
     module = LMModule(model).eval()
@@ -168,9 +169,9 @@ def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[
 
 
 def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
-    from jaqg.generation import clean_prediction, generate, resolve_device
-    from jaqg.io import prediction_text, write_json, write_rows
-    from jaqg.metrics import format_report, score_data
+    from jaqg.generation.decoding import clean_prediction, generate, resolve_device
+    from jaqg.core.io import prediction_text, write_json, write_rows
+    from jaqg.evaluation.metrics import format_report, score_data
 
     model = model.to(resolve_device("auto"))
     if model.device.type != "cpu":

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaqg.breakdowns import data_fields
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.io import prediction_field, write_json, write_rows
-from jaqg.metrics import (check_same_ids, format_report, is_jsquad_file, read_prediction_map, read_raw_reference_map,
+from jaqg.evaluation.breakdowns import data_fields
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.core.io import prediction_field, write_json, write_rows
+from jaqg.evaluation.metrics import (check_same_ids, format_report, is_jsquad_file, read_prediction_map, read_raw_reference_map,
                           read_reference_map, score_data)
-from jaqg.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
-from jaqg.word_tokenizers import TOKENIZERS, check_names
+from jaqg.evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
+from jaqg.tokenization.word import TOKENIZERS, check_names
 
 
 @dataclass
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(f.task not in ("aqg", "aqg_hl") or f.answer is None or f.context is None for f in fields):
             raise UserError(f"{args.references}: --qa_model scores generated questions, so --references must be "
                             "AQG / AQG-HL data whose inputs hold the answer and context")
-        from jaqg.roundtrip import load_qa_model
+        from jaqg.evaluation.roundtrip import load_qa_model
         qa = load_qa_model(args.qa_model, device=args.device)
 
     refs = [references[i] for i in ids]
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"samples, seed {args.bootstrap_seed}\n\n" + format_comparison(metrics["comparison"]))
     qa_rows = None
     if qa is not None:
-        from jaqg.roundtrip import qa_based_scores
+        from jaqg.evaluation.roundtrip import qa_based_scores
         contexts, answers = [f.context for f in fields], [f.answer for f in fields]
         metrics["qa_based"], generated = qa_based_scores(qa, [predictions[i] for i in ids], contexts, answers,
                                                          batch_size=args.batch_size, progress=True)
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     written = [args.output]
     if args.report_dir:
-        from jaqg.compare_report import write_report
+        from jaqg.evaluation.compare_report import write_report
         index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
                              [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed,
                              title=f"jaqg: A = {args.predictions} vs B = {args.compare}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.io import read_jsonl, write_json
-from jaqg.jsquad import load_paragraphs
-from jaqg.qag_metrics import bertscore_table, pair_char_f1, paragraph_pairs, score_paragraphs
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.core.io import read_jsonl, write_json
+from jaqg.data.jsquad import load_paragraphs
+from jaqg.evaluation.qag_metrics import bertscore_table, pair_char_f1, paragraph_pairs, score_paragraphs
 
 FIELDS = ("id", "question", "answer", "kept")
 

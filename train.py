@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from jaqg.cli import arg, parse_args
-from jaqg.errors import UserError, run_cli
-from jaqg.experiment import (BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained,
+from jaqg.cli.args import arg, parse_args
+from jaqg.cli.args import run_cli
+from jaqg.core.errors import UserError
+from jaqg.training.experiment import (BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained,
                              seed_everything)
-from jaqg.io import read_json
+from jaqg.core.io import read_json
 
 
 @dataclass
@@ -22,10 +23,9 @@ class Args(TrainingArgs):
     """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
     data_dir: Optional[str] = arg(None, help="prepared data dir with train.tsv, dev.tsv, test.tsv (default: data; "
                                              "--do_eval alone: the data dir the model in --output_dir was trained on)")
-    max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)",
-                                aliases=["--max_source_length"])
+    max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)")
     max_target_length: int = arg(64, help="target tokens kept in training; also the generation length")
-    num_beams: int = arg(1, help="beam size for --do_eval generation", aliases=["--generation_num_beams"])
+    num_beams: int = arg(1, help="beam size for --do_eval generation")
     repetition_penalty: float = arg(1.0, help="generation repetition penalty for --do_eval")
     max_train_samples: Optional[int] = arg(None, help="train on only the first N training examples")
     max_eval_samples: Optional[int] = arg(None, help="evaluate only the first N test examples")
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(args: Args) -> bool:
     """Train and export; True on the process that writes outputs (global rank 0)."""
-    from jaqg.batching import TokenizedDataset
-    from jaqg.io import read_examples
+    from jaqg.data.batching import TokenizedDataset
+    from jaqg.core.io import read_examples
     if not args.model_name_or_path:
         raise UserError("--do_train needs --model_name_or_path (a hub name, or a dir from make_tiny_model.py)")
     data_dir = Path(args.data_dir)

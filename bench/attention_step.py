@@ -1,5 +1,5 @@
 """The attention lever alone: forward + backward of the same training batches under transformers' sdpa and eager
-attention and jaqg.t5_attention's chunked attention (and the encoder alone under inference), one thread.
+attention and jaqg.models.t5_attention's chunked attention (and the encoder alone under inference), one thread.
 
     python bench/attention_step.py [--size tiny|t5-small] [--batch_size 16] [--batches 6] [--rounds 3]
                                    [--chunk_bytes 1048576 ...]
@@ -8,7 +8,7 @@ Data and model as bench/train_throughput.py makes them (QA TSVs from JSQuAD vali
 batches). Each variant first runs one batch, and its loss and gradients are compared with eager's (the same
 arithmetic: they agree to float rounding); then the variants run interleaved, --rounds times, and the median CPU
 seconds per round are printed with the ratio to sdpa. Several --chunk_bytes values time the chunked attention at
-each chunk size (jaqg.t5_attention.CHUNK_BYTES); --compile adds the chunked model under torch.compile.
+each chunk size (jaqg.models.t5_attention.CHUNK_BYTES); --compile adds the chunked model under torch.compile.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
 from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
@@ -35,7 +35,7 @@ class Args(WorkDirArgs):
     batch_size: int = arg(16, help="examples per batch")
     batches: int = arg(6, help="length-grouped batches per round")
     rounds: int = arg(3, help="interleaved repetitions")
-    chunk_bytes: list[int] = arg([], help="chunk sizes to time (default: jaqg.t5_attention.CHUNK_BYTES)")
+    chunk_bytes: list[int] = arg([], help="chunk sizes to time (default: jaqg.models.t5_attention.CHUNK_BYTES)")
     compile: bool = arg(False, help="also time the chunked model under torch.compile (inductor, dynamic shapes; "
                                     "its compile time is printed apart)")
 
@@ -45,8 +45,8 @@ def main() -> None:
     torch.set_num_threads(1)
     import warnings
     warnings.filterwarnings("ignore")
-    import jaqg.t5_attention as t5_attention
-    from jaqg.module import LMModule, cross_entropy
+    import jaqg.models.t5_attention as t5_attention
+    from jaqg.training.module import LMModule, cross_entropy
 
     bench = length_grouped_batches(args, args.batch_size, 512, args.batches, prefix="attention_step_")
     base = bench.model

@@ -4,7 +4,7 @@
     python bench/generate_throughput.py [--n_inputs 64] [--batch_size 16] [--size tiny|small|t5-small] [--rounds 3]
     python bench/generate_throughput.py --model_name_or_path model_jsquad_aqg
 
-- ours:         jaqg.generation.generate (what predict.py, generate.py and train.py --do_eval run): tokenize once,
+- ours:         jaqg.generation.decoding.generate (what predict.py, generate.py and train.py --do_eval run): tokenize once,
                 batches of --batch_size sorted by length, inference_mode, KV cache, beam-shared cross-attention;
 - hf_generate:  what a user would write: the same length-sorted batches, ``tokenizer(batch, padding=True)`` ->
                 ``model.generate(**enc, num_beams=...)`` -> ``batch_decode``, under inference_mode;
@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
-from jaqg.errors import run_cli  # noqa: E402
-from jaqg.formats import GPT_SEP  # noqa: E402
-from jaqg.generation import generate, load_model, question_input  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
+from jaqg.cli.args import run_cli  # noqa: E402
+from jaqg.data.formats import GPT_SEP  # noqa: E402
+from jaqg.generation.decoding import generate, load_model, question_input  # noqa: E402
 
 
 @dataclass
@@ -68,7 +68,7 @@ def jsquad_inputs(n: int, source: Path, work: Path) -> tuple[list[str], Path, st
     if source.is_file():
         corpus, described = source.parent, f"AQG-HL inputs from {source}"
     else:
-        from jaqg.synthetic import write_synthetic_jsquad
+        from jaqg.data.synthetic import write_synthetic_jsquad
         corpus, described = work, f"AQG-HL inputs from synthetic JSQuAD ({source} is absent)"
         write_synthetic_jsquad(work, n_train=max(n, 50), n_valid=10, seed=0)
         source = work / "train-v1.3.json"
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs, corpus, described = jsquad_inputs(args.n_inputs, Path(args.jsquad), work / "jsquad")
         model_dir = args.model_name_or_path
         if model_dir is None:
-            from jaqg.tiny import build_tiny_model
+            from jaqg.models.tiny import build_tiny_model
             size = "tiny" if args.size == "t5-small" else args.size
             model_dir = str(build_tiny_model(corpus, work / "model", arch=args.arch, size=size))
             if args.size == "t5-small":
@@ -192,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                          f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
             print(line + f"; target vs hf_generate {target}x", flush=True)
         if model.config.is_encoder_decoder:
-            from jaqg.t5_attention import chunked_attention
+            from jaqg.models.t5_attention import chunked_attention
             encoding = {"hf": [], "ours": []}
             for _ in range(args.rounds):
                 encoding["hf"].append(encoder_seconds(model, tokenizer, inputs, args.batch_size))
-                with chunked_attention(model):  # what jaqg.generation runs (T5 family; others keep theirs)
+                with chunked_attention(model):  # what jaqg.generation.decoding runs (T5 family; others keep theirs)
                     encoding["ours"].append(encoder_seconds(model, tokenizer, inputs, args.batch_size))
             hf_enc, our_enc = min(encoding["hf"]), min(encoding["ours"])
             print(f"encoder alone: {hf_enc:.2f} CPU-s per round on the model's attention, {our_enc:.2f} on ours "
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  beam {r['num_beams']}: with our encoder, a decoder loop costing nothing would reach "
                       f"{hf_best / our_enc:.1f}x hf")
     if args.output:
-        from jaqg.io import write_json
+        from jaqg.core.io import write_json
         write_json(args.output, {"model": args.model_name_or_path or f"tiny-{args.arch}-{args.size}",
                                  "inputs": described, "n_inputs": len(inputs), "max_new_tokens": args.max_new_tokens,
                                  "threads": torch.get_num_threads(), "precision": args.precision, "results": results})

@@ -79,7 +79,7 @@ if [[ ! -f "$GPT_DATA/train.txt" ]]; then
     $PY prepare_jsquad_aqg.py --train_file $JSQUAD --valid_file $JSQUAD --highlight --format gpt \
       --output_dir "$GPT_DATA" >/dev/null
   else
-    $PY -m jaqg.synthetic --output_dir "$WORK/jsquad_syn" --n_train 600 --n_valid 50 >/dev/null
+    $PY -m jaqg.data.synthetic --output_dir "$WORK/jsquad_syn" --n_train 600 --n_valid 50 >/dev/null
     $PY prepare_jsquad_aqg.py --jsquad_dir "$WORK/jsquad_syn" --highlight --format gpt --output_dir "$GPT_DATA" >/dev/null
   fi
 fi
@@ -100,7 +100,7 @@ $PY - "$WORK" "$OUT" "$LIGHTNING_PREC" "$LORA_STEPS" "$DEVICE" <<'EOF'
 import sys, time, torch
 work, out, precision, steps, device = sys.argv[1:]
 import run_clm
-from jaqg.errors import run_cli
+from jaqg.core.errors import run_cli
 args = ["--model_name_or_path", f"{work}/model_gpt2", "--train_file", f"{work}/data_aqg_hl_gpt/train.txt",
         "--validation_file", f"{work}/data_aqg_hl_gpt/dev.txt", "--do_train", "--lora_r", "8", "--lora_alpha", "16",
         "--precision", precision, "--per_device_train_batch_size", "8", "--max_steps", steps,

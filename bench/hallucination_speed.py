@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jaqg.cli import arg, parse_args  # noqa: E402
-from jaqg.hallucination import CONTENT_UPOS, find_hallucinations  # noqa: E402
-from jaqg.word_tokenizers import ginza_tokenizer_only  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
+from jaqg.evaluation.hallucination import CONTENT_UPOS, find_hallucinations  # noqa: E402
+from jaqg.tokenization.word import ginza_tokenizer_only  # noqa: E402
 
 TARGET = 100.0
 PLACES = ["北原町", "霞ヶ浦市", "青葉村", "白砂港", "緑川町", "星見台"]
@@ -101,5 +101,5 @@ def main():
 
 
 if __name__ == "__main__":
-    from jaqg.errors import run_cli
+    from jaqg.cli.args import run_cli
     run_cli(main)

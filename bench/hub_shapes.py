@@ -5,7 +5,7 @@
 
 For planning, not for speed claims: how long a training step and a generation call take at a hub model's real size
 before any GPU hour is spent. Each model runs in its own process (so its peak resident memory is its own): the
-family's published config from jaqg.standins.FAMILIES at full size, random fp32 weights (speed and memory do not
+family's published config from jaqg.models.standins.FAMILIES at full size, random fp32 weights (speed and memory do not
 depend on the values), torch AdamW (what train.py's default optimizer is); one untimed warm-up step (it allocates
 AdamW's state), then ``--steps`` timed steps of forward + backward + optimizer step on ``--batch_size`` examples of
 ``--input_length`` input and ``--target_length`` target tokens (a causal LM gets one sequence of their sum, loss on
@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
 
 
 @dataclass
 class Args:
     """Time one optimizer step and one batched generation of hub models at their full shapes on CPU."""
     models: list[str] = arg(["sonoisa/t5-base-japanese", "rinna/japanese-gpt2-medium"],
-                            help="families of jaqg.standins.FAMILIES, at their real config")
+                            help="families of jaqg.models.standins.FAMILIES, at their real config")
     batch_size: int = arg(4, help="examples per step and per generation call")
     input_length: int = arg(128, help="input tokens per example")
     target_length: int = arg(32, help="target tokens per example; also the new tokens generated")
@@ -56,7 +56,7 @@ def _timed(fn) -> tuple[float, float]:
 def run_one(name: str, args: Args) -> dict:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    from jaqg.standins import family
+    from jaqg.models.standins import family
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = dict(family(name).config)

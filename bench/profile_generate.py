@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
 
 
 @dataclass
@@ -40,8 +40,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
     from generate_throughput import jsquad_inputs
-    from jaqg.generation import load_model
-    from jaqg.tiny import build_tiny_model
+    from jaqg.generation.decoding import load_model
+    from jaqg.models.tiny import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="profile_generate_"))
     inputs, corpus, described = jsquad_inputs(args.batch_size, Path(args.jsquad), work / "jsquad")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
 from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
@@ -32,7 +32,7 @@ class Args(WorkDirArgs):
     batch_size: int = arg(16, help="examples per step")
     steps: int = arg(8, help="steps timed per variant")
     threads: int = arg(1, help="torch threads")
-    attn_implementation: str = arg("auto", help="train.py's --attn_implementation (auto: jaqg.t5_attention)",
+    attn_implementation: str = arg("auto", help="train.py's --attn_implementation (auto: jaqg.models.t5_attention)",
                                    choices=["auto", "sdpa", "eager"])
 
 
@@ -44,8 +44,8 @@ def main() -> None:
     import warnings
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    from jaqg.module import LMModule, cross_entropy
-    from jaqg.t5_attention import set_attention
+    from jaqg.training.module import LMModule, cross_entropy
+    from jaqg.models.t5_attention import set_attention
 
     bench = length_grouped_batches(args, args.batch_size, 256, args.steps + 1, prefix="profile_step_")
     base, train_set, collate, order, described = (bench.model, bench.train_set, bench.collate, bench.order,

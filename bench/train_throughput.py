@@ -3,7 +3,7 @@
     python bench/train_throughput.py [--size tiny|t5-small] [--batch_size 16] [--n_examples 256] [--rounds 3]
     python bench/train_throughput.py --size t5-small --batch_size 8 --n_examples 48 --rounds 2
 
-- ours:  jaqg.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.module.LMModule under a
+- ours:  jaqg.data.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.training.module.LMModule under a
          Lightning Trainer with train.py's optimizer settings (``--optim`` as train.py's);
 - hf:    transformers' Seq2SeqTrainer + DataCollatorForSeq2Seq (dynamic padding), train_sampling_strategy=
          "group_by_length", its default optimizer (adamw_torch_fused), what a user would pick instead;
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from jaqg.cli import arg, parse_args  # noqa: E402
+from jaqg.cli.args import arg, parse_args  # noqa: E402
 
 SHAPES = {"t5-small": dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8),
           "t5-base": dict(d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12)}
@@ -60,7 +60,7 @@ class Args:
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
     optim: str = arg("adamw_torch_fused", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
-    attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: jaqg.t5_attention's "
+    attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: jaqg.models.t5_attention's "
                                                 "chunked attention; hf keeps transformers' default, sdpa)",
                                    choices=["auto", "sdpa", "eager"])
     original: bool = arg(False, help="also time the seed's approach (pad to 512/64, random order)")
@@ -103,7 +103,7 @@ def epoch_lightning(model, train_set, collate, batch_size: int, optim: str, samp
     """One epoch of LMModule under a Lightning Trainer; (wall, cpu) after each optimizer step."""
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
-    from jaqg.module import LMModule
+    from jaqg.training.module import LMModule
 
     times = []
 
@@ -186,13 +186,13 @@ def prepare(work: Path, args: Args) -> tuple[Path, Path, str]:
         described = f"synthetic JSQuAD ({source} is absent)"
         corpus = work / "jsquad"
         if not (data / "train.tsv").exists():
-            subprocess.run([py, "-m", "jaqg.synthetic", "--output_dir", corpus, "--n_train", "2000",
+            subprocess.run([py, "-m", "jaqg.data.synthetic", "--output_dir", corpus, "--n_train", "2000",
                             "--n_valid", "50"], check=True, cwd=ROOT, capture_output=True)
             subprocess.run([py, "prepare_jsquad.py", "--jsquad_dir", corpus, "--output_dir", data], check=True,
                            cwd=ROOT, capture_output=True)
     model = work / f"model_{args.size}"
     if not (model / "config.json").exists():
-        from jaqg.tiny import build_tiny_model
+        from jaqg.models.tiny import build_tiny_model
         build_tiny_model(data if source.is_file() else corpus, model, arch="t5", size="tiny")
         if args.size in SHAPES:
             from transformers import T5Config, T5ForConditionalGeneration
@@ -215,8 +215,8 @@ class WorkDirArgs:
 class BenchBatches:
     model: object
     tokenizer: object
-    train_set: object  # jaqg.batching.TokenizedDataset
-    collate: object  # jaqg.batching.Collator
+    train_set: object  # jaqg.data.batching.TokenizedDataset
+    collate: object  # jaqg.data.batching.Collator
     order: list  # the first length-grouped batches, as lists of train_set indices
     described: str  # the line naming the data
 
@@ -225,9 +225,9 @@ def length_grouped_batches(args: WorkDirArgs, batch_size: int, n_examples: int, 
                            prefix: str) -> BenchBatches:
     """This bench's QA data and model (made in ``args.work_dir``, or a temp dir named ``prefix``...), the first
     ``n_examples`` training examples tokenized, and their first ``n_batches`` length-grouped batches (seed 0)."""
-    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.experiment import load_pretrained
-    from jaqg.io import read_examples
+    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.training.experiment import load_pretrained
+    from jaqg.core.io import read_examples
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix=prefix))
     data, model_dir, described = prepare(work, Args(size=args.size))
@@ -246,10 +246,10 @@ def main() -> None:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("transformers").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    from jaqg.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.experiment import load_pretrained
-    from jaqg.io import read_examples
-    from jaqg.t5_attention import set_attention
+    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.training.experiment import load_pretrained
+    from jaqg.core.io import read_examples
+    from jaqg.models.t5_attention import set_attention
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="train_bench_"))
     data, model_dir, described = prepare(work, args)

@@ -30,7 +30,7 @@ def run():
 
 def run_main_in_process(capsys, main, prog: str, *argv) -> tuple[int, str, str]:
     """A script's ``main`` as its command line runs it, in this process: (exit status, stdout, stderr)."""
-    from jaqg.errors import run_cli
+    from jaqg.cli.args import run_cli
     with pytest.raises(SystemExit) as e:
         run_cli(lambda: main(list(map(str, argv))), prog=prog)
     out, err = capsys.readouterr()
@@ -41,7 +41,7 @@ def run_main_in_process(capsys, main, prog: str, *argv) -> tuple[int, str, str]:
 @pytest.fixture(scope="session")
 def synthetic_jsquad_dir(tmp_path_factory) -> Path:
     """A JSQuAD-format dir (train-v1.3.json: 600 questions, valid-v1.3.json: 100; disjoint names)."""
-    from jaqg.synthetic import write_synthetic_jsquad
+    from jaqg.data.synthetic import write_synthetic_jsquad
     out = tmp_path_factory.mktemp("synthetic_jsquad")
     write_synthetic_jsquad(out, n_train=600, n_valid=100, seed=0)
     return out
@@ -50,18 +50,24 @@ def synthetic_jsquad_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_t5_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
     """A random tiny T5 + tokenizer (with <hl>, <sep>) built on the synthetic data; treat it as read-only."""
-    from jaqg.tiny import build_tiny_model
+    from jaqg.models.tiny import build_tiny_model
     return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "t5", arch="t5")
 
 
 @pytest.fixture(scope="session")
 def tiny_bart_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
-    from jaqg.tiny import build_tiny_model
+    from jaqg.models.tiny import build_tiny_model
     return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "bart", arch="bart")
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2_dir(synthetic_jsquad_dir, tmp_path_factory) -> Path:
     """A random tiny GPT-2 + tokenizer (no </s> appended by the tokenizer; <sep> is a special token)."""
-    from jaqg.tiny import build_tiny_model
+    from jaqg.models.tiny import build_tiny_model
     return build_tiny_model(synthetic_jsquad_dir, tmp_path_factory.mktemp("tiny") / "gpt2", arch="gpt2")
+
+
+@pytest.fixture(scope="session")
+def models(tiny_t5_dir, tiny_bart_dir, tiny_gpt2_dir, tmp_path_factory):
+    from trained_models import trained_models
+    return trained_models(tiny_t5_dir, tiny_bart_dir, tiny_gpt2_dir, tmp_path_factory)

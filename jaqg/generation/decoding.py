@@ -1,0 +1,445 @@
+"""Batched generation shared by predict.py, generate.py and train.py --do_eval.
+
+transformers 5 has no text2text-generation pipeline: we tokenize, call ``model.generate`` and decode here, once.
+Inputs are sorted by length into batches (little padding) and results come back in input order, one list of
+distinct strings per input. Seq2seq and causal LMs are told apart by the model config; a causal LM is prompted
+with ``{input}<sep>`` and its continuation up to the end-of-text token is the output.
+
+Two things transformers 5 no longer does for us:
+- group (diverse) beam search moved to a hub ``custom_generate`` repo, which cannot load offline. Here groups
+  are decoded one after another, each group's beam search penalised (Hamming diversity, as in Vijayakumar et
+  al.) for choosing at step t a token that an earlier group's hypotheses hold at step t.
+- ``bad_words_ids`` only blocks the token sequences it is given. A word has many: word-start ``▁山梨``, in-run
+  ``山梨``, split ``山``+``梨``, or inside a longer piece (``山梨県``, ``の山``+``梨``). We build every sequence the
+  vocabulary can spell the word with, then verify the decoded outputs; an output that still holds the word has
+  its offending tokens banned too and is generated again, and failing that is an error, never returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, LogitsProcessor,
+                          LogitsProcessorList, set_seed)
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import logging as hf_logging
+
+from ..models.beam_attention import beam_search_cache
+from ..cli.args import arg
+from ..core.errors import UserError
+from ..data.formats import GPT_SEP, format_input, task_template
+from ..data.highlight import highlight_answer
+from ..tokenization.hub import load_tokenizer
+from ..core.io import EMPTY_PREDICTION, read_json
+from ..core.normalize import normalize
+from ..models.t5_attention import chunked_attention
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
+# Verify-and-regenerate rounds for outputs that still spell a bad word.
+BAD_WORD_RETRIES = 2
+
+
+def clean_text(text: str, *, first_line: bool = False) -> str:
+    """A generation as plain one-line text: whitespace runs (tabs, newlines) become one space; "" stays "".
+
+    ``first_line``: keep only the text before the first newline first (a causal LM trained on one example a line
+    ends its answer there and goes on with unrelated text).
+    """
+    if first_line:
+        text = text.lstrip("\r\n").split("\n", 1)[0]
+    return " ".join(text.split())
+
+
+def clean_prediction(text: str, *, first_line: bool = False) -> str:
+    """A generation as one TSV field: ``clean_text``, and empty becomes <empty> (jaqg.core.io.EMPTY_PREDICTION)."""
+    return clean_text(text, first_line=first_line) or EMPTY_PREDICTION
+
+
+class BadWordError(UserError):
+    """A bad word could not be kept out of an output."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as e:
+        raise UserError(f"--device {device}: {e}; use auto, cpu or cuda[:N]") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return resolved
+
+
+def resolve_dtype(precision: str) -> torch.dtype:
+    # Lightning spells the same choices "bf16-mixed", "16-mixed", "32-true".
+    key = str(precision).split("-")[0].replace("fp", "")
+    if key not in DTYPES:
+        raise UserError(f"--precision {precision}: unknown; use 32, bf16 or 16")
+    return DTYPES[key]
+
+
+def is_causal(model) -> bool:
+    return not model.config.is_encoder_decoder
+
+
+def check_model_path(name_or_path: str, flag: str = "--model_name_or_path") -> None:
+    """UserError (one line naming ``flag``) unless ``name_or_path`` is a model dir here or could be a hub name.
+
+    Hub names are ``owner/name``. A path that is not here fails at once instead of a hub lookup with retries when
+    it looks local: it starts with ``.``, ``/`` or ``~``, has other than one ``/``, or its first part is a dir here
+    (``runs/model_qa`` with ``runs/`` present); so does any name that is not here under ``HF_HUB_OFFLINE=1``."""
+    import os
+    local = Path(name_or_path).expanduser()
+    adapter_only = (local / "adapter_config.json").is_file() and not (local / "config.json").is_file()
+    if local.exists() and not (local / "config.json").is_file() and not adapter_only:
+        raise UserError(f"{flag} {name_or_path}: not a model dir (no config.json or adapter_config.json); pass a "
+                        "trained output_dir")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not local.exists() and (offline or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
+                               or Path(name_or_path.split("/")[0]).is_dir()):
+        raise UserError(f"{flag} {name_or_path}: no such model dir; train one (train.py --output_dir "
+                        f"{name_or_path}) or pass an existing dir (hub names are owner/name)")
+
+
+def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0,
+               flag: str = "--model_name_or_path"):
+    """(model, tokenizer) from a model dir or hub name, in eval mode on the device, in the precision's dtype.
+    ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster).
+    ``flag``: the option that named the model, for error messages."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    dtype = resolve_dtype(precision)
+    local = Path(name_or_path).expanduser()
+    adapter = local / "adapter_config.json"  # a LoRA output_dir holds the adapter alone and names its base
+    adapter_only = adapter.is_file() and not (local / "config.json").is_file()
+    check_model_path(name_or_path, flag)
+    hf_logging.disable_progress_bar()  # one bar per file load is noise in a CLI
+    source = local if local.exists() else name_or_path
+    base = read_json(adapter).get("base_model_name_or_path") if adapter_only else None
+    if adapter_only and not base:
+        raise UserError(f"{adapter}: names no base_model_name_or_path; add the base model's dir or hub name")
+    try:
+        config = AutoConfig.from_pretrained(base or source)
+        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
+        own_tokenizer = not base or (local / "tokenizer_config.json").is_file()
+        # checked (and repaired) against the model's SentencePiece model; UserError when it cannot be
+        tokenizer = load_tokenizer(str(source if own_tokenizer else base), causal=not config.is_encoder_decoder)
+    except (OSError, ValueError, KeyError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        where = "a model dir" if local.exists() else "no such model dir here, and the hub"
+        raise UserError(f"{name_or_path}: cannot load a model and tokenizer ({where}: {reason}); train one "
+                        f"(train.py --output_dir) or pass another {flag}") from None
+    if dtype == torch.float16 and config.model_type in ("t5", "mt5"):
+        log.warning("T5 overflows in fp16 for every size but t5-small; prefer --precision bf16 or 32")
+    return model.to(resolve_device(device)).eval(), tokenizer
+
+
+def token_surfaces(tokenizer) -> list[str]:
+    """The text each token id decodes to on its own ("" for special tokens)."""
+    return _token_surfaces(tokenizer)
+
+
+@functools.lru_cache(maxsize=4)
+def _token_surfaces(tokenizer) -> list[str]:
+    special = set(tokenizer.all_special_ids)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False,
+                                   clean_up_tokenization_spaces=False)
+    return ["" if i in special else t for i, t in enumerate(texts)]
+
+
+def bad_words_ids(tokenizer, words: Sequence[str]) -> list[list[int]]:
+    """Every token sequence that spells one of the words (minimal: dropping its first or last token undoes it).
+
+    A single piece that contains the word; a first piece ending in the word's first i characters, middle pieces
+    that are exactly the next characters, a last piece starting with the rest. Surfaces of pieces decoded alone
+    lose a word-start space, so this can block a little more than needed (``山``+``▁梨``), never less.
+    """
+    surfaces = token_surfaces(tokenizer)
+    exact: dict[str, list[int]] = {}
+    for i, s in enumerate(surfaces):
+        if s:
+            exact.setdefault(s, []).append(i)
+
+    def spell_start(rest: str) -> list[list[int]]:
+        """Sequences whose text starts with ``rest``: a piece starting with it, or an exact piece then more."""
+        found = [[i] for i, s in enumerate(surfaces) if s and s.startswith(rest)]
+        for k in range(1, len(rest)):
+            for i in exact.get(rest[:k], []):
+                found += [[i, *tail] for tail in spell_start(rest[k:])]
+        return found
+
+    sequences: set[tuple[int, ...]] = set()
+    for word in words:
+        sequences.update((i,) for i, s in enumerate(surfaces) if word in s)
+        for cut in range(1, len(word)):
+            heads = [i for i, s in enumerate(surfaces) if s.endswith(word[:cut]) and word not in s]
+            tails = spell_start(word[cut:])
+            sequences.update((h, *t) for h in heads for t in tails)
+        # The tokenizer's own spellings, as the transformers docs build them (covered above; kept as a guard).
+        for text in (word, " " + word):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if ids and word in tokenizer.decode(ids):
+                sequences.add(tuple(ids))
+    return [list(s) for s in sorted(sequences)]
+
+
+def _offending_span(tokenizer, ids: list[int], word: str) -> tuple[int, ...]:
+    """The shortest run of ``ids`` whose decoded text holds ``word``."""
+    end = next(j for j in range(1, len(ids) + 1) if word in tokenizer.decode(ids[:j], skip_special_tokens=True))
+    start = next(i for i in range(end - 1, -1, -1) if word in tokenizer.decode(ids[i:end], skip_special_tokens=True))
+    return tuple(ids[start:end])
+
+
+class StepDiversityPenalty(LogitsProcessor):
+    """Hamming diversity: lower the log-prob of a token by ``penalty`` for each earlier hypothesis that chose it
+    at the same step. ``earlier`` is (batch, hypotheses, steps) of token ids, -1 where none. A confident model
+    can outweigh any penalty, so a hypothesis may also never end exactly as an earlier one did: the n-best
+    stays distinct."""
+
+    def __init__(self, earlier: torch.Tensor, penalty: float, start_len: int, beams: int):
+        self.earlier, self.penalty, self.start_len, self.beams = earlier, penalty, start_len, beams
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = torch.log_softmax(scores, dim=-1)  # greedy passes logits, beam search log-probs: same scale
+        step = input_ids.shape[1] - self.start_len
+        if step >= self.earlier.shape[2]:
+            return scores
+        earlier = self.earlier.repeat_interleave(self.beams, dim=0).to(scores.device)  # rows = batch * beams
+        chosen = earlier[:, :, step]
+        counts = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), (chosen >= 0).to(scores.dtype))
+        ends_here = (chosen >= 0) & (earlier[:, :, step + 1:] < 0).all(dim=2)
+        same_prefix = (earlier[:, :, :step] == input_ids[:, None, self.start_len:]).all(dim=2)
+        repeat = (ends_here & same_prefix).to(scores.dtype)
+        repeats = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), repeat)
+        return (scores - self.penalty * counts).masked_fill(repeats > 0, float("-inf"))
+
+
+def _encode(tokenizer, inputs: Sequence[str], causal: bool, max_input_length: int) -> list[list[int]]:
+    if not causal:
+        return tokenizer(list(inputs), truncation=True, max_length=max_input_length)["input_ids"]
+    # Causal prompts end with the separator; cut the start of a long input, never the separator.
+    encoded = tokenizer([text + GPT_SEP for text in inputs], add_special_tokens=False)["input_ids"]
+    return [ids[-max_input_length:] for ids in encoded]
+
+
+def _pad(seqs: list[list[int]], pad_id: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, cols] = torch.tensor(seq, dtype=torch.long)
+        mask[row, cols] = 1
+    return ids, mask
+
+
+def _generate_batch(model, tokenizer, seqs: list[list[int]], *, num_beams: int, num_beam_groups: int,
+                    diversity_penalty: float, per_group: int, gen_kwargs: dict) -> list[list[list[int]]]:
+    """Generated token ids (prompt removed) per input, candidates best first, group after group."""
+    causal = is_causal(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids, attention_mask = _pad(seqs, pad_id, left=causal)
+    input_ids, attention_mask = input_ids.to(model.device), attention_mask.to(model.device)
+    start_len = input_ids.shape[1] if causal else 1  # seq2seq decoder outputs begin with the start token
+    candidates: list[list[list[int]]] = [[] for _ in seqs]
+    beams = num_beams // num_beam_groups
+    earlier = torch.full((len(seqs), 0, 0), -1, dtype=torch.long)
+    if not causal:  # encode once for every group
+        encoder_states = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    for _ in range(num_beam_groups):
+        processors = LogitsProcessorList()
+        if num_beam_groups > 1 and earlier.shape[1]:
+            processors.append(StepDiversityPenalty(earlier, diversity_penalty, start_len, beams))
+        kwargs = dict(gen_kwargs, input_ids=input_ids, attention_mask=attention_mask, num_beams=beams,
+                      num_return_sequences=per_group, logits_processor=processors, pad_token_id=pad_id)
+        if not causal:  # generate expands encoder outputs in place: a fresh holder for each call
+            kwargs["encoder_outputs"] = BaseModelOutput(last_hidden_state=encoder_states)
+        if beams > 1 and not causal:
+            with beam_search_cache(model, encoder_states, attention_mask) as cache:
+                out = model.generate(**kwargs, cache=cache)
+        else:
+            out = model.generate(**kwargs)
+        new = out[:, start_len:].view(len(seqs), per_group, -1).cpu()
+        for row, hyps in enumerate(new.tolist()):
+            candidates[row] += [[t for t in h if t != pad_id] for h in hyps]
+        if num_beam_groups > 1:
+            chosen = torch.where(new == pad_id, -1, new)
+            width = max(earlier.shape[2], chosen.shape[2])
+            pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[2]), value=-1)  # noqa: E731
+            earlier = torch.cat([pad(earlier), pad(chosen)], dim=1)
+    return candidates
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, max_input_length: int = 512,
+             max_new_tokens: int = 64, num_beams: int = 1, num_return_sequences: int = 1,
+             bad_words: Sequence[str] | None = None, num_beam_groups: int = 1, diversity_penalty: float = 0.0,
+             do_sample: bool = False, seed: int | None = None, progress: bool = False,
+             keep_special_tokens: Sequence[str] = (), **gen_kwargs) -> list[list[str]]:
+    """Up to ``num_return_sequences`` distinct outputs per input (best first), in input order.
+
+    Special tokens are dropped from the outputs except those in ``keep_special_tokens`` (e.g. ``<sep>``, which
+    joins the answers of an answer-extraction output).
+    Beam search returns the best distinct strings among all ``num_beams`` hypotheses, so N <= num_beams;
+    sampling draws N (fewer come back only if draws repeat). Other keyword arguments go to ``model.generate``
+    (temperature, top_p, repetition_penalty, no_repeat_ngram_size, ...).
+    """
+    if num_beams < 1 or num_return_sequences < 1 or batch_size < 1:
+        raise UserError("--num_beams, --num_return_sequences and --batch_size must be at least 1")
+    if num_beam_groups < 1 or num_beams % num_beam_groups:
+        raise UserError(f"--num_beams {num_beams} must be a multiple of --num_beam_groups {num_beam_groups}")
+    if num_beam_groups > 1 and do_sample:
+        raise UserError("--num_beam_groups (diverse beam search) does not combine with --do_sample")
+    if not do_sample and num_return_sequences > num_beams:
+        raise UserError(f"--num_return_sequences {num_return_sequences} needs --num_beams >= that "
+                        "(or --do_sample)")
+    bad_words = [w.strip() for w in bad_words or ()]
+    if any(not w for w in bad_words):
+        raise UserError("--bad_words holds an empty word; list only words to keep out")
+    if seed is not None:
+        set_seed(seed)
+    causal = is_causal(model)
+    encoded = _encode(tokenizer, inputs, causal, max_input_length)
+    # Beam search keeps every hypothesis (deduplication may need more than N); sampling draws N.
+    per_group = num_return_sequences if do_sample else num_beams // num_beam_groups
+    gen_kwargs = dict(gen_kwargs, max_new_tokens=max_new_tokens, do_sample=do_sample)
+    if causal:
+        gen_kwargs.setdefault("eos_token_id", tokenizer.eos_token_id)
+    banned = bad_words_ids(tokenizer, bad_words) if bad_words else []
+    kept_ids = {tokenizer.convert_tokens_to_ids(t) for t in keep_special_tokens} - {tokenizer.unk_token_id}
+    drop_ids = set(tokenizer.all_special_ids) - kept_ids
+
+    def decode(ids: list[int]) -> str:
+        if not kept_ids:
+            return tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return tokenizer.decode([t for t in ids if t not in drop_ids], skip_special_tokens=False).strip()
+
+    results: list[list[str]] = [[] for _ in inputs]
+    todo = list(range(len(inputs)))
+    bar = _progress(len(todo), progress)
+    for attempt in range(BAD_WORD_RETRIES + 1):
+        kwargs = dict(gen_kwargs, bad_words_ids=banned) if banned else gen_kwargs
+        # Longest first: a batch too big for memory fails at once, not at the end.
+        order = sorted(todo, key=lambda i: -len(encoded[i]))
+        retry: set[int] = set()
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            with chunked_attention(model):  # T5 family: jaqg.models.t5_attention for this call, then the model's own
+                candidates = _generate_batch(model, tokenizer, [encoded[i] for i in chunk], num_beams=num_beams,
+                                             num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
+                                             per_group=per_group, gen_kwargs=kwargs)
+            for i, hyps in zip(chunk, candidates):
+                texts = [decode(h) for h in hyps]
+                offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if w in t}
+                if offending:
+                    if attempt == BAD_WORD_RETRIES:
+                        raise BadWordError(f"input {i + 1}: outputs still contain {sorted({w for w, _ in offending})}"
+                                           f" after {BAD_WORD_RETRIES} retries; shorten the bad word list or change "
+                                           "the input")
+                    new_spans = {_offending_span(tokenizer, list(h), w) for w, h in offending}
+                    banned = banned + [list(s) for s in new_spans if list(s) not in banned]
+                    retry.add(i)
+                    continue
+                results[i] = list(dict.fromkeys(texts))[:num_return_sequences]
+                bar.update(1)
+        if not retry:
+            break
+        log.warning("%d input(s) still spelled a bad word; banned those token runs too and generated again",
+                    len(retry))
+        todo = sorted(retry)
+    bar.close()
+    short = sum(len(r) < num_return_sequences for r in results)
+    if short:
+        log.warning("%d input(s) got fewer than %d distinct outputs", short, num_return_sequences)
+    return results
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="input", file=sys.stderr, dynamic_ncols=True)
+
+
+# --- front ends: the flags predict.py and generate.py share, and question generation from (answer, context) ---
+
+@dataclass
+class GenerationArgs:
+    """Decoding flags shared by predict.py and generate.py (names follow Hugging Face's generate)."""
+    batch_size: int = arg(16, help="inputs per generate call")
+    max_input_length: Optional[int] = arg(None, help="input tokens kept (default: the model's run_config, else "
+                                          "512)")
+    max_target_length: Optional[int] = arg(None, help="new tokens generated at most (default: the model's "
+                                           "run_config, else 64)")
+    num_beams: int = arg(1, help="beam size (1 = greedy or sampling)")
+    num_return_sequences: int = arg(1, help="distinct outputs per input (<= --num_beams unless --do_sample)")
+    num_beam_groups: int = arg(1, help="diverse beam search: split the beams into this many groups")
+    diversity_penalty: float = arg(0.0, help="diverse beam search: log-prob penalty per earlier group's "
+                                   "same-step token")
+    do_sample: bool = arg(False, help="sample instead of searching")
+    temperature: float = arg(1.0, help="sampling temperature")
+    top_p: float = arg(1.0, help="nucleus sampling: keep the smallest token set with this probability")
+    repetition_penalty: float = arg(1.0, help="penalise tokens already generated (1.0 = off)")
+    no_repeat_ngram_size: int = arg(0, help="never repeat an n-gram of this size (0 = off)")
+    bad_words: Optional[list[str]] = arg(None, help="words that must not appear in any output")
+    seed: int = arg(42, help="random seed (sampling is reproducible with the same seed and flags)")
+    device: str = arg("auto", help="auto | cpu | cuda | cuda:N")
+    threads: int = arg(0, help="CPU threads for torch (0 = torch's default, one per core; on a busy shared "
+                          "machine 1 is often faster)")
+    precision: str = arg("32", help="32 | bf16 | 16 (T5 overflows in fp16)")
+
+
+def read_run_config(model_dir: str) -> dict:
+    """The training run's config saved beside a model (empty for hub models and bare model dirs)."""
+    path = Path(model_dir) / "run_config.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def generation_kwargs(args: GenerationArgs, run_config: dict, progress: bool = False) -> dict:
+    """generate()'s keyword arguments from the flags; lengths default to what the model was trained with."""
+    kwargs = dict(batch_size=args.batch_size,
+                  max_input_length=args.max_input_length or run_config.get("max_input_length") or 512,
+                  max_new_tokens=args.max_target_length or run_config.get("max_target_length") or 64,
+                  num_beams=args.num_beams, num_return_sequences=args.num_return_sequences,
+                  num_beam_groups=args.num_beam_groups, diversity_penalty=args.diversity_penalty,
+                  do_sample=args.do_sample, repetition_penalty=args.repetition_penalty,
+                  no_repeat_ngram_size=args.no_repeat_ngram_size, bad_words=args.bad_words, seed=args.seed,
+                  progress=progress)
+    if args.do_sample:  # transformers warns when sampling flags come without sampling
+        kwargs.update(temperature=args.temperature, top_p=args.top_p)
+    return kwargs
+
+
+def question_input(answer: str, context: str, data_info: dict | None, highlight: bool = False) -> str:
+    """The input an AQG model was trained on, from its run_config's data info: the answer/context template,
+    or the context with the answer highlighted (aqg_hl, or forced with ``highlight``). Raises ValueError."""
+    answer, context = normalize(answer), normalize(context)
+    if not answer:
+        raise ValueError("the answer is empty; pass --answer")
+    if not context:
+        raise ValueError("the context is empty; pass --context")
+    task = (data_info or {}).get("task", "aqg")
+    if task in ("qa", "ae"):
+        what = {"qa": "question answering, QA", "ae": "answer extraction, AE"}[task]
+        raise ValueError(f"the model was trained for {task} ({what}; its run_config task), not question generation; "
+                         "pass an AQG or multitask model with --model_name_or_path")
+    template = (data_info or {}).get("template")
+    if task == "multi":  # its question-generation task: AQG-HL after the task prefix
+        task, template = "aqg_hl", task_template(data_info, "aqg_hl")
+    if highlight and task != "aqg_hl":
+        task, template = "aqg_hl", None
+    if task == "aqg_hl":
+        if answer not in context:
+            raise ValueError(f"the answer {answer!r} does not occur in the context, so it cannot be highlighted; "
+                             "pass an answer copied from the context")
+        return format_input(task, context=highlight_answer(context, answer), template=template)
+    return format_input(task, answer=answer, context=context, template=template)

@@ -1,0 +1,426 @@
+"""Load a model's tokenizer so it encodes exactly as the model's own SentencePiece model does.
+
+transformers 5 converts every ``spiece.model`` with T5's layout, whatever the model says (checked on 5.24.0):
+the unigram's unknown id is fixed at 2 (rinna/japanese-gpt2-medium has ``<unk>`` 0 and ``</s>`` 2, so every
+character outside the vocabulary became end-of-text), byte fallback is off (a byte-fallback model such as
+sonoisa/t5-base-japanese-v1.1 gets ``<unk>`` where SentencePiece writes UTF-8 byte pieces), the dummy prefix and
+whitespace handling are T5's (rinna/japanese-gpt-neox-3.6b turns both off), user-defined symbols become added
+tokens that split the text (each part after one gets another dummy prefix), and ``do_lower_case`` in
+tokenizer_config.json is ignored (rinna's vocabulary is lowercase).
+
+``load_tokenizer`` is the one place every script loads a tokenizer (train.py and run_clm.py through
+``jaqg.training.experiment.load_pretrained`` / ``jaqg.data.clm_data.load_tokenizer``, predict.py and generate.py through
+``jaqg.generation.decoding.load_model``, make_tiny_model.py). When the model dir (or the hub cache) holds a SentencePiece
+model, the tokenizer is checked against ``sentencepiece.SentencePieceProcessor`` on ``PROBE`` (Japanese, Latin
+upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, extra spaces; plus the model's
+user-defined symbols inside text), after the model's own lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
+byte fallback, the normalizer's precompiled charsmap, dummy prefix, whitespace handling) and checked again; a
+difference that remains stops the run with one line (UserError). ``save_tokenizer`` writes the result (and a copy
+of the SentencePiece model, so the next load checks it again) beside a trained model. Every load, also of a
+tokenizer.json-only dir, ends with ``check_unknown_is_not_special``: a character outside the vocabulary must not
+come back as eos, bos, pad or any special token other than unk. ``coverage_report``: how much of a data set the
+tokenizer loses (<unk>, encode -> decode) and the exact-match ceilings that implies.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..core.errors import UserError
+
+# Names a SentencePiece model goes by in hub repositories (T5/mT5/rinna, XLM-R/BART, LLaMA).
+SPM_NAMES = ("spiece.model", "sentencepiece.bpe.model", "sentencepiece.model", "tokenizer.model")
+# Texts the tokenizer must encode as SentencePiece does: Japanese scripts, Latin upper/lower case, digits,
+# full-width / half-width forms and NFKC compatibility characters, emoji, rare kanji (surrogate-pair 𠮷,
+# variant 髙), and the whitespace cases SentencePiece treats specially (leading, doubled, trailing spaces).
+PROBE = (
+    "ＮＨＫと😀𠮷の甲府市",
+    "GPT-2は言語モデルです",
+    "髙島屋の①番館",
+    "山梨県の県庁所在地は甲府市です。",
+    "question: 富士山の高さは? context: 富士山は標高3776mの山である。",
+    "Tokyo Tower と TOKYO SKYTREE",
+    "ｶﾀｶﾅ と カタカナ、ひらがな、漢字。",
+    "２０２４年１２月３１日 12:30 〜 13:45",
+    "㈱ジャパン ℃ ㍻ Ⅻ ½",
+    "  先頭と  途中の空白   末尾 ",
+    "絵文字👍🏽と🇯🇵、記号★♪",
+    "𩸽や𠀋、鷗外の森",
+)
+
+
+def find_sentencepiece_model(name_or_path: str) -> Path | None:
+    """The SentencePiece model file of a local model dir, or of a hub model in the local cache; None if none.
+
+    Only files that parse as a SentencePiece ``ModelProto`` count (LLaMA-3's ``tokenizer.model`` is tiktoken).
+    """
+    local = Path(name_or_path).expanduser()
+    candidates = []
+    if local.is_dir():
+        candidates = [local / n for n in SPM_NAMES if (local / n).is_file()]
+    elif not local.exists():
+        try:
+            from transformers.utils import cached_file
+            for n in SPM_NAMES:
+                found = cached_file(name_or_path, n, local_files_only=True,
+                                    _raise_exceptions_for_missing_entries=False,
+                                    _raise_exceptions_for_connection_errors=False)
+                if found:
+                    candidates.append(Path(found))
+        except (OSError, ValueError):
+            return None
+    for path in candidates:
+        if read_model_proto(path) is not None:
+            return path
+    return None
+
+
+def read_model_proto(path: str | Path):
+    """The parsed ``sentencepiece_model_pb2.ModelProto`` of ``path``, or None if it is not one."""
+    from google.protobuf.message import DecodeError
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    try:
+        proto.ParseFromString(Path(path).read_bytes())
+    except (DecodeError, OSError):
+        return None
+    return proto if len(proto.pieces) else None
+
+
+def _user_defined(proto) -> list[str]:
+    """The model's user-defined symbols (SentencePiece keeps each one a piece, wherever it stands)."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    return [p.piece for p in proto.pieces if p.type == pb.ModelProto.SentencePiece.USER_DEFINED]
+
+
+def probe_texts(proto) -> list[str]:
+    """``PROBE`` plus texts that use up to five of the model's user-defined symbols inside and between words."""
+    return [*PROBE, *(f"{s}甲府市{s}は {s}Tokyo{s}" for s in _user_defined(proto)[:5])]
+
+
+def _lowercases(tokenizer) -> bool:
+    """Whether the model's tokenizer config asks for lowercased input (rinna: ``do_lower_case``)."""
+    return bool(tokenizer.init_kwargs.get("do_lower_case"))
+
+
+def fidelity_mismatches(tokenizer, spm_path: str | Path, lowercase: bool,
+                        texts: Iterable[str] = PROBE) -> list[str]:
+    """How ``tokenizer`` differs from the SentencePiece model at ``spm_path``: one line per difference.
+
+    Compared per text: ids of ``tokenizer(text, add_special_tokens=False)`` vs ``SentencePieceProcessor.encode``
+    of the text (lowercased first when ``lowercase``), and, for texts SentencePiece encodes without ``<unk>``,
+    ``tokenizer.decode`` vs ``SentencePieceProcessor.decode`` of those ids. Also the unknown-token id.
+    """
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=str(spm_path))
+    problems = []
+    if tokenizer.unk_token_id != sp.unk_id():
+        problems.append(f"unk token id {tokenizer.unk_token_id}, SentencePiece's is {sp.unk_id()}")
+    for text in texts:
+        ref = sp.encode(text.lower() if lowercase else text)
+        ours = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if ours != ref:
+            problems.append(f"{text!r}: {tokenizer.convert_ids_to_tokens(ours)} {ours}, SentencePiece "
+                            f"{sp.id_to_piece(ref)} {ref}")
+        elif sp.unk_id() not in ref:
+            decoded, want = tokenizer.decode(ref, skip_special_tokens=False), sp.decode(ref)
+            if decoded != want:
+                problems.append(f"{text!r}: decodes to {decoded!r}, SentencePiece to {want!r}")
+    return problems
+
+
+def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
+    """A ``PreTrainedTokenizerFast`` that encodes as the SentencePiece ``proto`` does, keeping ``tokenizer``'s
+    special tokens, added tokens (same ids) and, for seq2seq models, its post-processor (T5 appends ``</s>``).
+
+    Causal LMs get no post-processor: a prompt must not end in end-of-text (rinna's GPT-2 adds no eos).
+    Raises UserError for a SentencePiece BPE model (only unigram models are rebuilt here).
+    """
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    from tokenizers import Regex, Tokenizer, decoders, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    where = tokenizer.name_or_path
+    if proto.trainer_spec.model_type != pb.TrainerSpec.UNIGRAM:
+        raise UserError(f"{where}: its SentencePiece model is not a unigram model (type "
+                        f"{pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)}), which jaqg cannot "
+                        "rebuild; use a tokenizer.json that matches it (--tokenizer_name_or_path)")
+    unknown = [i for i, p in enumerate(proto.pieces) if p.type == pb.ModelProto.SentencePiece.UNKNOWN]
+    if len(unknown) != 1:
+        raise UserError(f"{where}: its SentencePiece model has {len(unknown)} unknown pieces (expected 1)")
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    pieces = [p.piece for p in proto.pieces]
+    # Added tokens keep their ids: those inside the SentencePiece vocabulary must name the same piece there.
+    for added in state.get("added_tokens", []):
+        if added["id"] < len(pieces) and pieces[added["id"]] != added["content"]:
+            raise UserError(f"{where}: token {added['content']!r} has id {added['id']} in the tokenizer but "
+                            f"SentencePiece's piece {added['id']} is {pieces[added['id']]!r}; the tokenizer "
+                            "files disagree with the SentencePiece model")
+    # User-defined symbols stay pieces of the unigram model, as in SentencePiece: as added tokens (what
+    # transformers makes of them) they split the text, and each part after them got its own dummy prefix.
+    dropped = {a["content"] for a in state.get("added_tokens", [])
+               if not a["special"] and a["content"] in set(_user_defined(proto))}
+    state["added_tokens"] = [a for a in state.get("added_tokens", []) if a["content"] not in dropped]
+    state["model"] = {"type": "Unigram", "unk_id": unknown[0], "byte_fallback": proto.trainer_spec.byte_fallback,
+                      "vocab": [[p.piece, p.score] for p in proto.pieces]}
+    state["normalizer"] = state["pre_tokenizer"] = state["decoder"] = None
+    if causal:
+        state["post_processor"] = None
+    backend = Tokenizer.from_str(json.dumps(state))
+
+    spec = proto.normalizer_spec
+    steps = [normalizers.Lowercase()] if lowercase else []
+    if spec.precompiled_charsmap:
+        steps.append(normalizers.Precompiled(spec.precompiled_charsmap))
+    if spec.remove_extra_whitespaces:  # SentencePiece: drop leading/trailing spaces, collapse runs to one
+        steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex("^ | $"), "")]
+    # Dummy prefix and space -> ▁ in the normalizer, no pre-tokenizer: one unigram lattice over the whole text,
+    # as SentencePiece itself does (a text after an added token such as <hl> gets its own prefix, as in T5).
+    if spec.add_dummy_prefix:
+        steps.append(normalizers.Prepend("▁"))
+    if spec.escape_whitespaces:
+        steps.append(normalizers.Replace(" ", "▁"))
+    backend.normalizer = normalizers.Sequence(steps)
+    # Byte pieces to bytes after ▁ -> space; the dummy prefix's space is dropped again (as SentencePiece does).
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+                                        + ([decoders.Strip(" ", 1, 0)] if spec.add_dummy_prefix else []))
+    special = {k: str(v) for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str) or
+               hasattr(v, "content")}
+    # T5's <extra_id_N> sentinels (transformers 5 calls them extra_special_tokens)
+    extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or [] if str(t) not in dropped]
+    kwargs = {"do_lower_case": True} if lowercase else {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
+                                   model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
+                                   **special, **({"extra_special_tokens": extra} if extra else {}), **kwargs)
+
+
+def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False):
+    """``tokenizer`` itself when it encodes as the SentencePiece model at ``spm_path`` does (and, for a causal
+    LM, adds no end-of-text token), else a rebuilt one that does; UserError when no rebuild matches.
+
+    ``spm_path`` None: nothing to compare against (a tokenizer.json model); the tokenizer is returned as it is.
+    """
+    if spm_path is None:
+        return tokenizer
+    lowercase = _lowercases(tokenizer)
+    appends = causal and len(tokenizer("a")["input_ids"]) != len(tokenizer("a", add_special_tokens=False)["input_ids"])
+    proto = read_model_proto(spm_path)
+    texts = probe_texts(proto)
+    problems = fidelity_mismatches(tokenizer, spm_path, lowercase, texts)
+    if not problems and not appends:
+        tokenizer.sentencepiece_file = str(spm_path)
+        return tokenizer
+    rebuilt = build_from_sentencepiece(tokenizer, proto, lowercase, causal)
+    remaining = fidelity_mismatches(rebuilt, spm_path, lowercase, texts)
+    if remaining:
+        raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
+                        f"({remaining[0]}); give a tokenizer.json that does (train.py, run_clm.py: "
+                        "--tokenizer_name_or_path)")
+    rebuilt.sentencepiece_file = str(spm_path)
+    return rebuilt
+
+
+# Characters no tokenizer's vocabulary holds (Unicode private use areas, left alone by NFKC and SentencePiece's
+# normalizers); the first one absent from every piece of the vocabulary is the probe of the unknown-character id.
+UNSEEN = ("\U000F0A21", "\U0010FFFD", "\uE0A1", "\U000FFFF0")
+SPECIAL_ROLES = ("eos_token", "bos_token", "pad_token", "sep_token", "cls_token", "mask_token")
+
+
+def check_unknown_is_not_special(tokenizer) -> None:
+    """UserError (one line) if a character outside the vocabulary encodes as a special token other than the unk
+    token: end-of-text (rinna's ``</s>`` 2 after transformers' T5-style conversion), ``<s>`` (rinna-neox's bos 2),
+    padding, ``[SEP]``... Training and generation would then stop, start or mask at every rare character.
+
+    Probed, not read from the config: a private-use character that is in no vocabulary piece is encoded (no special
+    tokens added) and every id that comes back must not be a special token other than the unk token; a special
+    token that is both unk and eos counts as eos. Byte fallback and byte-level BPE give byte pieces, never a special
+    token, so they pass."""
+    vocab = tokenizer.get_vocab()
+    char = next((c for c in UNSEEN if not any(c in piece for piece in vocab)), None)
+    if char is None:
+        return
+    special = {}  # id -> "its eos_token '</s>'"
+    for role in SPECIAL_ROLES:
+        token = getattr(tokenizer, role, None)
+        if token is not None:
+            special.setdefault(tokenizer.convert_tokens_to_ids(str(token)), f"its {role} {str(token)!r}")
+    for token in tokenizer.all_special_tokens:
+        if token != tokenizer.unk_token:
+            special.setdefault(tokenizer.convert_tokens_to_ids(token), f"its special token {token!r}")
+    ids = tokenizer(char, add_special_tokens=False)["input_ids"]
+    bad = next((i for i in ids if i in special), None)
+    if bad is not None:
+        unk = (f"its unk token {tokenizer.unk_token!r} ({tokenizer.unk_token_id})" if tokenizer.unk_token is not None
+               else "an unk token")
+        raise UserError(f"{tokenizer.name_or_path}: the tokenizer encodes a character outside its vocabulary "
+                        f"(U+{ord(char):04X}) as id {bad}, {special[bad]}, not as {unk}; fix the model's unk_id "
+                        "in tokenizer.json or put the model's SentencePiece model (spiece.model) in the dir")
+
+
+def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True):
+    """The tokenizer of a hub name or model dir, checked (and repaired) against its SentencePiece model.
+
+    - ``do_lower_case`` in tokenizer_config.json: a Lowercase step goes into the tokenizer's own normalizer
+      (saved with it), for SentencePiece and tokenizer.json models alike.
+    - ``causal``: no end-of-text appended to encoded text; no pad token -> pad with eos (GPT-2).
+    ``use_fast`` is accepted for HF-recipe compatibility: transformers 5 has one (tokenizers) backend.
+    UserError (one line) when it cannot be loaded or made faithful, or when it encodes an unknown character as a
+    special token other than unk (``check_unknown_is_not_special``).
+    """
+    from transformers import AutoTokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=use_fast)
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{name_or_path}: cannot load a tokenizer ({first}); give a hub name or a folder written "
+                        "by save_pretrained / make_tiny_model.py") from None
+    spm_path = find_sentencepiece_model(name_or_path)
+    tokenizer = ensure_faithful(tokenizer, spm_path, causal)
+    if spm_path is None:
+        tokenizer = _lowercase_if_asked(tokenizer)
+    check_unknown_is_not_special(tokenizer)
+    if causal and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _lowercase_if_asked(tokenizer):
+    """A tokenizer.json model whose config asks for ``do_lower_case`` but does not lowercase: add the step."""
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if not (_lowercases(tokenizer) and backend is not None and tokenizer.tokenize("A") != tokenizer.tokenize("a")):
+        return tokenizer
+    backend.normalizer = (normalizers.Sequence([normalizers.Lowercase(), backend.normalizer])
+                          if backend.normalizer else normalizers.Lowercase())
+    # A plain tokenizers-backed class keeps the normalizer on save/load (T5Tokenizer would rebuild its own).
+    return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
+                                   model_max_length=tokenizer.model_max_length, do_lower_case=True,
+                                   **tokenizer.special_tokens_map)
+
+
+def save_tokenizer(tokenizer, directory: str | Path) -> None:
+    """``save_pretrained`` plus the SentencePiece model it was checked against (``spiece.model``), so loading
+    ``directory`` later checks the saved tokenizer against it again."""
+    tokenizer.save_pretrained(directory)
+    source = getattr(tokenizer, "sentencepiece_file", None)
+    if source and Path(source).is_file():
+        target = Path(directory) / "spiece.model"
+        if not target.exists() or not target.samefile(source):
+            shutil.copyfile(source, target)
+
+
+def _excerpt(text: str, start: int, end: int, width: int = 12) -> str:
+    """``text[start:end]`` with up to ``width`` characters either side, spaces as written, ``…`` where cut."""
+    lo, hi = max(0, start - width), min(len(text), end + width)
+    return ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+
+
+def _first_difference(text: str, decoded: str, width: int = 12) -> str:
+    """``'…text…' -> '…decoded…'`` around the first character where the two differ, whitespace aside (as the
+    round-trip check compares them); the excerpts keep their spaces as written."""
+    where_a = [i for i, c in enumerate(text) if not c.isspace()]
+    where_b = [i for i, c in enumerate(decoded) if not c.isspace()]
+    k = next((k for k, (i, j) in enumerate(zip(where_a, where_b)) if text[i] != decoded[j]),
+             min(len(where_a), len(where_b)))
+    a = where_a[k] if k < len(where_a) else len(text)
+    b = where_b[k] if k < len(where_b) else len(decoded)
+    return f"{_excerpt(text, a, a + 1, width)!r} -> {_excerpt(decoded, b, b + 1, width)!r}"
+
+
+def coverage(tokenizer, texts: Sequence[str], ids: Sequence[str] | None = None, n_examples: int = 3,
+             exact_match_ceilings: bool = False) -> dict:
+    """How many ``texts`` hold the unknown token under ``tokenizer``, and how many do not survive
+    encode -> decode (compared ignoring whitespace, since SentencePiece collapses and adds spaces).
+
+    Returns ``{"n", "with_unk", "not_round_trip", "unknown_chars": {char: count} (top 10), "unk_examples",
+    "round_trip_examples"}``. ``unk_examples``: up to ``n_examples`` ``{"id", "unknown": [each distinct character
+    under <unk>, in order], "text": an excerpt around the first}`` (SentencePiece gives a run of unknown characters
+    one ``<unk>``; they are listed one by one). ``round_trip_examples``: ``{"id", "change": "'…text…' ->
+    '…decoded…'"}`` around the first difference, spaces as written. ``exact_match_ceilings``: also
+    ``"exact_match_kept"`` / ``"jglue_exact_match_kept"``, how many decoded texts still equal their text under
+    score.py's ``exact_match`` (jaqg.evaluation.metrics: NFKC + neologdn, never lowercases) and under JGLUE's official EM
+    (jaqg.evaluation.jglue_metric: lowercased, trailing 。 stripped, spaces squeezed).
+    No special tokens are added; ``<hl>`` and other added tokens count as themselves.
+    """
+    from collections import Counter
+
+    from ..evaluation.jglue_metric import compute_exact
+    from ..evaluation.metrics import exact_match
+    ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    unk = tokenizer.unk_token_id
+    decoded = tokenizer.batch_decode(enc["input_ids"], skip_special_tokens=False)
+    report = {"n": len(texts), "with_unk": 0, "not_round_trip": 0, "unknown_chars": {}, "unk_examples": [],
+              "round_trip_examples": []}
+    if exact_match_ceilings:
+        report["exact_match_kept"] = report["jglue_exact_match_kept"] = 0
+    unknown = Counter()
+    for key, text, token_ids, offsets, back in zip(ids, texts, enc["input_ids"], enc["offset_mapping"], decoded):
+        if exact_match_ceilings:
+            report["exact_match_kept"] += int(exact_match(back, text))
+            report["jglue_exact_match_kept"] += compute_exact(text, back)
+        spans = [(a, b) for t, (a, b) in zip(token_ids, offsets) if t == unk]
+        if unk is not None and unk in token_ids:
+            report["with_unk"] += 1
+            chars = [c for a, b in spans for c in text[a:b] if not c.isspace()]
+            unknown.update(chars)
+            chars = list(dict.fromkeys(chars))
+            if len(report["unk_examples"]) < n_examples and \
+                    all(e["unknown"] != chars for e in report["unk_examples"]):  # distinct examples
+                a, b = spans[0]
+                report["unk_examples"].append({"id": key, "unknown": chars, "text": _excerpt(text, a, b, 20)})
+        if "".join(back.split()) != "".join(text.split()):
+            report["not_round_trip"] += 1
+            change = _first_difference(text, back)
+            if len(report["round_trip_examples"]) < n_examples and \
+                    all(e["change"] != change for e in report["round_trip_examples"]):
+                report["round_trip_examples"].append({"id": key, "change": change})
+    report["unknown_chars"] = dict(unknown.most_common(10))
+    return report
+
+
+def coverage_report(tokenizer, examples_by_split: dict[str, Sequence], n_examples: int = 3) -> dict:
+    """``coverage`` of the inputs and targets of each split's examples (objects with id, input, target), with two
+    exact-match ceilings per split, each the share (0-100) of targets whose encode -> decode still equals the
+    target under that metric, an upper bound for a model that generates through this tokenizer:
+    ``exact_match_ceiling`` for score.py's / train.py's ``exact_match`` (jaqg.evaluation.metrics: NFKC + neologdn; case
+    counts, so a lowercasing tokenizer such as rinna's loses every target with a capital letter) and
+    ``jglue_exact_match_ceiling`` for ``jglue.exact_match`` (JGLUE's official JSQuAD EM, which lowercases)."""
+    out = {"tokenizer": str(tokenizer.name_or_path)}
+    for split, examples in examples_by_split.items():
+        if not examples:
+            continue
+        ids = [e.id for e in examples]
+        inputs = coverage(tokenizer, [e.input for e in examples], ids, n_examples)
+        targets = coverage(tokenizer, [e.target for e in examples], ids, n_examples, exact_match_ceilings=True)
+        n = targets["n"]
+        out[split] = {"inputs": inputs, "targets": targets,
+                      "exact_match_ceiling": round(100.0 * targets["exact_match_kept"] / n, 2),
+                      "jglue_exact_match_ceiling": round(100.0 * targets["jglue_exact_match_kept"] / n, 2)}
+    return out
+
+
+def format_coverage(report: dict) -> str:
+    """The coverage report as a few printable lines (counts and up to three examples each)."""
+    lines = [f"tokenizer coverage ({report['tokenizer']}):"]
+    for split, r in report.items():
+        if split == "tokenizer":
+            continue
+        for side in ("inputs", "targets"):
+            c = r[side]
+            line = (f"  {split} {side}: {c['with_unk']} of {c['n']} hold <unk>, {c['not_round_trip']} do not survive "
+                    "encode->decode")
+            if c["unk_examples"]:
+                line += "; <unk> e.g. " + ", ".join(f"{e['id']} {e['text']!r} (unknown: {' '.join(e['unknown'])})"
+                                                    for e in c["unk_examples"])
+            if c["round_trip_examples"]:
+                line += "; changed e.g. " + ", ".join(f"{e['id']} {e['change']}" for e in c["round_trip_examples"])
+            lines.append(line)
+        lines.append(f"  {split} exact-match ceiling: {r['exact_match_ceiling']:.2f} (exact_match: NFKC, case "
+                     f"kept), {r['jglue_exact_match_ceiling']:.2f} (jglue exact_match: lowercased)")
+    return "\n".join(lines)
+

@@ -1,0 +1,60 @@
+"""predict.py: TSV or plain text in, predictions TSV / n-best JSONL out, bad input -> one line, nothing written."""
+
+import json
+
+import predict as predict_script
+from conftest import run_main_in_process
+from trained_models import FACT, SEED, aqg_pairs
+
+
+def run_main(capsys, *argv):
+    return run_main_in_process(capsys, predict_script.main, "predict.py", *argv)
+
+
+def test_tsv_in_predictions_out(capsys, models, tmp_path):
+    data = tmp_path / "test.tsv"
+    data.write_text("".join(f"q{i}\t{x}\t{y}\n" for i, (x, y) in enumerate(aqg_pairs())), encoding="utf-8")
+    tsv, jsonl = tmp_path / "out" / "predictions.tsv", tmp_path / "nbest.jsonl"
+    status, out, err = run_main(capsys, "--model_name_or_path", models["aqg"], "--input_file", data, "--output_file",
+                                tsv)
+    assert status == 0 and "wrote 2 prediction(s) for 2 input(s)" in out, err
+    assert tsv.read_text(encoding="utf-8") == f"q0\t{SEED[2]}\t{SEED[2]}\nq1\t{FACT[2]}\t{FACT[2]}\n"
+    # plain text in (ids are line numbers), n-best JSONL out
+    text = tmp_path / "inputs.txt"
+    text.write_text("".join(f"{x}\n" for x, _ in aqg_pairs()), encoding="utf-8")
+    status, _, _ = run_main(capsys, "--model_name_or_path", models["aqg"], "--input_file", text, "--output_file",
+                            jsonl, "--num_beams", "4", "--num_return_sequences", "3", "--progress=false")
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert status == 0 and [r["id"] for r in records] == ["1", "2"]
+    assert [r["predictions"][0] for r in records] == [SEED[2], FACT[2]]
+    assert all(len(set(r["predictions"])) == 3 for r in records)
+
+
+def test_bad_tsv_is_one_line_and_writes_nothing(capsys, models, tmp_path):
+    data = tmp_path / "test.tsv"
+    data.write_text("a\tinput\tt\nb\t\tt\n", encoding="utf-8")
+    out = tmp_path / "predictions.tsv"
+    status, _, err = run_main(capsys, "--model_name_or_path", models["aqg"], "--input_file", data, "--output_file", out)
+    assert status == 2 and err.count("\n") == 1 and f"{data}:2:" in err
+    assert not out.exists()
+
+
+def test_gpt_data_file_prompts_with_the_prompt_alone(capsys, tmp_path, monkeypatch):
+    """A run_clm.py data file (prompt<sep>question</s>) used to be fed whole, gold question included: now the prompt
+    is the input, the question the reference column, ids as run_clm.py --do_eval writes them."""
+    data = tmp_path / "test.txt"
+    data.write_text(f"{SEED[1]}<sep>{SEED[2]}</s>\n{FACT[1]}<sep>{FACT[2]}</s>\n", encoding="utf-8")
+    seen = []
+    monkeypatch.setattr(predict_script, "load_model", lambda *a, **k: (None, None))
+    monkeypatch.setattr(predict_script, "generate", lambda model, tok, inputs, **k: seen.extend(inputs) or
+                        [["答え"] for _ in inputs])
+    out = tmp_path / "p.tsv"
+    status, _, err = run_main(capsys, "--model_name_or_path", tmp_path, "--input_file", data, "--output_file", out)
+    assert status == 0, err
+    assert seen == [SEED[1], FACT[1]]
+    assert out.read_text(encoding="utf-8") == f"line1\t答え\t{SEED[2]}\nline2\t答え\t{FACT[2]}\n"
+    data.write_text(f"{SEED[1]}<sep>{SEED[2]}</s>\n{FACT[1]}\n", encoding="utf-8")
+    status, _, err = run_main(capsys, "--model_name_or_path", tmp_path, "--input_file", data, "--output_file",
+                              tmp_path / "never.tsv")
+    assert status == 2 and "test.txt:2: no <sep> here, but line 1 has one" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "never.tsv").exists()

@@ -1,0 +1,201 @@
+"""Stand-ins of hub model dirs (make_tiny_model.py --like) and the README recipes run end to end on them.
+
+Each family's stand-in is built from the hand-written examples/jsquad text (its SentencePiece model or BPE trained
+there with the family's layout), except rinna/japanese-gpt2-medium, which uses rinna's real spiece.model from
+../shared when present (a rinna-layout model trained here otherwise).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+import torch
+from transformers import AutoConfig, AutoTokenizer
+
+from conftest import ROOT, run_main_in_process
+from jaqg.tokenization.hub import PROBE, fidelity_mismatches, read_model_proto
+from jaqg.models.standins import FAMILIES, build_standin
+
+torch.set_num_threads(1)
+EXAMPLES = ROOT / "examples" / "jsquad"
+RINNA_SPM = ROOT.parent / "shared" / "hub" / "rinna-japanese-gpt2" / "spiece.model"
+SEQ2SEQ = [n for n, f in FAMILIES.items() if f.config.get("is_encoder_decoder")]
+CAUSAL = [n for n in FAMILIES if n not in SEQ2SEQ]
+
+
+@pytest.fixture(scope="module")
+def standins(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("standins")
+    dirs = {}
+    for name in FAMILIES:
+        real = name == "rinna/japanese-gpt2-medium" and RINNA_SPM.is_file()
+        dirs[name] = build_standin(name, out / name.replace("/", "__"), data_dir=EXAMPLES,
+                                   spiece_model=RINNA_SPM if real else None)
+    return dirs
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_standin_has_the_hub_files_layout_and_config_keys(standins, name):
+    fam, model_dir = FAMILIES[name], standins[name]
+    files = {p.name for p in model_dir.iterdir()}
+    assert {"config.json", "tokenizer_config.json", "special_tokens_map.json", fam.weights} <= files
+    assert ("spiece.model" in files) == (fam.spm is not None) and ("tokenizer.json" in files) == (fam.spm is None)
+    cfg = json.loads((model_dir / "config.json").read_text())
+    for key in ("architectures", "model_type", "eos_token_id", "pad_token_id", "bos_token_id", "feed_forward_proj",
+                "tie_word_embeddings", "use_parallel_residual", "do_lower_case"):
+        assert cfg.get(key) == fam.config.get(key), key
+    tok_cfg = json.loads((model_dir / "tokenizer_config.json").read_text())
+    assert tok_cfg["tokenizer_class"] == fam.tokenizer_config["tokenizer_class"]
+    assert type(AutoTokenizer.from_pretrained(model_dir)).__name__ == fam.tokenizer_config["tokenizer_class"]
+    config = AutoConfig.from_pretrained(model_dir)
+    assert max(getattr(config, k) for k in ("d_model", "n_embd", "hidden_size") if hasattr(config, k)) <= 64
+    if fam.spm is not None:  # the family's ids and flags, and the tokenizer jaqg loads encodes as SentencePiece
+        proto = read_model_proto(model_dir / "spiece.model")
+        sp = spm.SentencePieceProcessor(model_file=str(model_dir / "spiece.model"))
+        if not (name == "rinna/japanese-gpt2-medium" and RINNA_SPM.is_file()):
+            assert (sp.unk_id(), sp.eos_id(), sp.pad_id()) == (fam.spm.unk_id, fam.spm.eos_id, fam.spm.pad_id)
+            assert proto.trainer_spec.byte_fallback == fam.spm.byte_fallback
+            assert proto.normalizer_spec.add_dummy_prefix == fam.spm.add_dummy_prefix
+        from jaqg.tokenization.hub import load_tokenizer
+        tok = load_tokenizer(str(model_dir), causal=name in CAUSAL)
+        assert fidelity_mismatches(tok, model_dir / "spiece.model", tok_cfg.get("do_lower_case", False)) == []
+        assert config.eos_token_id == tok.eos_token_id == sp.eos_id()
+        assert len(tok) == len(proto.pieces) + fam.extra_ids <= config.vocab_size
+
+
+def test_like_unknown_name_is_one_line(capsys, tmp_path):
+    import make_tiny_model
+    status, _, err = run_main_in_process(capsys, make_tiny_model.main, "make_tiny_model.py",
+                                         "--like", "nobody/model", "--output_dir", tmp_path / "m")
+    assert status == 2 and err.count("\n") == 1 and "no stand-in" in err and not (tmp_path / "m").exists()
+
+
+# --- every README recipe on the stand-ins, end to end, offline (a few steps each) ---------------------------------
+STEPS = ["--max_steps=2", "--per_device_train_batch_size=8", "--per_device_eval_batch_size=8", "--seed=0",
+         "--accelerator=cpu", "--devices=1", "--eval_tokenizers=char", "--max_eval_samples=2"]
+ISSUE_TEXTS = ("ＮＨＫと😀𠮷の甲府市", "GPT-2は言語モデルです", "髙島屋の①番館")
+
+
+@pytest.fixture(scope="module")
+def data(standins, tmp_path_factory) -> Path:
+    """QA, AQG, AQG-HL, quiz AQG-HL and GPT files from the repository's hand-written samples (the GPT files with
+    the coverage report of the rinna stand-in's tokenizer)."""
+    import prepare_jsquad
+    import prepare_jsquad_aqg
+    import prepare_quiz_aqg
+    out = tmp_path_factory.mktemp("recipes")
+    jsquad = f"--jsquad_dir={EXAMPLES}"
+    prepare_jsquad.main([jsquad, f"--output_dir={out / 'qa'}"])
+    prepare_jsquad_aqg.main([jsquad, f"--output_dir={out / 'aqg'}"])
+    prepare_jsquad_aqg.main([jsquad, "--highlight", f"--output_dir={out / 'aqg_hl'}"])
+    prepare_jsquad_aqg.main([jsquad, "--highlight", "--format=gpt", f"--output_dir={out / 'gpt'}",
+                             f"--tokenizer_name_or_path={standins['rinna/japanese-gpt2-medium']}"])
+    quiz = ROOT / "examples" / "quiz"
+    prepare_quiz_aqg.main(["--highlight", f"--train_file={quiz / 'quiz_sample.json.gz'}",
+                           f"--test_file={quiz / 'quiz_sample.jsonl'}", f"--output_dir={out / 'quiz_hl'}"])
+    return out
+
+
+def _predict(capsys, model_dir: Path, input_file: Path, tmp_path: Path) -> list[str]:
+    import predict
+    out = tmp_path / "predictions.tsv"
+    status, stdout, err = run_main_in_process(capsys, predict.main, "predict.py", "--model_name_or_path", model_dir,
+                                              "--input_file", input_file, "--output_file", out, "--progress=false",
+                                              "--max_target_length=8", "--threads=1")
+    assert status == 0, err
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("recipe", ["qa", "aqg", "aqg_hl", "quiz_hl"])
+@pytest.mark.parametrize("name", SEQ2SEQ)
+def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, recipe):
+    """train.py (--do_train --do_eval), predict.py, and for AQG models generate.py with --bad_words."""
+    import generate
+    import train
+    out = tmp_path / "model"
+    status, _, err = run_main_in_process(capsys, train.main, "train.py", "--do_train", "--do_eval",
+                                         f"--model_name_or_path={standins[name]}", f"--data_dir={data / recipe}",
+                                         f"--output_dir={out}", "--max_target_length=8", *STEPS)
+    assert status == 0, err
+    assert (out / "metrics.json").is_file() and len((out / "predictions.tsv").read_text().splitlines()) == 2
+    cover = json.loads((out / "run_config.json").read_text())["tokenizer_coverage"]
+    assert cover["tokenizer"] == str(standins[name]) and {"train", "dev"} <= set(cover)
+    assert 0 <= cover["dev"]["exact_match_ceiling"] <= 100 and cover["train"]["targets"]["n"] > 0
+    # the trained dir keeps the SentencePiece model beside the repaired tokenizer, and they agree
+    sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
+    saved = AutoTokenizer.from_pretrained(out)
+    for text in PROBE:
+        assert saved(text, add_special_tokens=False)["input_ids"] == sp.encode(text), text
+    if name.endswith("v1.1"):  # byte fallback: rare characters survive encode -> decode with the saved tokenizer
+        for text in ("😀", "𠮷", "髙", "髙島屋の😀𠮷"):
+            ids = saved(text)["input_ids"]
+            assert sp.unk_id() not in ids and saved.decode(ids, skip_special_tokens=True) == text
+    assert len(_predict(capsys, out, data / recipe / "test.tsv", tmp_path)) == sum(
+        1 for _ in open(data / recipe / "test.tsv", encoding="utf-8"))
+    if recipe.startswith("aqg"):
+        flags = ["--highlight"] if recipe == "aqg_hl" else []
+        status, stdout, err = run_main_in_process(
+            capsys, generate.main, "generate.py", f"--model_name_or_path={out}", "--answer", "甲府市", "--context",
+            "山梨県の県庁所在地は甲府市です。", "--bad_words", "山梨", "山梨県", "--max_target_length=8", "--json", *flags)
+        record = json.loads(stdout)
+        assert status == 0 and len(record["questions"]) == 1 and "山梨" not in record["questions"][0], err
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+@pytest.mark.parametrize("name", CAUSAL)
+def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lora):
+    """run_clm.py full and LoRA (merged); the saved tokenizer encodes as SentencePiece (rinna: the issue's texts,
+    unknown characters as <unk> 0, never </s> 2); predict.py runs on the output_dir."""
+    import run_clm
+    out = tmp_path / "output_gpt"
+    flags = ["--lora_r=4", "--lora_alpha=8", "--merge_lora"] if lora else []
+    status, stdout, err = run_main_in_process(capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={standins[name]}",
+                                         f"--train_file={data / 'gpt' / 'train.txt'}",
+                                         f"--validation_file={data / 'gpt' / 'dev.txt'}", "--do_train", "--do_eval",
+                                         "--save_steps=2", "--save_total_limit=3", f"--output_dir={out}",
+                                         "--use_fast_tokenizer=False", *STEPS, *flags)
+    assert status == 0, err
+    # the coverage report of train.py, for the prompt/question lines: printed and in run_config.json
+    run_cover = json.loads((out / "run_config.json").read_text())["tokenizer_coverage"]
+    assert {"train", "dev"} <= set(run_cover) and run_cover["train"]["targets"]["n"] > 0
+    assert all(0 <= run_cover["dev"][k] <= 100 for k in ("exact_match_ceiling", "jglue_exact_match_ceiling"))
+    assert f"dev exact-match ceiling: {run_cover['dev']['exact_match_ceiling']:.2f}" in stdout
+    saved = AutoTokenizer.from_pretrained(out)
+    cover = json.loads((data / "gpt" / "prepare_report.json").read_text())["tokenizer_coverage"]
+    assert set(cover) == {"tokenizer", "train", "dev", "test"} and cover["test"]["inputs"]["n"] == 16
+    if FAMILIES[name].spm is not None:
+        sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
+        lower = FAMILIES[name].tokenizer_config.get("do_lower_case", False)
+        for text in (*ISSUE_TEXTS, *PROBE):
+            assert saved(text)["input_ids"] == sp.encode(text.lower() if lower else text), text
+        if name == "rinna/japanese-gpt2-medium":
+            ids = saved(ISSUE_TEXTS[0])["input_ids"]
+            assert 0 in ids and 2 not in ids  # unknown characters are <unk> 0, never </s> 2
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("山梨県の県庁所在地は<hl>甲府市<hl>です。\n", encoding="utf-8")
+    assert len(_predict(capsys, out, prompts, tmp_path)) == 1
+
+
+def test_docs_table_names_exactly_the_like_names_accepted():
+    import re
+    from jaqg.models.standins import LIKE_NAMES, family
+    per_family = (ROOT / "docs" / "stand_ins.md").read_text().split("## Per family")[1]
+    table = [line.split("|")[1] for line in per_family.splitlines() if line.startswith("| `")]
+    named = [n for cell in table for n in re.findall(r"`([^`]+/[^`]+)`", cell)]
+    assert sorted(named) == sorted(LIKE_NAMES)
+    assert all(family(n).name in FAMILIES for n in named)
+
+
+@pytest.mark.parametrize("like, says", [  # given a T5-layout spiece.model (pad 0, eos 1, unk 2, no byte fallback)
+    ("rinna/japanese-gpt2-medium", "ids <unk> 2 / <s> -1 / </s> 1 / <pad> 0 (-1: none), but "
+                                         "rinna/japanese-gpt2-medium has <unk> 0 / <s> 1 / </s> 2 / <pad> -1"),
+    ("sonoisa/t5-base-japanese-v1.1", "no byte fallback in this model, but sonoisa/t5-base-japanese-v1.1 has")])
+def test_like_with_a_spiece_model_of_another_layout_says_what_differs(capsys, tmp_path, like, says):
+    import make_tiny_model
+    from jaqg.models.standins import T5_LAYOUT, train_sentencepiece
+    model = train_sentencepiece(["山梨県の県庁所在地は甲府市です。", "富士山は日本一高い山です。"] * 20,
+                                tmp_path / "spiece.model", T5_LAYOUT, vocab_size=60)
+    status, _, err = run_main_in_process(capsys, make_tiny_model.main, "make_tiny_model.py", "--like", like,
+                                         "--output_dir", tmp_path / "m", "--spiece_model", model)
+    assert status == 2 and err.count("\n") == 1 and says in err and not (tmp_path / "m").exists(), err
