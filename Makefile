@@ -1,19 +1,25 @@
-# `make demo` and `make test` create .venv and install requirements.txt into it when missing.
+# `make demo` and `make test` create .venv and install requirements.txt and the package (editable) into it when missing.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench chromium check-report clean
+.PHONY: demo test test-slow lint bench chromium check-report clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 # `make test` stays under 10 minutes on 2 cores; the learning tests train for minutes each (CI runs both targets).
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# The package's layers (import-linter contracts in pyproject.toml) and the linter.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests

@@ -35,8 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from jaqg.cli.args import arg, parse_args  # noqa: E402
-from jaqg.cli.args import run_cli  # noqa: E402
+from jaqg.cli.args import (  # noqa: E402
+    arg,
+    parse_args,
+    run_cli,  # noqa: E402
+)
 from jaqg.data.formats import GPT_SEP  # noqa: E402
 from jaqg.generation.decoding import generate, load_model, question_input  # noqa: E402
 

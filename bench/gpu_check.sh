@@ -79,7 +79,7 @@ if [[ ! -f "$GPT_DATA/train.txt" ]]; then
     $PY prepare_jsquad_aqg.py --train_file $JSQUAD --valid_file $JSQUAD --highlight --format gpt \
       --output_dir "$GPT_DATA" >/dev/null
   else
-    $PY -m jaqg.data.synthetic --output_dir "$WORK/jsquad_syn" --n_train 600 --n_valid 50 >/dev/null
+    $PY -m jaqg make-synthetic-jsquad --output_dir "$WORK/jsquad_syn" --n_train 600 --n_valid 50 >/dev/null
     $PY prepare_jsquad_aqg.py --jsquad_dir "$WORK/jsquad_syn" --highlight --format gpt --output_dir "$GPT_DATA" >/dev/null
   fi
 fi

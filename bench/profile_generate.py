@@ -38,8 +38,9 @@ class Args:
 def main() -> None:
     args = parse_args(Args)
     torch.set_num_threads(1)
-    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
     from generate_throughput import jsquad_inputs
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
     from jaqg.generation.decoding import load_model
     from jaqg.models.tiny import build_tiny_model
 

@@ -186,7 +186,7 @@ def prepare(work: Path, args: Args) -> tuple[Path, Path, str]:
         described = f"synthetic JSQuAD ({source} is absent)"
         corpus = work / "jsquad"
         if not (data / "train.tsv").exists():
-            subprocess.run([py, "-m", "jaqg.data.synthetic", "--output_dir", corpus, "--n_train", "2000",
+            subprocess.run([py, "-m", "jaqg", "make-synthetic-jsquad", "--output_dir", corpus, "--n_train", "2000",
                             "--n_valid", "50"], check=True, cwd=ROOT, capture_output=True)
             subprocess.run([py, "prepare_jsquad.py", "--jsquad_dir", corpus, "--output_dir", data], check=True,
                            cwd=ROOT, capture_output=True)

@@ -1,6 +1,7 @@
-"""jaqg: fine-tune Japanese text-to-text models for question answering and question generation.
+"""jaqg: fine-tune Japanese language models for question answering, question generation and quiz making.
 
-One module per concern; every top-level script is a thin front end over this package.
+Subpackages by concern, imports pointing one way (docs/architecture.md): core < tokenization < data < models <
+generation < evaluation < qag < training < cli. Only ``jaqg.cli`` knows command-line flags.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

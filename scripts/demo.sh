@@ -21,7 +21,7 @@ python prepare_quiz_aqg.py --highlight --train_file examples/quiz/quiz_sample.js
 head -n 2 "$OUT/examples_qa/train.tsv" "$OUT/examples_aqg_hl/train.tsv" "$OUT/quiz_aqg_hl/test.tsv"
 
 step "2. Synthetic JSQuAD-format data (invented facts; test names never seen in training)"
-python -m jaqg.data.synthetic --output_dir "$OUT/jsquad" --n_train 8000 --n_valid 300 --max_sentences 1
+python -m jaqg make-synthetic-jsquad --output_dir "$OUT/jsquad" --n_train 8000 --n_valid 300 --max_sentences 1
 python prepare_jsquad.py --jsquad_dir "$OUT/jsquad" --output_dir "$OUT/data_qa"
 python prepare_jsquad_aqg.py --jsquad_dir "$OUT/jsquad" --output_dir "$OUT/data_jsquad_aqg"
 python prepare_jsquad_aqg.py --highlight --jsquad_dir "$OUT/jsquad" --output_dir "$OUT/data_jsquad_aqg_hl"
@@ -77,7 +77,7 @@ python run_clm.py --model_name_or_path="$OUT/tiny_gpt2" \
   --max_eval_samples=64 --output_dir="$OUT/output_gpt"
 
 step "8. Quiz generation: one multitask model (QA + AQG-HL + AE) -> filtered question-answer pairs from raw text"
-python -m jaqg.data.synthetic --output_dir "$OUT/jsquad_all" --n_train 6000 --n_valid 200 --max_sentences 1 --all_questions
+python -m jaqg make-synthetic-jsquad --output_dir "$OUT/jsquad_all" --n_train 6000 --n_valid 200 --max_sentences 1 --all_questions
 python prepare_jsquad_aqg.py --task multi --jsquad_dir "$OUT/jsquad_all" --output_dir "$OUT/data_multi"
 python make_tiny_model.py --data_dir "$OUT/data_multi" --output_dir "$OUT/tiny_t5_multi"
 python train.py --do_train --do_eval --model_name_or_path "$OUT/tiny_t5_multi" --data_dir "$OUT/data_multi" \

@@ -1,42 +1,36 @@
-"""Typed argument dataclasses -> command line, in the style of HF's HfArgumentParser.
+"""Config dataclasses -> command line, on transformers' ``HfArgumentParser``, plus ``--config FILE``.
 
     @dataclass
     class Args:
         data_dir: str = arg("data", help="folder with train/dev/test.tsv")
-        train_batch_size: int = arg(8, aliases=["--per_device_train_batch_size"])
+        train_batch_size: int = arg(8)          # also --per_device_train_batch_size (ALIASES)
         do_train: bool = False
 
     args = parse_args(Args)
 
-Both ``--flag value`` and ``--flag=value`` work (argparse). A bool flag works bare (``--do_train``) or
-with a value (``--do_train=false``), as in HF examples. ``Optional[X]`` means X-or-None,
-``list[X]`` takes one or more values. Bad flags exit 2 with argparse's one-line error.
+``--flag value`` and ``--flag=value`` both work; a bool flag works bare (``--do_train``) or with a value
+(``--do_train=false``); ``Optional[X]`` means X-or-None, ``list[X]`` takes one or more values. ``--config FILE``
+(JSON or YAML, a mapping of field names to values, e.g. a trained model's ``run_config.json``) sets the values
+first; flags on the command line override it. Bad flags and bad config files exit 2 with one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import json
 import sys
 import types
-import typing
+from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
+from transformers import HfArgumentParser
+
+from ..core.config import option
 from ..core.errors import ParamError, UserError
 
 T = TypeVar("T")
-
-
-def arg(default: Any = dataclasses.MISSING, *, help: str = "", aliases: Sequence[str] = (),
-        choices: Sequence[Any] | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with command-line metadata."""
-    meta = {"help": help, "aliases": tuple(aliases), "choices": choices}
-    if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata=meta)
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda d=default: list(d), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
-
 
 # Hugging Face's flag names for our fields (its examples' and Trainer's), accepted everywhere the field is a flag,
 # unless another field of the same command already has that name.
@@ -53,58 +47,87 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "num_beams": ("--generation_num_beams",),
 }
 
-
-def str_to_bool(value: str) -> bool:
-    v = value.lower()
-    if v in ("1", "true", "yes", "y", "on"):
-        return True
-    if v in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+# Keys a run's run_config.json records beside its settings (what it read, what it measured): a replay skips them.
+RECORDED_KEYS = frozenset({"data", "tokenizer_coverage", "jaqg_version"})
 
 
-def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """(base type, is_list) for X, Optional[X], list[X], Optional[list[X]]."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _unwrap(inner[0])
-    if origin in (list, Sequence, tuple):
-        return typing.get_args(tp)[0], True
-    return tp, False
+def arg(default: Any = dataclasses.MISSING, *, help: str = "", aliases: Sequence[str] = (),
+        choices: Sequence[Any] | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """``jaqg.core.config.option`` for a command's own dataclass, with extra flag names (``aliases``)."""
+    field = option(default, help=help, choices=choices, default_factory=default_factory)
+    if aliases:
+        field.metadata = types.MappingProxyType({**field.metadata, "aliases": list(aliases)})
+    return field
 
 
-def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description or (cls.__doc__ or "").strip().split("\n")[0],
-                                     allow_abbrev=False)
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp, is_list = _unwrap(hints[f.name])
-        own = {f"--{g.name}" for g in dataclasses.fields(cls)}
-        names = [f"--{f.name}", *(a for a in (*f.metadata.get("aliases", ()), *ALIASES.get(f.name, ())) if a not in own)]
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": f.metadata.get("help", "")}
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            kwargs["required"] = True  # a field without a default is a flag the user must give
-        if f.metadata.get("choices"):
-            kwargs["choices"] = f.metadata["choices"]
-        if tp is bool:
-            kwargs.update(type=str_to_bool, nargs="?", const=True, metavar="BOOL")
-        elif is_list:
-            kwargs.update(type=tp, nargs="+")
+class Parser(HfArgumentParser):
+    """HfArgumentParser that adds our aliases and shows defaults in --help; no abbreviated flags."""
+
+    def __init__(self, cls: type, description: str | None = None, prog: str | None = None):
+        self._own = {f"--{f.name}" for f in dataclasses.fields(cls)}
+        super().__init__(cls, description=description or (cls.__doc__ or "").strip().split("\n")[0],
+                         allow_abbrev=False, prog=prog)
+        self.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (e.g. a trained model's "
+                                                           "run_config.json); flags given here override it")
+
+    def _parse_dataclass_field(self, parser, field: dataclasses.Field):  # type: ignore[override]
+        meta = dict(field.metadata)
+        extra = [*meta.get("aliases", ()), *ALIASES.get(field.name, ())]
+        meta["aliases"] = list(dict.fromkeys(a for a in extra if a not in self._own))
+        default = field.default if field.default is not dataclasses.MISSING else (
+            field.default_factory() if field.default_factory is not dataclasses.MISSING else None)
+        if meta.get("help") and default not in (None, "", [], False):
+            meta["help"] += f" (default: {default})"
+        field = copy.copy(field)
+        field.metadata = types.MappingProxyType(meta)
+        HfArgumentParser._parse_dataclass_field(parser, field)
+
+
+def read_config_file(path: str, cls: type) -> dict[str, Any]:
+    """Field values from a JSON or YAML mapping; UserError naming the file and the key for anything else."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        if file.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+            values = yaml.safe_load(file.read_text(encoding="utf-8"))
         else:
-            kwargs.update(type=tp)
-        if kwargs["help"] and default not in (None, "", [], False):
-            kwargs["help"] += f" (default: {default})"
-        parser.add_argument(*names, **kwargs)
-    return parser
+            values = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError and yaml.YAMLError's parse errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not a valid {'YAML' if file.suffix.lower() in ('.yaml', '.yml') else 'JSON'} "
+                        f"config ({first})") from None
+    except Exception as e:  # yaml.YAMLError subclasses Exception only
+        raise UserError(f"{path}: not a valid config ({str(e).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: a config file holds a mapping of settings (e.g. {{\"learning_rate\": 1e-4}}), "
+                        f"not a {type(values).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in names and k not in RECORDED_KEYS]
+    if unknown:
+        raise UserError(f"{path}: unknown setting {unknown[0]!r} for this command"
+                        + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                        + "; see --help for the settings it takes")
+    return {k: v for k, v in values.items() if k in names}
 
 
-def parse_args(cls: type[T], argv: Sequence[str] | None = None) -> T:
-    parser = build_parser(cls)
-    ns = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    return cls(**vars(ns))
+def parse_args(cls: type[T], argv: Sequence[str] | None = None, prog: str | None = None) -> T:
+    """``cls`` from ``--config FILE`` (if given) overridden by the flags in ``argv`` (default: sys.argv[1:])."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = Parser(cls, prog=prog)
+    find_config = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    find_config.add_argument("--config")
+    config_file = find_config.parse_known_args(argv)[0].config
+    if config_file:
+        values = read_config_file(config_file, cls)
+        parser.set_defaults(**values)
+        for action in parser._actions:  # argparse has no public setter; a setting given in the file is given
+            if action.dest in values:
+                action.required = False
+    ns = vars(parser.parse_args(argv))
+    ns.pop("config")
+    return cls(**ns)
 
 
 def run_cli(main: Callable[[], object], prog: str | None = None) -> None:

@@ -18,7 +18,6 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from .errors import UserError
 
-
 # A TSV field may not be empty: an empty generation is written as this, and read back as nothing.
 EMPTY_PREDICTION = "<empty>"
 
@@ -206,3 +205,9 @@ def read_json(path: str | os.PathLike):
         raise UserError(f"{path}:{e.lineno}: malformed JSON ({e.msg}); check the file is complete") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text ({e.reason}); re-save it as UTF-8") from None
+
+
+def read_run_config(model_dir: str) -> dict:
+    """The training run's config saved beside a model (empty for hub models and bare model dirs)."""
+    path = Path(model_dir) / "run_config.json"
+    return read_json(path) if path.is_file() else {}

@@ -19,11 +19,12 @@ from collections import Counter
 from typing import Sequence
 
 from ..core.errors import UserError
+from ..core.io import Example
+from ..core.sentences import sentence_spans
+from ..tokenization.word import pipe_in_pieces
 from .formats import HL_TOKEN, format_ae_target, format_input
 from .highlight import body_start, candidates, pick, wrap
-from ..core.io import Example
-from .prepare import group_paragraphs
-from ..core.sentences import sentence_spans
+from .records import group_paragraphs
 
 # A number (ASCII digits after NFKC, or kanji numerals with a place) and what it counts: 1603年, 3.5km, 約300人.
 _KANJI_DIGITS = "〇一二三四五六七八九十百千万億兆"
@@ -114,7 +115,6 @@ def ner_candidates(sentences: Sequence[str], batch_size: int = 64) -> list[list[
 
     Overlapping spans keep the longer one (an entity ``1603年`` over the number ``1603``); each text once per sentence.
     """
-    from ..tokenization.word import pipe_in_pieces  # GiNZA runs Sudachi: long sentences go in pieces under its limit
     out = []
     for sentence, docs in zip(sentences, pipe_in_pieces(ginza_pipeline(), sentences, batch_size)):
         spans = [(offset + e.start_char, offset + e.end_char) for offset, doc in docs for e in doc.ents]

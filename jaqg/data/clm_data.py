@@ -17,10 +17,11 @@ from typing import NamedTuple
 
 from torch.utils.data import Dataset
 
-from .batching import IGNORE_INDEX
 from ..core.errors import UserError
-from .formats import GPT_END, GPT_SEP
 from ..core.io import read_lines
+from ..tokenization.hub import load_tokenizer as load
+from .batching import IGNORE_INDEX
+from .formats import GPT_END, GPT_SEP
 
 
 class GptExample(NamedTuple):
@@ -193,5 +194,4 @@ def load_clm_dataset(path: str | os.PathLike, tokenizer, block_size: int, *, gro
 def load_tokenizer(name_or_path: str, use_fast: bool = True):
     """A causal LM's tokenizer: jaqg.tokenization.hub.load_tokenizer (checked against its SentencePiece model,
     ``do_lower_case`` honoured, no end-of-text appended, pad = eos when it has no pad token)."""
-    from ..tokenization.hub import load_tokenizer as load
     return load(name_or_path, causal=True, use_fast=use_fast)

@@ -15,6 +15,9 @@ GPT_SEP = "<sep>"
 # Ends each causal-LM example in the text files; run_clm maps it to the tokenizer's own end-of-text token.
 GPT_END = "</s>"
 
+# Beside a prepared QA data dir's test.tsv: {id: [every annotated answer as written]} (JGLUE scores raw strings).
+RAW_REFERENCES = "test_references_raw.json"
+
 TASKS = ("qa", "aqg", "aqg_hl", "ae")
 
 DEFAULT_TEMPLATES = {

@@ -9,9 +9,9 @@ plain ``answer_start`` behaviour. Sentences are split by jaqg.core.sentences. Co
 
 from __future__ import annotations
 
-from .formats import HL_TOKEN
 from ..core.normalize import DEFAULT_SEP
 from ..core.sentences import sentence_spans
+from .formats import HL_TOKEN
 
 STRATEGIES = ("related", "annotated")
 _WINDOW = 12  # characters each side of an occurrence that break ties inside one sentence

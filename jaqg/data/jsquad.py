@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from ..cli.args import arg
+from ..core.config import option as arg
 from ..core.errors import UserError
 from ..core.io import read_json
 from ..core.normalize import DEFAULT_SEP, normalize
-from .prepare import CommonArgs, Record, group_paragraphs, split_by_group
+from .prepare import CommonArgs
+from .records import Record, group_paragraphs, split_by_group
 
 DEFAULT_DIR = "jsquad"  # download.sh unpacks train-v1.3.json / valid-v1.3.json here
 

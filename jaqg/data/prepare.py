@@ -15,62 +15,34 @@ QA test sets with several annotated answers also get ``test_references.json`` ({
 
 from __future__ import annotations
 
-import math
-import random
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Callable, Optional
 
-from ..cli.args import arg
+from ..core.config import option as arg
 from ..core.errors import UserError
-from .formats import (DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, GPT_END, GPT_SEP, MULTI_TASKS, TARGET_FIELD,
-                      check_template, format_gpt_line, format_input)
-from .highlight import STRATEGIES, candidates, occurrences, pick, wrap
 from ..core.io import Example, atomic_dir, atomic_write, write_examples, write_json
-from ..evaluation.jglue_metric import RAW_REFERENCES
-from ..core.normalize import DEFAULT_SEP, normalize_offset
+from ..core.normalize import DEFAULT_SEP
+from .answer_extraction import build_ae_examples
+from .formats import (
+    DEFAULT_TASK_PREFIXES,
+    DEFAULT_TEMPLATES,
+    GPT_END,
+    GPT_SEP,
+    MULTI_TASKS,
+    RAW_REFERENCES,
+    TARGET_FIELD,
+    check_template,
+    format_gpt_line,
+    format_input,
+)
+from .highlight import STRATEGIES, candidates, occurrences, pick, wrap
+from .records import Record, group_paragraphs, paragraph_key, split_by_group  # noqa: F401 (re-exported)
 
 SPLITS = ("train", "dev", "test")
 FORMATS = ("tsv", "gpt")
-
-
-class Record(NamedTuple):
-    """One question, normalized: what every task needs."""
-    id: str
-    question: str
-    answers: list[str]  # distinct normalized answers; the first is the target / the one highlighted
-    context: str
-    group: str  # split unit: article title or passage
-    raw_context: str | None = None  # for carrying answer_start through normalization
-    raw_start: int | None = None
-    raw_answers: tuple[str, ...] | None = None  # every annotated answer as written (JGLUE's metric scores these)
-
-    def answer_start(self, sep: str) -> int | None:
-        """answers[0]'s annotated position in the normalized context (None when not annotated)."""
-        if self.raw_start is None or self.raw_context is None:
-            return None
-        return normalize_offset(self.raw_context, self.raw_start, sep)
-
-
-def paragraph_key(question_id: str) -> str:
-    """A paragraph's id from its first question's: JSQuAD ``a123p0q4`` -> ``a123p0``; otherwise ``{id}-p``."""
-    m = re.fullmatch(r"(.+?)q\d+", question_id)
-    return m.group(1) if m else f"{question_id}-p"
-
-
-def group_paragraphs(records: list[Record]) -> dict[str, list[Record]]:
-    """Records grouped into paragraphs (same group and context), in order, keyed by ``paragraph_key``."""
-    by_context: dict[tuple[str, str], list[Record]] = {}
-    for record in records:
-        by_context.setdefault((record.group, record.context), []).append(record)
-    out: dict[str, list[Record]] = {}
-    for members in by_context.values():
-        key = paragraph_key(members[0].id)
-        out[key if key not in out else f"{key}-{len(out)}"] = members  # ids that do not follow JSQuAD's pattern
-    return out
 
 
 @dataclass
@@ -158,7 +130,6 @@ def build_example(record: Record, task: str, template: str, hl_strategy: str, se
 def build_examples(records: list[Record], task: str, template: str, hl_strategy: str, sep: str
                    ) -> tuple[list[Example], Counter, Counter]:
     if task == "ae":
-        from .answer_extraction import build_ae_examples
         hl_stats = Counter()
         return (*build_ae_examples(records, template, hl_strategy, sep, hl_stats), hl_stats)
     examples, skipped, hl_stats, seen = [], Counter(), Counter(), set()
@@ -200,15 +171,6 @@ def build_multitask_examples(records: list[Record], prefixes: dict[str, str], hl
     return examples, skipped, hl_stats, per_task
 
 
-def split_by_group(records: list[Record], ratio: float, seed: int) -> tuple[list[Record], list[Record]]:
-    """(kept, held_out): about ``ratio`` of the groups, chosen by seed, go to held_out; order is preserved."""
-    groups = sorted({r.group for r in records})
-    random.Random(seed).shuffle(groups)
-    n_held = min(len(groups) - 1, max(1, math.ceil(len(groups) * ratio))) if len(groups) > 1 else 0
-    held = set(groups[:n_held])
-    return [r for r in records if r.group not in held], [r for r in records if r.group in held]
-
-
 def _gpt_line(example: Example) -> str:
     for marker in (GPT_SEP, GPT_END):
         if marker in example.input or marker in example.target:
@@ -218,16 +180,18 @@ def _gpt_line(example: Example) -> str:
 
 def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, template: str, output_dir: str,
             hl_strategy: str | None = None, fmt: str = "tsv", sources: dict | None = None,
-            load_skipped: dict[str, Counter] | None = None, task_prefixes: dict[str, str] | None = None) -> dict:
+            load_skipped: dict[str, Counter] | None = None, task_prefixes: dict[str, str] | None = None,
+            extra_report: Callable[[dict[str, list[Example]]], dict] | None = None) -> dict:
     """Build, report and atomically write one data dir; returns the report. ``task`` "multi" needs
-    ``task_prefixes``."""
+    ``task_prefixes``. ``extra_report(examples by split)`` (before GPT formatting) adds entries to the report
+    before anything is written, e.g. a tokenizer coverage report."""
     report = {"task": task, "template": template, "format": fmt, "hl_strategy": hl_strategy, "sep": args.sep,
               "seed": args.seed, "dev_ratio": args.dev_ratio, "sources": sources or {},
               "counts": {}, "skipped": {}, "highlight": {}, "by_task": {}}
     if task == "multi":
         report.update(task_prefixes=task_prefixes, templates=multitask_templates(task_prefixes))
     built: dict[str, list[Example]] = {}
-    built_examples: dict[str, list[Example]] = {}  # before GPT formatting, for the tokenizer coverage report
+    built_examples: dict[str, list[Example]] = {}  # before GPT formatting, for extra_report
     for split in SPLITS:
         if task == "multi":
             examples, skipped, hl_stats, per_task = build_multitask_examples(
@@ -254,12 +218,8 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
             report["highlight"][split] = dict(sorted(hl_stats.items()))
     if not built["train"]:
         raise UserError(f"no training example could be built ({report['skipped']['train']}); check the input files")
-    if getattr(args, "tokenizer_name_or_path", None):
-        from ..tokenization.hub import coverage_report, load_tokenizer
-        from ..models.tiny import ensure_special_tokens
-        tokenizer = load_tokenizer(args.tokenizer_name_or_path, causal=fmt == "gpt")
-        ensure_special_tokens(None, tokenizer)  # <hl>, <sep> as training adds them
-        report["tokenizer_coverage"] = coverage_report(tokenizer, built_examples)
+    if extra_report:
+        report.update(extra_report(built_examples))
     with atomic_dir(output_dir) as staging:
         for split in SPLITS:
             if fmt == "gpt":
@@ -275,13 +235,10 @@ def prepare(task: str, splits: dict[str, list[Record]], args: CommonArgs, *, tem
                        {r.id: list(r.raw_answers or r.answers) for r in splits["test"] if r.id in kept})
         write_json(staging / "prepare_report.json", report)
     print_report(report, output_dir)
-    if "tokenizer_coverage" in report:
-        from ..tokenization.hub import format_coverage
-        print(format_coverage(report["tokenizer_coverage"]), file=sys.stderr)
     return report
 
 
-def prepare_aqg(args: AqgArgs, load_splits, base_dir: str) -> dict:
+def prepare_aqg(args: AqgArgs, load_splits, base_dir: str, extra_report=None) -> dict:
     """AQG (or AQG-HL with --highlight) from any source: the one body of prepare_jsquad_aqg.py and prepare_quiz_aqg.py.
 
     ``load_splits(args) -> (splits, skipped, sources)`` is the source's loader; ``base_dir`` the default output name.
@@ -302,7 +259,7 @@ def prepare_aqg(args: AqgArgs, load_splits, base_dir: str) -> dict:
     return prepare(task, splits, args, template=template, fmt=args.format,
                    output_dir=args.output_dir or default_output_dir(base_dir, task, args.format),
                    hl_strategy=args.hl_strategy if uses_hl else None, sources=sources, load_skipped=skipped,
-                   task_prefixes=prefixes)
+                   task_prefixes=prefixes, extra_report=extra_report)
 
 
 def print_report(report: dict, output_dir: str) -> None:

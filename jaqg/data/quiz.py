@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..cli.args import arg
+from ..core.config import option as arg
 from ..core.errors import UserError
 from ..core.normalize import DEFAULT_SEP, normalize
-from .prepare import CommonArgs, Record, split_by_group
+from .prepare import CommonArgs
+from .records import Record, split_by_group
 
 DEFAULT_DIR = Path("quiz")  # download.sh quiz puts the AI王 files here
 

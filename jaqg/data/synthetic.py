@@ -18,8 +18,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli.args import arg, parse_args
-from ..cli.args import run_cli
 from ..core.errors import UserError
 from ..core.io import write_json
 
@@ -218,27 +216,3 @@ def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: in
         paths[split] = out_dir / f"{split}-v1.3.json"
         write_json(paths[split], make_split(split, n, seed, sep, max_sentences, all_questions))
     return paths
-
-
-@dataclass
-class SyntheticArgs:
-    """Write a synthetic JSQuAD (train/valid JSON with disjoint names) for offline runs and tests."""
-    output_dir: str = arg("data_synthetic", help="where train-v1.3.json and valid-v1.3.json go")
-    n_train: int = arg(4000, help="questions in train-v1.3.json")
-    n_valid: int = arg(400, help="questions in valid-v1.3.json")
-    seed: int = arg(0, help="random seed")
-    max_sentences: int = arg(0, help="keep at most this many body sentences per context (0: all)")
-    all_questions: bool = arg(False, help="ask every question the kept sentences answer (complete answer-extraction "
-                                          "targets), not a random 3-5 per paragraph")
-
-
-def main() -> None:
-    args = parse_args(SyntheticArgs)
-    paths = write_synthetic_jsquad(args.output_dir, args.n_train, args.n_valid, args.seed,
-                                   max_sentences=args.max_sentences, all_questions=args.all_questions)
-    for split, path in paths.items():
-        print(f"wrote {path} ({getattr(args, 'n_' + split)} questions)")
-
-
-if __name__ == "__main__":
-    run_cli(main)

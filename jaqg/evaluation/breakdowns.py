@@ -25,7 +25,9 @@ import re
 import string
 from typing import NamedTuple, Sequence
 
+from ..core.io import read_examples, read_json
 from ..data.formats import DEFAULT_TEMPLATES, HL_TOKEN
+from ..tokenization.word import sudachi_morphemes, sudachi_tokenizer
 
 QUESTION_TYPES = ("何", "誰", "いつ", "どこ", "どの", "いくつ", "なぜ", "どう", "other")
 _DATE_UNITS = {"年", "月", "日", "時", "世紀"}  # 何 + these asks for a date (何日間, 何年間 are other words: durations)
@@ -77,7 +79,6 @@ _PRIORITY = ("なぜ", "いつ", "誰", "どこ", "いくつ", "どう", "どの
 
 def _question_words(question: str) -> list[tuple[str, str, str, str]]:
     """(surface, first POS level, reading, normalized form) of each SudachiPy mode-A word."""
-    from ..tokenization.word import sudachi_morphemes, sudachi_tokenizer
     return [(m.surface(), m.part_of_speech()[0], m.reading_form(), m.normalized_form())
             for m in sudachi_morphemes(sudachi_tokenizer("A"), question)]
 
@@ -173,7 +174,6 @@ def data_fields(tsv_path, ids: Sequence[str]) -> list[Fields]:
     data dir's prepare_report.json beside the TSV (a hand-made dir's rows are recognised by their form)."""
     from pathlib import Path
 
-    from ..core.io import read_examples, read_json
     rows = {e.id: e for e in read_examples(tsv_path)}
     report_path = Path(tsv_path).parent / "prepare_report.json"
     report = read_json(report_path) if report_path.is_file() else {}

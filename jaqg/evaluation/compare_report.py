@@ -17,6 +17,7 @@ import io
 from pathlib import Path
 from typing import Sequence
 
+from ..core.errors import UserError
 from ..core.io import atomic_dir
 from ..tokenization.word import get_tokenizer
 
@@ -98,7 +99,6 @@ def screenshot(index_html: str | Path, png: str | Path, *, width: int = 1200, he
     import subprocess
     import tempfile
 
-    from ..core.errors import UserError
     if not Path(chromium).is_file():
         raise UserError(f"{chromium}: no Chromium here; apt-get install -y chromium (make check-report does)")
     png = Path(png).resolve()

@@ -26,8 +26,8 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 from ..core.errors import UserError
-from ..data.formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
 from ..core.normalize import DEFAULT_SEP, normalize
+from ..data.formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
 from ..tokenization.word import ginza_tokens, mecab_parse_lines, sudachi_morphemes, sudachi_tokenizer
 
 ANALYZERS = ("ginza", "mecab", "sudachi")

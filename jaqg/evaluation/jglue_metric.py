@@ -23,9 +23,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-# Beside a prepared QA data dir's test.tsv: {id: [every annotated answer as written]}.
-RAW_REFERENCES = "test_references_raw.json"
-
 
 def normalize_answer(s: str) -> str:
     """JGLUE's patched ``normalize_answer``: lower, strip trailing 。, squeeze whitespace (nothing else)."""

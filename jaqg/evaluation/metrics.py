@@ -19,9 +19,11 @@ from typing import Sequence
 
 from ..core.errors import UserError
 from ..core.io import prediction_text, read_examples, read_json, read_predictions
-from .jglue_metric import RAW_REFERENCES, jglue_scores, multiset_f1
 from ..core.normalize import normalize
+from ..data.formats import RAW_REFERENCES
 from ..tokenization.word import get_tokenizer, tokenizer_signature
+from .breakdowns import BREAKDOWNS, breakdowns, data_fields, format_breakdowns
+from .jglue_metric import jglue_scores, multiset_f1
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 WORD_METRICS = ("bleu", *ROUGE_TYPES)
@@ -142,7 +144,6 @@ def score_data(predictions: Sequence[str], ids: Sequence[str], references: Seque
     ``raw_map``: ``read_raw_reference_map(ids, tsv_path, json_path)``, if already read (two systems scored against
     the same references read their golds once). ``with_breakdowns=False`` skips the breakdowns (score.py's system
     B: only its per-example scores are used, and question types cost a SudachiPy pass over every question)."""
-    from .breakdowns import breakdowns, data_fields
     ids = list(ids)
     raw, raw_source = raw_map if raw_map is not None else read_raw_reference_map(ids, tsv_path, json_path)
     metrics, per_example = score_examples(predictions, references, tokenizers, tokenizer_name_or_path,
@@ -155,7 +156,6 @@ def score_data(predictions: Sequence[str], ids: Sequence[str], references: Seque
 
 def format_report(metrics: dict) -> str:
     """``format_table`` and, when metrics has them, the breakdowns' table (scored by the first tokenizer's BLEU)."""
-    from .breakdowns import BREAKDOWNS, format_breakdowns
     tables = [format_table(metrics)]
     if any(k in metrics for k in BREAKDOWNS):
         first = next(iter(metrics.get("by_tokenizer", {})), None)

@@ -21,8 +21,9 @@ from __future__ import annotations
 from statistics import mean
 from typing import Callable, Sequence
 
-from .metrics import char_f1
+from ..core.errors import UserError
 from ..core.normalize import match_key, normalize
+from .metrics import char_f1
 
 Pair = tuple[str, str]  # (question, answer)
 
@@ -103,7 +104,6 @@ def bertscore_table(model_dir: str, pairs: set[tuple[Pair, Pair]], num_layers: i
     embeddings are compared (default: its last)."""
     import bert_score
     from transformers import AutoConfig
-    from ..core.errors import UserError
     try:
         config = AutoConfig.from_pretrained(model_dir)
     except (OSError, ValueError) as e:

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import UserError
-from ..data.formats import format_input, task_template
 from ..core.io import read_json
 from ..core.normalize import match_key, normalize
+from ..data.formats import format_input, task_template
+from ..generation.decoding import check_model_path, clean_text, generate, is_causal, load_model, read_run_config
+from .metrics import char_f1, exact_match
 
 # Heads of models that generate text (transformers' class names end so); anything else cannot answer here.
 GENERATIVE_HEADS = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "Seq2SeqLM")
@@ -77,7 +79,6 @@ def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32"
                   flag: str = "--qa_model") -> QAModel:
     """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line naming
     ``flag``) for a missing dir, a model trained on another task or one that cannot generate."""
-    from ..generation.decoding import check_model_path, load_model, read_run_config
     check_model_path(model_dir, flag)
     run_config = read_run_config(model_dir)
     template = qa_template(run_config.get("data"), where=model_dir)
@@ -104,7 +105,6 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
     Inputs are ``qa_inputs(questions, contexts, template)``.
     Batched by length (jaqg.generation.decoding.generate).
     """
-    from ..generation.decoding import clean_text, generate, is_causal
     if len(questions) != len(contexts):
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
     if not questions:
@@ -141,7 +141,6 @@ def qa_based_scores(qa: QAModel, questions: Sequence[str], contexts: Sequence[st
 
     Returns ``({"exact_match", "char_f1", "n"}, [{"qa_answer", "exact_match", "char_f1"} per question])``.
     """
-    from .metrics import char_f1, exact_match
     predicted = qa.answer(questions, contexts, batch_size=batch_size, progress=progress)
     rows = [{"qa_answer": p, "exact_match": 100 * exact_match(p, a), "char_f1": 100 * char_f1(p, a)}
             for p, a in zip(predicted, answers)]

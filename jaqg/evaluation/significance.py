@@ -24,6 +24,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..tokenization.word import get_tokenizer
+from .metrics import bleu_streams
+
 DEFAULT_SEED = 12345  # sacrebleu's default (SACREBLEU_SEED)
 DEFAULT_SAMPLES = 1000
 
@@ -114,8 +117,6 @@ def compare_systems(per_example_a: Sequence[dict], per_example_b: Sequence[dict]
     """``comparison`` of two systems' predictions of the same examples (per-example scores from
     jaqg.evaluation.metrics.score_examples); ``names`` picks metrics (default: all of ``metric_names``). BLEU is
     sacrebleu's corpus BLEU over each tokenizer's words, everything else the mean of per-example scores."""
-    from .metrics import bleu_streams
-    from ..tokenization.word import get_tokenizer
     names = list(names or metric_names(tokenizers))
     metrics: dict[str, PairedMetric] = {}
     for name in names:

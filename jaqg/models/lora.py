@@ -8,7 +8,6 @@ never from a model name.
 
 from __future__ import annotations
 
-
 import torch
 
 from ..core.errors import UserError

@@ -24,6 +24,8 @@ import torch
 
 from ..core.errors import UserError
 from ..core.io import replacing_dir, write_json
+from ..tokenization.hub import load_tokenizer, read_model_proto
+from .tiny import corpus_texts
 
 # Tiny shapes every stand-in gets (the issue's budget: d_model 32-64); real shapes stay in FAMILIES for docs/bench.
 TINY = dict(d_model=64, heads=4, layers=2, d_ff=128)
@@ -222,8 +224,6 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    from ..tokenization.hub import load_tokenizer, read_model_proto
-    from .tiny import corpus_texts
     fam = family(name)
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():

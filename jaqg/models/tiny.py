@@ -21,12 +21,19 @@ from typing import Iterable, Iterator
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (BartConfig, BartForConditionalGeneration, GPT2Config, GPT2LMHeadModel,
-                          PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration)
+from transformers import (
+    BartConfig,
+    BartForConditionalGeneration,
+    GPT2Config,
+    GPT2LMHeadModel,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from ..core.errors import UserError
-from ..data.formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
 from ..core.io import read_rows, replacing_dir
+from ..data.formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
 
 PAD, EOS, UNK, BOS = "<pad>", "</s>", "<unk>", "<s>"
 SPECIAL_TOKENS = [PAD, EOS, UNK, BOS, HL_TOKEN, GPT_SEP]  # ids 0..5 in every tokenizer built here

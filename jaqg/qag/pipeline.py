@@ -29,17 +29,23 @@ import logging
 import sys
 from bisect import bisect_right
 from collections import Counter
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
 from ..core.errors import UserError
-from ..data.formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output
-from ..data.highlight import wrap
 from ..core.io import read_jsonl, read_lines
 from ..core.normalize import DEFAULT_SEP, match_key, normalize
 from ..core.sentences import split_sentences
+from ..data.answer_extraction import ner_candidates, strip_span
+from ..data.formats import GPT_SEP, HL_TOKEN, format_input, parse_ae_output
+from ..data.highlight import wrap
+from ..data.jsquad import load_paragraphs
+from ..evaluation.hallucination import find_hallucinations
+from ..evaluation.metrics import char_f1
+from ..evaluation.roundtrip import answer_questions, qa_inputs
+from ..generation.decoding import generate
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,6 @@ def read_documents(path: str | Path) -> list[Document]:
     if not path.is_file():
         raise UserError(f"{path}: no such file; pass --input_file doc.txt, docs.jsonl or a JSQuAD .json")
     if path.suffix == ".json":
-        from ..data.jsquad import load_paragraphs
         docs = [Document(p.id, document_sentences(p.body), p.title) for p in load_paragraphs(path)]
     elif path.suffix == ".jsonl":
         docs, seen = [], set()
@@ -192,11 +197,6 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     pieces to answer extraction one by one), sentences_cut, max_input_tokens (the
     longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated.
     """
-    from ..data.answer_extraction import ner_candidates, strip_span
-    from ..generation.decoding import generate
-    from ..evaluation.hallucination import find_hallucinations
-    from ..evaluation.metrics import char_f1
-    from ..evaluation.roundtrip import answer_questions, qa_inputs
 
     if answers not in ("model", "ner"):
         raise UserError(f"--answers {answers}: choose model or ner")

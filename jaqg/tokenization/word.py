@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from ..core.errors import UserError
 from ..core.sentences import sentence_spans
+from .hub import load_tokenizer
 
 TOKENIZERS = ("mecab", "sudachi_A", "sudachi_B", "sudachi_C", "t5", "char")
 
@@ -172,7 +173,6 @@ def ginza_tokenizer_only():
 def hf_tokenizer(name_or_path: str):
     """The model's own tokenizer, loaded as training and generation load it (jaqg.tokenization.hub.load_tokenizer:
     checked and repaired against its SentencePiece model); UserError (one line) when it cannot be loaded."""
-    from .hub import load_tokenizer
     return load_tokenizer(name_or_path)
 
 

@@ -369,7 +369,7 @@ class Experiment:
         self.ckpt_dir = self.output_dir / "checkpoints"
         self.run_config = {**asdict(args), "data": data_info}
         if coverage_examples and any(coverage_examples.values()):
-            from ..tokenization.hub import coverage_report, format_coverage
+            from ..evaluation.coverage import coverage_report, format_coverage
             self.run_config["tokenizer_coverage"] = coverage_report(tokenizer, coverage_examples)
             if is_first_process():
                 print(format_coverage(self.run_config["tokenizer_coverage"]))

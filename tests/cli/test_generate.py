@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import run_main_in_process
+from trained_models import FACT, SEED
 
 import generate as generate_script
-from conftest import run_main_in_process
-from trained_models import FACT, OTHER_QUESTION, SEED
 
 
 def run_main(capsys, *argv):

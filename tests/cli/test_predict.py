@@ -2,9 +2,10 @@
 
 import json
 
-import predict as predict_script
 from conftest import run_main_in_process
 from trained_models import FACT, SEED, aqg_pairs
+
+from jaqg.cli import predict as predict_script
 
 
 def run_main(capsys, *argv):

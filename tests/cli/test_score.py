@@ -5,7 +5,6 @@ import json
 import pytest
 import sacrebleu
 
-
 DATA = [  # id, input, target
     ("q1", "answer: 甲府市 context: 山梨県の県庁所在地は甲府市です。", "山梨県の県庁所在地はどこですか?"),
     ("q2", "answer: 3776 context: 富士山の高さは3776メートルです。", "富士山の高さは何メートルですか?"),
@@ -172,8 +171,9 @@ def test_tsv_ids_must_be_in_the_references_json(tmp_path, files):
 # --- issue 11: JGLUE's metric, signatures, breakdowns, --compare, --report_dir, --qa_model, long inputs ---
 
 def score_in_process(capsys, *argv):
-    import score
     from conftest import run_main_in_process
+
+    import score
     return run_main_in_process(capsys, score.main, "score.py", *argv)
 
 
@@ -343,11 +343,12 @@ def test_t5_tokenizer_gives_wrong_answers_no_free_word(tmp_path):
 def test_qa_model_answers_are_cleaned_before_scoring_and_writing(capsys, models, tmp_path, monkeypatch):
     """A QA model may answer with newlines and tabs (a byte-level causal LM does): the answer is one line (a
     causal model's cut at its first newline), scored and written; no traceback, metrics.json written."""
-    import jaqg.generation.decoding
     from trained_models import FACT
+
+    import jaqg.evaluation.roundtrip  # generates through the names it imported
     replies = iter([[["\n" + FACT[0] + "\n天気\tは"]], [[" 山梨\t県 "]]])
-    monkeypatch.setattr(jaqg.generation.decoding, "generate", lambda *a, **k: next(replies))
-    monkeypatch.setattr(jaqg.generation.decoding, "is_causal", lambda model: True)
+    monkeypatch.setattr(jaqg.evaluation.roundtrip, "generate", lambda *a, **k: next(replies))
+    monkeypatch.setattr(jaqg.evaluation.roundtrip, "is_causal", lambda model: True)
     data = tmp_path / "test.tsv"
     data.write_text(f"x1\tanswer: {FACT[0]} context: {FACT[1]}\t{FACT[2]}\n", encoding="utf-8")
     preds = tmp_path / "p.tsv"

@@ -3,8 +3,16 @@ import os
 import pytest
 
 from jaqg.core.errors import UserError
-from jaqg.core.io import (Example, atomic_dir, atomic_write, read_examples, read_json, read_predictions, write_examples,
-                     write_rows)
+from jaqg.core.io import (
+    Example,
+    atomic_dir,
+    atomic_write,
+    read_examples,
+    read_json,
+    read_predictions,
+    write_examples,
+    write_rows,
+)
 
 
 def write(tmp_path, text: str | bytes, name="data.tsv"):

@@ -3,13 +3,13 @@
 import json
 
 import pytest
-
 from conftest import ROOT
+
+from jaqg.core.io import read_examples
+from jaqg.core.sentences import sentence_spans, split_sentences
 from jaqg.data.answer_extraction import NUMERIC_EXPRESSION, build_ae_examples
 from jaqg.data.formats import GPT_SEP, HL_TOKEN, parse_ae_output, task_of_input
-from jaqg.core.io import read_examples
 from jaqg.data.prepare import Record, paragraph_key
-from jaqg.core.sentences import sentence_spans, split_sentences
 
 JSQUAD = ROOT / "examples" / "jsquad"
 QUIZ = ROOT / "examples" / "quiz"

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from jaqg.data.highlight import occurrences
+
 from jaqg.core.io import read_examples
 from jaqg.core.normalize import normalize
+from jaqg.data.highlight import occurrences
 
 JSQUAD = ROOT / "examples" / "jsquad"
 QUIZ = ROOT / "examples" / "quiz"

@@ -79,9 +79,10 @@ def test_bad_templates(task, template, message):
 
 
 def test_answer_start_is_carried_through_normalization():
+    from collections import Counter
+
     from jaqg.core.normalize import normalize
     from jaqg.data.prepare import Record, build_example
-    from collections import Counter
 
     # Full-width letters/digits and half-width katakana before the annotated (third) occurrence shrink or
     # grow the text in front of it; the annotated strategy must still land on the third one.

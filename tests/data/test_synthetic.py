@@ -4,16 +4,16 @@ import subprocess
 import sys
 
 import pytest
-
-from jaqg.data import synthetic
-from jaqg.core.normalize import normalize
 from conftest import ROOT
+
+from jaqg.core.normalize import normalize
+from jaqg.data import synthetic
 
 SHARED_VOCAB = set(synthetic.PREFECTURES) | set(synthetic.PRODUCTS) | set(synthetic.OCCUPATIONS)
 
 
 def run_module(*args):
-    return subprocess.run([sys.executable, "-m", "jaqg.data.synthetic", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "jaqg", "make-synthetic-jsquad", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -188,7 +188,7 @@ def test_cli_bad_input_one_line_exit_2(run, data, content, extra, message):
 
 
 def test_markers_follow_the_data_dirs_template(tmp_path):
-    import hallucination  # the script: reads prepare_report.json beside the sources
+    from jaqg.cli import hallucination  # the command: reads prepare_report.json beside the sources
     (tmp_path / "prepare_report.json").write_text(json.dumps(
         {"task": "qa", "template": "問い: {question} 文脈: {context}", "sep": "[SEP]"}, ensure_ascii=False),
         encoding="utf-8")

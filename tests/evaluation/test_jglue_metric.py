@@ -42,6 +42,7 @@ def test_corpus_average_and_how_it_differs_from_ours():
 
 def test_raw_golds_follow_the_references_scored(tmp_path):
     import json
+
     from jaqg.evaluation.metrics import read_raw_reference_map
     data = tmp_path / "data"
     data.mkdir()

@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 import sacrebleu
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaqg.core.errors import UserError
 from jaqg.evaluation.metrics import char_f1, compute_metrics, score_examples

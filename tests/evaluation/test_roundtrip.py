@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from trained_models import FACT, OTHER_QUESTION
 
 from jaqg.core.errors import UserError
 from jaqg.data.formats import DEFAULT_TEMPLATES
 from jaqg.evaluation.roundtrip import answer_questions, load_qa_model, qa_template, roundtrip_filter
-from trained_models import FACT, OTHER_QUESTION
 
 
 def test_answer_questions_batched_in_input_order(models):

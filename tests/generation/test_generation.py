@@ -1,21 +1,15 @@
 """jaqg.generation.decoding: batched == one-by-one, causal prompts, bad words kept out, diverse n-best, seeds."""
 
-import json
 import logging
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trained_models import FACT, SEED, aqg_pairs  # noqa: E402
 
 from jaqg.generation import decoding as generation
-from jaqg.data.formats import GPT_END, GPT_SEP, format_input
 from jaqg.generation.decoding import BadWordError, bad_words_ids, generate, load_model, question_input
-
-from trained_models import AQG_DATA, FACT, OTHER_QUESTION, SEED, aqg_pairs  # noqa: E402
-
 
 INPUTS = ["森瀬市", "山梨県の北部にある市である。森瀬市の人口は何人か。", "県", "answer: 森瀬市 context: 北部",
           "森瀬市は山梨県の北部にある市である。"]
@@ -81,7 +75,8 @@ def test_verification_regenerates_what_the_ids_missed(models, monkeypatch, caplo
 
 def _spelling_tokenizer():
     """A tokenizer whose pieces cross the word's edges (は山, 梨県, ▁山梨県の...) so spellings are many."""
-    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+    from tokenizers import models as tok_models
     from transformers import PreTrainedTokenizerFast
     texts = ["山梨県の県庁所在地は甲府市です。", "山梨は果物の名前にもある。", "富士山は山梨県にある山です。",
              "梨は山で育つ。", "静岡県と山梨県の間に山がある。", "山梨山梨山梨県県"] * 30

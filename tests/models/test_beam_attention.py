@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, DynamicCache, EncoderDecoderCache
 
-from jaqg.models.beam_attention import BEAM_SHARED, BEAM_SHARED_SDPA, beam_search_cache
 from jaqg.generation.decoding import generate, load_model
+from jaqg.models.beam_attention import BEAM_SHARED, BEAM_SHARED_SDPA, beam_search_cache
 from jaqg.models.t5_attention import CHUNKED_T5
 
 BEAMS = 4

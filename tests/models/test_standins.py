@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import sentencepiece as spm
 import torch
+from conftest import ROOT, run_main_in_process
 from transformers import AutoConfig, AutoTokenizer
 
-from conftest import ROOT, run_main_in_process
-from jaqg.tokenization.hub import PROBE, fidelity_mismatches, read_model_proto
 from jaqg.models.standins import FAMILIES, build_standin
+from jaqg.tokenization.hub import PROBE, fidelity_mismatches, read_model_proto
 
 torch.set_num_threads(1)
 EXAMPLES = ROOT / "examples" / "jsquad"
@@ -179,6 +179,7 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
 
 def test_docs_table_names_exactly_the_like_names_accepted():
     import re
+
     from jaqg.models.standins import LIKE_NAMES, family
     per_family = (ROOT / "docs" / "stand_ins.md").read_text().split("## Per family")[1]
     table = [line.split("|")[1] for line in per_family.splitlines() if line.startswith("| `")]

@@ -1,7 +1,6 @@
 """jaqg.models.t5_attention: T5's attention in cache-sized chunks gives eager attention's numbers, forward and backward."""
 
 import copy
-import json
 
 import pytest
 import torch
@@ -9,7 +8,13 @@ from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGenera
 
 import jaqg.models.t5_attention as t5_attention
 from jaqg.generation.decoding import generate, load_model
-from jaqg.models.t5_attention import CHUNKED_T5, _ChunkedAttention, chunked_attention, set_attention, use_chunked_attention
+from jaqg.models.t5_attention import (
+    CHUNKED_T5,
+    _ChunkedAttention,
+    chunked_attention,
+    set_attention,
+    use_chunked_attention,
+)
 
 
 def tiny_t5(dropout: float = 0.0) -> T5ForConditionalGeneration:

@@ -3,8 +3,14 @@ import re
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedTokenizerFast,
-                          T5Config, T5ForConditionalGeneration)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from jaqg.core.errors import UserError
 from jaqg.models.tiny import build_tiny_model, ensure_special_tokens

@@ -5,14 +5,15 @@ import json
 import shutil
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import ROOT, run_main_in_process
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import generate_qa
 import score_qag
-from conftest import ROOT, run_main_in_process
 from jaqg.data.formats import DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, HL_TOKEN
-from jaqg.qag.pipeline import HL_SLACK, REASONS, Document, document_sentences, fit_passages, read_documents
 from jaqg.evaluation.qag_metrics import qa_aligned_f1, score_paragraphs
+from jaqg.qag.pipeline import HL_SLACK, REASONS, Document, document_sentences, fit_passages, read_documents
 
 JSQUAD_VALID = ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"
 EXAMPLES_VALID = ROOT / "examples" / "jsquad" / "valid-v1.3.json"
@@ -79,6 +80,7 @@ def assert_every_sentence_in_a_passage(sentences, passages, cut):
 def test_a_long_real_document_fits_in_passages_that_cover_every_sentence(multitask_dir):
     """Several real JSQuAD article bodies joined (> 10,000 characters), split for a 96-token model."""
     from transformers import AutoTokenizer
+
     from jaqg.data.jsquad import load_paragraphs
     from jaqg.qag.pipeline import TaskModel, worst_input_tokens
     text, paragraphs = "", iter(load_paragraphs(JSQUAD_VALID))
@@ -239,6 +241,7 @@ def test_score_qag_with_bertscore_of_a_local_encoder(tmp_path, capsys, tiny_t5_d
     """lmqg's similarity (BERTScore F1) through the bert-score package, on a random tiny BERT: identical pairs
     score 1 whatever the weights, so a paragraph generated exactly scores 100."""
     from transformers import AutoTokenizer, BertConfig, BertModel
+
     from jaqg.data.jsquad import load_paragraphs
     encoder = tmp_path / "bert"
     tokenizer = AutoTokenizer.from_pretrained(tiny_t5_dir)

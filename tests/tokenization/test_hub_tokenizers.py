@@ -13,8 +13,8 @@ import sentencepiece as spm
 from transformers import AutoTokenizer
 
 from jaqg.core.errors import UserError
-from jaqg.tokenization.hub import PROBE, fidelity_mismatches, load_tokenizer, save_tokenizer
 from jaqg.models.standins import SpmLayout, train_sentencepiece
+from jaqg.tokenization.hub import PROBE, fidelity_mismatches, load_tokenizer, save_tokenizer
 
 RINNA_SPM = Path(__file__).resolve().parents[3] / "shared" / "hub" / "rinna-japanese-gpt2" / "spiece.model"
 # Our own sentences; none holds 😀, 𠮷 or 髙, so those are unknown to every model trained here.
@@ -127,8 +127,8 @@ def test_rinna_real_spiece_model(tmp_path):
 
 
 def test_coverage_counts_unknown_and_lost_text_and_the_exact_match_ceiling(tmp_path):
-    from jaqg.tokenization.hub import coverage_report, format_coverage
     from jaqg.core.io import Example
+    from jaqg.evaluation.coverage import coverage_report, format_coverage
     layout, config, _ = LAYOUTS["rinna_unk0_lowercase"]
     tok = load_tokenizer(str(make_dir(tmp_path, layout, config)), causal=True)
     examples = [Example("a", "甲府😀市は山梨県にあります。", "甲府市"),        # <unk> in the input
@@ -153,8 +153,8 @@ def test_coverage_counts_unknown_and_lost_text_and_the_exact_match_ceiling(tmp_p
 def test_coverage_examples_keep_their_spaces_and_list_unknown_characters_one_by_one(tmp_path):
     """An excerpt is a string of the data (spaces as written); a run of unknown characters (one SentencePiece
     <unk>) is listed character by character."""
-    from jaqg.tokenization.hub import coverage, format_coverage, coverage_report
     from jaqg.core.io import Example
+    from jaqg.evaluation.coverage import coverage, coverage_report, format_coverage
     layout, config, _ = LAYOUTS["rinna_unk0_lowercase"]
     tok = load_tokenizer(str(make_dir(tmp_path, layout, config)), causal=True)
     texts = ["甲府市は 日本に😀𠮷あります。", "Visit 甲府市 by Train in 2024."]
@@ -190,8 +190,9 @@ def _tokenizer_json_only(tmp_path: Path, layout: SpmLayout, config: dict) -> Pat
 def test_unknown_character_as_any_special_token_stops_with_one_line(tmp_path, capsys, case):
     """eos, bos or pad for a character outside the vocabulary: refused before anything is written (probed with a
     private-use character)."""
-    import prepare_jsquad
     from conftest import ROOT, run_main_in_process
+
+    import prepare_jsquad
     layout, config, role = BROKEN_UNK[case]
     saved = _tokenizer_json_only(tmp_path, layout, config)
     with pytest.raises(UserError) as e:
@@ -206,8 +207,9 @@ def test_unknown_character_as_any_special_token_stops_with_one_line(tmp_path, ca
 
 def test_byte_fallback_and_byte_level_bpe_pass_the_unknown_character_probe(tmp_path):
     """Unknown characters become byte pieces there, never a special token, even when unk is eos (open-calm)."""
-    from jaqg.models.standins import _train_byte_bpe
     from transformers import PreTrainedTokenizerFast
+
+    from jaqg.models.standins import _train_byte_bpe
     calm = tmp_path / "calm"
     PreTrainedTokenizerFast(tokenizer_object=_train_byte_bpe(CORPUS, ("<|endoftext|>", "<|padding|>"), 400),
                             bos_token="<|endoftext|>", eos_token="<|endoftext|>",

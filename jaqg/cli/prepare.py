@@ -1,0 +1,80 @@
+"""The prepare commands: JSQuAD -> QA data, JSQuAD -> AQG / AQG-HL / AE / multitask data, quiz data -> the same.
+
+    jaqg prepare-jsquad [--jsquad_dir jsquad] [--output_dir data]          # prepare_jsquad.py
+    jaqg prepare-jsquad-aqg [--highlight] [--format gpt] [--task ae|multi]  # prepare_jsquad_aqg.py
+    jaqg prepare-quiz [--highlight] [--train_file F] [--task ae|multi]      # prepare_quiz_aqg.py
+
+With ``--tokenizer_name_or_path M`` each also checks the data against M's tokenizer (<unk>, encode->decode,
+exact-match ceilings), printed and kept in prepare_report.json.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from ..data.jsquad import JsquadArgs
+from ..data.jsquad import load_splits as load_jsquad
+from ..data.prepare import AqgArgs, CommonArgs, check_args, prepare, prepare_aqg
+from ..data.quiz import QuizArgs
+from ..data.quiz import load_splits as load_quiz
+from ..evaluation.coverage import coverage_report, format_coverage
+from ..models.tiny import ensure_special_tokens
+from ..tokenization.hub import load_tokenizer
+from .args import arg, parse_args
+
+
+@dataclass
+class JsquadQaArgs(JsquadArgs):
+    """Prepare JSQuAD for question answering (question + context -> answer)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data)")
+
+
+@dataclass
+class JsquadAqgArgs(AqgArgs, JsquadArgs):
+    """Prepare JSQuAD for answer-aware question generation (answer + context -> question)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_jsquad_aqg; _hl added "
+                                               "with --highlight, _gpt with --format gpt)")
+
+
+@dataclass
+class QuizAqgArgs(AqgArgs, QuizArgs):
+    """Prepare quiz data for answer-aware question generation (answer + context -> question)."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_quiz_aqg; _hl added "
+                                               "with --highlight, _gpt with --format gpt)")
+
+
+def coverage_hook(args: CommonArgs, causal: bool):
+    """prepare()'s extra_report: the tokenizer coverage of the built examples, when a tokenizer is named."""
+    if not args.tokenizer_name_or_path:
+        return None
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path, causal=causal)
+    ensure_special_tokens(None, tokenizer)  # <hl>, <sep> as training adds them
+
+    def report(examples_by_split) -> dict:
+        coverage = coverage_report(tokenizer, examples_by_split)
+        print(format_coverage(coverage), file=sys.stderr)
+        return {"tokenizer_coverage": coverage}
+    return report
+
+
+def prepare_jsquad(argv=None) -> int:
+    args = parse_args(JsquadQaArgs, argv)
+    template = check_args(args, "qa")
+    splits, skipped, sources = load_jsquad(args)
+    prepare("qa", splits, args, template=template, output_dir=args.output_dir or "data", sources=sources,
+            load_skipped=skipped, extra_report=coverage_hook(args, causal=False))
+    return 0
+
+
+def prepare_jsquad_aqg(argv=None) -> int:
+    args = parse_args(JsquadAqgArgs, argv)
+    prepare_aqg(args, load_jsquad, "data_jsquad_aqg", extra_report=coverage_hook(args, args.format == "gpt"))
+    return 0
+
+
+def prepare_quiz(argv=None) -> int:
+    args = parse_args(QuizAqgArgs, argv)
+    prepare_aqg(args, load_quiz, "data_quiz_aqg", extra_report=coverage_hook(args, args.format == "gpt"))
+    return 0

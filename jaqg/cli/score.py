@@ -1,0 +1,174 @@
+"""Score a predictions file: exact match, char F1, JGLUE's official JSQuAD EM/F1, and BLEU / ROUGE under several
+Japanese tokenizers, broken down by question type and length; compare two systems; score generated questions with
+a QA model.
+
+    python score.py --predictions model/predictions.tsv --references data/test.tsv --output metrics.json
+    python score.py --predictions P.tsv --references data/test.tsv --references_json data/test_references.json \\
+        --tokenizers mecab sudachi_C t5 --tokenizer_name_or_path model --per_example_output scores.tsv
+    python score.py --predictions A.tsv --compare B.tsv --references data/test.tsv --report_dir report/
+    python score.py --predictions model_jsquad_aqg_hl/predictions.tsv --references data_jsquad_aqg_hl/test.tsv \\
+        --qa_model model
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..core.errors import UserError
+from ..core.io import prediction_field, write_json, write_rows
+from ..evaluation.breakdowns import data_fields
+from ..evaluation.compare_report import write_report
+from ..evaluation.metrics import (
+    check_same_ids,
+    format_report,
+    is_jsquad_file,
+    read_prediction_map,
+    read_raw_reference_map,
+    read_reference_map,
+    score_data,
+)
+from ..evaluation.roundtrip import load_qa_model, qa_based_scores
+from ..evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
+from ..tokenization.word import TOKENIZERS, check_names
+from .args import arg, parse_args
+
+
+@dataclass
+class ScoreArgs:
+    """Score predictions against references (metrics.json + a Markdown table + per-example scores)."""
+    predictions: str = arg(help="predictions TSV: id<TAB>prediction (an n-best TSV: each id's first row)")
+    references: Optional[str] = arg(None, help="data TSV (id, input, target) whose target is the reference")
+    references_json: Optional[str] = arg(None, help="several references per id: JSQuAD JSON or {id: [answers]}")
+    tokenizers: Optional[list[str]] = arg(None, help=f"tokenizers for BLEU/ROUGE, any of {' '.join(TOKENIZERS)} "
+                                                     "(default: mecab sudachi_C char, plus t5 with "
+                                                     "--tokenizer_name_or_path)")
+    tokenizer_name_or_path: Optional[str] = arg(None, help="HF tokenizer (model dir or hub name) for 't5'")
+    output: str = arg("metrics.json", help="where to write the metrics JSON")
+    per_example_output: Optional[str] = arg(None, help="TSV of sentence-level scores per example (with a header)")
+    allow_partial: bool = arg(False, help="score only the predicted ids, skipping references without a prediction "
+                                          "(e.g. after train.py --max_eval_samples)")
+    compare: Optional[str] = arg(None, help="a second predictions TSV (system B, same ids): paired bootstrap of "
+                                            "A (--predictions) against B into metrics.json['comparison']")
+    compare_metrics: Optional[list[str]] = arg(None, help="metrics to compare (default: all; names as in "
+                                                          "metrics.json['comparison'], e.g. jglue_f1 mecab_bleu)")
+    bootstrap_samples: int = arg(DEFAULT_SAMPLES, help="paired bootstrap resamples")
+    bootstrap_seed: int = arg(DEFAULT_SEED, help="paired bootstrap seed (sacrebleu's default)")
+    report_dir: Optional[str] = arg(None, help="with --compare: write compare-mt's HTML report here (index.html)")
+    qa_model: Optional[str] = arg(None, help="QA model dir: answer each generated question (AQG predictions; "
+                                             "--references is their data TSV) and score against the intended answer")
+    qa_output: Optional[str] = arg(None, help="per-example QA-based rows (default: beside --output, "
+                                              "<name>_per_question.tsv)")
+    batch_size: int = arg(32, help="QA model batch size")
+    device: str = arg("auto", help="QA model device: auto | cpu | cuda | cuda:N")
+
+
+def check_args(args: ScoreArgs, tokenizers: list[str]) -> None:
+    """Every flag problem, before any file is read."""
+    if not args.predictions:
+        raise UserError("--predictions is required (a TSV of id<TAB>prediction)")
+    check_names(tokenizers)
+    known = metric_names(tokenizers)
+    for name in args.compare_metrics or []:
+        if name not in known:
+            raise UserError(f"--compare_metrics: unknown metric {name!r}; choose from {', '.join(known)}")
+    if (args.compare_metrics or args.report_dir) and not args.compare:
+        raise UserError("--compare_metrics and --report_dir need --compare B.tsv (a second system to compare)")
+    if args.bootstrap_samples < 1:
+        raise UserError(f"--bootstrap_samples {args.bootstrap_samples}: must be at least 1")
+    for flag, path in (("--report_dir", args.report_dir), ("--output", args.output)):
+        if path and Path(path).exists() and Path(path).is_dir() != (flag == "--report_dir"):
+            raise UserError(f"{flag} {path}: exists and is a {'file' if flag == '--report_dir' else 'folder'}; "
+                            "pass another path")
+    if args.qa_model and not args.references:
+        raise UserError("--qa_model needs --references DATA.tsv (the AQG data whose inputs hold context and answer)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(ScoreArgs, argv)
+    tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
+    check_args(args, tokenizers)
+    predictions = read_prediction_map(args.predictions)
+    references = read_reference_map(args.references, args.references_json)
+    reference_path = args.references or args.references_json
+    check_same_ids(predictions, references, args.predictions, reference_path, subset=args.allow_partial)
+    if len(predictions) < len(references):
+        print(f"scoring the {len(predictions)} predicted of {len(references)} references (--allow_partial)")
+    ids = list(predictions)
+    other = None
+    if args.compare:
+        other = read_prediction_map(args.compare)
+        check_same_ids(other, predictions, args.compare, args.predictions)
+    fields = data_fields(args.references, ids) if args.references else []
+    question_tasks = sorted({f.task for f in fields if f.task in ("aqg", "aqg_hl")})
+    if args.references_json and question_tasks and is_jsquad_file(args.references_json):
+        raise UserError(f"{args.references_json}: JSQuAD answers, but {args.references} is question-generation data "
+                        f"({', '.join(question_tasks)}) whose references are questions; drop --references_json")
+    qa = None
+    if args.qa_model:
+        if any(f.task not in ("aqg", "aqg_hl") or f.answer is None or f.context is None for f in fields):
+            raise UserError(f"{args.references}: --qa_model scores generated questions, so --references must be "
+                            "AQG / AQG-HL data whose inputs hold the answer and context")
+        qa = load_qa_model(args.qa_model, device=args.device)
+
+    refs = [references[i] for i in ids]
+    raw_map = read_raw_reference_map(ids, args.references, args.references_json)  # read once for A and B
+    metrics, per_example = score_data([predictions[i] for i in ids], ids, refs, tsv_path=args.references,
+                                      json_path=args.references_json, tokenizers=tokenizers,
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None,
+                                      raw_map=raw_map)
+    tables = [format_report(metrics)]
+    if other is not None:
+        _, per_example_b = score_data([other[i] for i in ids], ids, refs, tsv_path=args.references,
+                                      json_path=args.references_json, tokenizers=tokenizers,
+                                      tokenizer_name_or_path=args.tokenizer_name_or_path, fields=fields or None,
+                                      raw_map=raw_map, with_breakdowns=False)
+        metrics["comparison"] = compare_systems(per_example, per_example_b, [predictions[i] for i in ids],
+                                                [other[i] for i in ids], refs, tokenizers,
+                                                args.tokenizer_name_or_path, args.compare_metrics,
+                                                args.bootstrap_samples, args.bootstrap_seed)
+        metrics["comparison_setup"] = {"a": args.predictions, "b": args.compare, "samples": args.bootstrap_samples,
+                                       "seed": args.bootstrap_seed, "method": "paired bootstrap (sacrebleu paired_bs)"}
+        tables.append(f"A = {args.predictions}, B = {args.compare}; paired bootstrap, {args.bootstrap_samples} "
+                      f"samples, seed {args.bootstrap_seed}\n\n" + format_comparison(metrics["comparison"]))
+    qa_rows = None
+    if qa is not None:
+        contexts, answers = [f.context for f in fields], [f.answer for f in fields]
+        metrics["qa_based"], generated = qa_based_scores(qa, [predictions[i] for i in ids], contexts, answers,
+                                                         batch_size=args.batch_size, progress=True)
+        metrics["qa_based_reference"], reference = qa_based_scores(qa, [f.question for f in fields], contexts,
+                                                                   answers, batch_size=args.batch_size, progress=True)
+        metrics["qa_model"] = args.qa_model
+        qa_rows = [["id", "answer", "question", "qa_answer", "exact_match", "char_f1", "reference_question",
+                    "reference_qa_answer", "reference_exact_match", "reference_char_f1"]] + [
+            [i, f.answer, prediction_field(predictions[i]), prediction_field(g["qa_answer"]), f"{g['exact_match']:.2f}",
+             f"{g['char_f1']:.2f}", f.question, prediction_field(r["qa_answer"]), f"{r['exact_match']:.2f}",
+             f"{r['char_f1']:.2f}"] for i, f, g, r in zip(ids, fields, generated, reference)]
+        q, c = metrics["qa_based"], metrics["qa_based_reference"]
+        tables.append(f"QA-based ({args.qa_model} answers each question; scored against the intended answer), "
+                      f"n = {q['n']}\n\n| questions | EM | char F1 |\n|---|---:|---:|\n"
+                      f"| generated | {q['exact_match']:.2f} | {q['char_f1']:.2f} |\n"
+                      f"| reference (ceiling) | {c['exact_match']:.2f} | {c['char_f1']:.2f} |")
+
+    written = [args.output]
+    if args.report_dir:
+        index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
+                             [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed,
+                             title=f"jaqg: A = {args.predictions} vs B = {args.compare}")
+        written.append(str(index))
+    if args.per_example_output:
+        columns = list(per_example[0])
+        write_rows(args.per_example_output, [["id", *columns, "prediction", "references"]] + [
+            [i, *(f"{e[c]:.2f}" for c in columns), prediction_field(predictions[i]), " ||| ".join(references[i])]
+            for i, e in zip(ids, per_example)])
+        written.append(args.per_example_output)
+    if qa_rows is not None:
+        qa_output = args.qa_output or str(Path(args.output).with_suffix("")) + "_per_question.tsv"
+        write_rows(qa_output, qa_rows)
+        written.append(qa_output)
+    write_json(args.output, metrics)
+    print("\n\n".join(tables))
+    print(f"\nwrote {', '.join(written)}")
+    return 0
+
