@@ -20,6 +20,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -28,9 +29,11 @@ from typing import Any, Callable, Sequence, TypeVar
 from transformers import HfArgumentParser
 
 from ..core.config import option
-from ..core.errors import ParamError, UserError
+from ..core.errors import UserError
 
 T = TypeVar("T")
+
+SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")  # a setting named in a library message
 
 # Hugging Face's flag names for our fields (its examples' and Trainer's), accepted everywhere the field is a flag,
 # unless another field of the same command already has that name.
@@ -130,18 +133,21 @@ def parse_args(cls: type[T], argv: Sequence[str] | None = None, prog: str | None
     return cls(**ns)
 
 
+def as_flags(message: str) -> str:
+    """A library message with its backquoted settings as flags: "pass `jsquad_dir`" -> "pass --jsquad_dir"."""
+    return SETTING.sub(r"--\1", message)
+
+
 def run_cli(main: Callable[[], object], prog: str | None = None) -> None:
     """Run a command's ``main`` and turn UserError / Ctrl-C into a one-line message and exit code (2 / 130).
 
-    A ``ParamError`` is printed with the parameter's flag: ``--num_beams must be at least 1, got 0``."""
+    Settings the library names in backquotes are printed as flags: "`num_beams` must be at least 1" ->
+    "--num_beams must be at least 1" (jaqg.core.errors)."""
     prog = prog or sys.argv[0].rsplit("/", 1)[-1]
     try:
         status = main()
-    except ParamError as e:
-        print(f"{prog}: error: --{e.param} {e.message}", file=sys.stderr)
-        sys.exit(2)
     except UserError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {as_flags(str(e))}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written was left behind", file=sys.stderr)

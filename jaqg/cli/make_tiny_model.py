@@ -15,7 +15,8 @@ from .args import arg, parse_args
 class TinyModelArgs:
     """Train a tokenizer on --data_dir and write a random t5/bart/gpt2 model with it to --output_dir; or, with
     --like NAME, a tiny random stand-in of that hub model (its files, tokenizer layout and config keys)."""
-    data_dir: str = arg("data", help="folder with train/dev/test.tsv (or *.txt / JSQuAD *.json) to train the tokenizer on")
+    data_dir: str = arg("data", help="folder with train/dev/test.tsv (or *.txt / JSQuAD *.json) to train the "
+                                      "tokenizer on")
     output_dir: str = arg("model_tiny", help="where the model and tokenizer are saved")
     like: Optional[str] = arg(None, help=f"hub model to stand in for: {', '.join(LIKE_NAMES)} "
                                          "(docs/stand_ins.md says what each copies)")

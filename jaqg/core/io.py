@@ -91,7 +91,7 @@ def read_predictions(path: str | os.PathLike) -> list[list[str]]:
     """Read ``id\tprediction[\textra...]`` rows. Raises on an empty file."""
     rows = read_rows(path, 2, None, what="id, prediction")
     if not rows:
-        raise UserError(f"{path}: the predictions file is empty; run predict.py (or train.py --do_eval) first")
+        raise UserError(f"{path}: the predictions file is empty; run predict.py (or train.py `do_eval`) first")
     return rows
 
 

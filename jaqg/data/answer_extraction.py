@@ -107,7 +107,7 @@ def ginza_pipeline():
     try:
         return spacy.load("ja_ginza")
     except OSError:
-        raise UserError("GiNZA is not installed; pip install ja-ginza, or use --answers model") from None
+        raise UserError("GiNZA is not installed; pip install ja-ginza, or use `answers` model") from None
 
 
 def ner_candidates(sentences: Sequence[str], batch_size: int = 64) -> list[list[str]]:

@@ -81,7 +81,7 @@ def read_gpt_examples(path: str | os.PathLike, skip_bad_lines: bool = False) -> 
             where = f"{path}:{lineno}: {e}"
             if not skip_bad_lines:
                 raise UserError(f"{where}; each line must be 'prompt{GPT_SEP}question{GPT_END}' "
-                                "(fix the line, or pass --skip_bad_lines to count and skip such lines)") from None
+                                "(fix the line, or pass `skip_bad_lines` to count and skip such lines)") from None
             report.skipped += 1
             report.first_bad = report.first_bad or where
             continue

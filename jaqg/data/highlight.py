@@ -3,8 +3,10 @@
 JSQuAD's ``answer_start`` is simply the first occurrence of the answer string: often inside the title,
 or an uninformative repeat. The default strategy ("related") prefers the body over the title and, among
 body occurrences, the one whose sentence shares the most (rarity-weighted) character bigrams with the
-question (inside one sentence: the one with most shared bigrams in the few characters around it). It falls back to ``answer_start`` only when the body holds no occurrence. "annotated" is the
-plain ``answer_start`` behaviour. Sentences are split by jaqg.core.sentences. Contexts are ``title [SEP] body`` (or just a body, without the separator).
+question (inside one sentence: the one with most shared bigrams in the few characters around it). It falls back to
+``answer_start`` only when the body holds no occurrence. "annotated" is the
+plain ``answer_start`` behaviour. Sentences are split by jaqg.core.sentences. Contexts are ``title [SEP] body`` (or just
+a body, without the separator).
 """
 
 from __future__ import annotations

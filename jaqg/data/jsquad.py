@@ -102,8 +102,8 @@ def find_files(jsquad_dir: str | Path) -> tuple[Path, Path]:
     """The newest ``train-v*.json`` and ``valid-v*.json`` in a folder (as download.sh leaves them)."""
     folder = Path(jsquad_dir)
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder; run `bash download.sh` first, or pass --jsquad_dir DIR "
-                        "(or --train_file and --valid_file)")
+        raise UserError(f"{folder}: no such folder; run `bash download.sh` first, or pass `jsquad_dir` DIR "
+                        "(or `train_file` and `valid_file`)")
 
     def newest(prefix: str) -> Path:
         found = [f for f in folder.glob(f"{prefix}-v*.json") if _VERSION_RE.search(f.name)]

@@ -2,7 +2,8 @@
 
 Loaders (jsquad.py, quiz.py) turn sources into normalized ``Record``s; here each record becomes an example
 of a task (qa / aqg / aqg_hl; ae builds one example per paragraph sentence holding answers, see
-answer_extraction.py; multi mixes qa, aqg_hl and ae, each input starting with its task prefix), train is split into train/dev by group (article or passage, so no context
+answer_extraction.py; multi mixes qa, aqg_hl and ae, each input starting with its task prefix), train is split into
+train/dev by group (article or passage, so no context
 appears in two splits), and everything is written at the end, atomically, with ``prepare_report.json``:
     {"task", "template", "format", "hl_strategy", "sep", "seed", "dev_ratio", "sources",
      "counts": {split: written}, "skipped": {split: {reason: n}}, "highlight": {split: {...}},
@@ -96,14 +97,14 @@ def check_prefixes(prefixes: dict[str, str]) -> dict[str, str]:
 def check_args(args: CommonArgs, task: str) -> str:
     """Validate the shared flags before any work; returns the resolved template."""
     if not 0 < args.dev_ratio < 1:
-        raise UserError(f"--dev_ratio {args.dev_ratio}: must be between 0 and 1 (exclusive)")
+        raise UserError(f"`dev_ratio` {args.dev_ratio}: must be between 0 and 1 (exclusive)")
     if not args.sep.strip() or any(c in args.sep for c in "\t\r\n"):
-        raise UserError(f"--sep {args.sep!r}: must be visible text without tabs or newlines")
+        raise UserError(f"`sep` {args.sep!r}: must be visible text without tabs or newlines")
     template = args.template if args.template is not None else DEFAULT_TEMPLATES[task]
     try:
         return check_template(task, template)
     except ValueError as e:
-        raise UserError(f"--template: {e}") from None
+        raise UserError(f"`template`: {e}") from None
 
 
 def build_example(record: Record, task: str, template: str, hl_strategy: str, sep: str,
@@ -248,8 +249,8 @@ def prepare_aqg(args: AqgArgs, load_splits, base_dir: str, extra_report=None) ->
     prefixes = None
     if task == "multi":
         if args.template is not None:
-            raise UserError("--template does not apply to --task multi (each task keeps its default template "
-                            "after its prefix); set the prefixes with --qa_prefix, --qg_prefix, --ae_prefix")
+            raise UserError("`template` does not apply to `task` multi (each task keeps its default template "
+                            "after its prefix); set the prefixes with `qa_prefix`, `qg_prefix`, `ae_prefix`")
         template, prefixes = None, check_prefixes(args.task_prefixes())
         check_args(args, "qa")
     else:

@@ -28,7 +28,8 @@ DEFAULT_DIR = Path("quiz")  # download.sh quiz puts the AI王 files here
 def _read_items(path: Path) -> list[tuple[int, object]]:
     """(line number, item) for a JSON list or a JSONL file, gzip or not."""
     if not path.is_file():
-        raise UserError(f"{path}: no such file; run `bash download.sh quiz` or pass --train_file/--dev_file/--test_file")
+        raise UserError(f"{path}: no such file; run `bash download.sh quiz` or pass "
+                        "`train_file`/`dev_file`/`test_file`")
     try:
         with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")) as f:
             text = f.read()
@@ -119,7 +120,7 @@ class QuizArgs(CommonArgs):
 def load_splits(args: QuizArgs) -> tuple[dict[str, list[Record]], dict[str, Counter], dict[str, str]]:
     """Missing dev/test files are split off train by passage (seeded)."""
     if not 0 < args.test_ratio < 1:
-        raise UserError(f"--test_ratio {args.test_ratio}: must be between 0 and 1 (exclusive)")
+        raise UserError(f"`test_ratio` {args.test_ratio}: must be between 0 and 1 (exclusive)")
     files = {"train": args.train_file, "dev": args.dev_file or None, "test": args.test_file or None}
     loaded = {split: load(f, args.sep) for split, f in files.items() if f}
     skipped = {split: counts for split, (_, counts) in loaded.items()}

@@ -209,7 +209,7 @@ def write_synthetic_jsquad(out_dir: str | Path, n_train: int = 4000, n_valid: in
                            ) -> dict[str, Path]:
     """Write ``train-v1.3.json`` and ``valid-v1.3.json`` into ``out_dir``; returns their paths by split."""
     if n_train < 1 or n_valid < 1:
-        raise UserError(f"--n_train and --n_valid must be at least 1 (got {n_train}, {n_valid})")
+        raise UserError(f"`n_train` and `n_valid` must be at least 1 (got {n_train}, {n_valid})")
     out_dir = Path(out_dir)
     paths = {}
     for split, n in (("train", n_train), ("valid", n_valid)):

@@ -10,7 +10,8 @@ logits agree with plain beam search to float rounding (~2e-6, as padding alone m
 In ``bench/generate_throughput.py`` (tiny T5, 1 CPU thread) it took batched beam 4 from 3.2x to 4.3x the
 one-input-per-call pipeline.
 
-Only models that run on transformers' ``sdpa`` attention (T5, mT5, BART, ...) or on ``jaqg.models.t5_attention``'s switch;
+Only models that run on transformers' ``sdpa`` attention (T5, mT5, BART, ...) or on ``jaqg.models.t5_attention``'s
+switch;
 any other keeps its own.
 """
 

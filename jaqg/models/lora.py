@@ -19,7 +19,7 @@ def default_target_modules(model) -> list[str]:
     model_type = model.config.model_type
     if model_type not in DEFAULTS:
         raise UserError(f"no default LoRA target modules for model_type {model_type!r}; pass "
-                        "--lora_target_modules with the names of its attention projections (e.g. q_proj v_proj)")
+                        "`lora_target_modules` with the names of its attention projections (e.g. q_proj v_proj)")
     return list(DEFAULTS[model_type])
 
 
@@ -31,7 +31,7 @@ def add_lora(model, r: int, alpha: float, dropout: float = 0.05, target_modules:
     targets = list(target_modules or default_target_modules(model))
     matched = [m for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in targets]
     if not matched:
-        raise UserError(f"--lora_target_modules {' '.join(targets)} matches no layer of this "
+        raise UserError(f"`lora_target_modules` {' '.join(targets)} matches no layer of this "
                         f"{model.config.model_type} model; pick names from its named_modules()")
     config = LoraConfig(
         task_type=TaskType.SEQ_2_SEQ_LM if model.config.is_encoder_decoder else TaskType.CAUSAL_LM,
@@ -65,4 +65,4 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
     except (OSError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a causal LM ({first}); pass a GPT-style model (hub name, "
-                        "make_tiny_model.py --arch gpt2 dir, or a run_clm.py output_dir)") from None
+                        "make_tiny_model.py `arch` gpt2 dir, or a run_clm.py output_dir)") from None

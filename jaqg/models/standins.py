@@ -138,7 +138,7 @@ def family(name: str) -> Family:
         return FAMILIES[name]
     if name in ALIASES:  # same tokenizer layout; the stand-in is tiny either way
         return FAMILIES[ALIASES[name]]
-    raise UserError(f"--like {name}: no stand-in for this model; choose one of {', '.join(LIKE_NAMES)}")
+    raise UserError(f"`like` {name}: no stand-in for this model; choose one of {', '.join(LIKE_NAMES)}")
 
 
 def check_layout(proto, fam: Family, where: str | Path) -> None:
@@ -150,7 +150,7 @@ def check_layout(proto, fam: Family, where: str | Path) -> None:
                                                                         want.pad_id)
     if have != need:
         raise UserError(f"{where}: ids {ids(*have)} (-1: none), but {fam.name} has {ids(*need)}; pass "
-                        f"{fam.name}'s own spiece.model, or leave out --spiece_model to train one on --data_dir")
+                        f"{fam.name}'s own spiece.model, or leave out `spiece_model` to train one on `data_dir`")
     for flag, value, needed in (("byte fallback", spec.byte_fallback, want.byte_fallback),
                                 ("a dummy prefix", norm.add_dummy_prefix, want.add_dummy_prefix),
                                 ("extra-whitespace removal", norm.remove_extra_whitespaces,
@@ -158,7 +158,7 @@ def check_layout(proto, fam: Family, where: str | Path) -> None:
         if value != needed:
             raise UserError(f"{where}: {'no ' if needed else ''}{flag} in this model, but {fam.name} "
                             f"{'has' if needed else 'has none'}; pass {fam.name}'s own spiece.model, or leave out "
-                            "--spiece_model to train one on --data_dir")
+                            "`spiece_model` to train one on `data_dir`")
 
 
 def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayout, vocab_size: int = 800,
@@ -166,14 +166,15 @@ def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayou
     """Train a SentencePiece model with ``layout``'s ids and flags on ``texts``; writes ``path`` (a .model file).
 
     The vocabulary is an upper bound (``hard_vocab_limit=False``) so a small corpus works; every character of the
-    corpus is kept (``character_coverage=1.0``); byte fallback's 256 byte pieces come on top. ``options`` go to ``SentencePieceTrainer.train`` as they are.
+    corpus is kept (``character_coverage=1.0``); byte fallback's 256 byte pieces come on top. ``options`` go to
+    ``SentencePieceTrainer.train`` as they are.
     """
     import io
 
     import sentencepiece as spm
     texts = [t.lower() if layout.lowercase_corpus else t for t in texts if t.strip()]
     if not texts:
-        raise UserError("no text to train a SentencePiece model on; point --data_dir at a prepared data dir")
+        raise UserError("no text to train a SentencePiece model on; point `data_dir` at a prepared data dir")
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=buf, hard_vocab_limit=False,
@@ -227,17 +228,17 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
     fam = family(name)
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
-        raise UserError(f"{output_dir}: exists and is not a model dir; choose another --output_dir")
+        raise UserError(f"{output_dir}: exists and is not a model dir; choose another `output_dir`")
     if spiece_model is not None:
         if fam.spm is None:
-            raise UserError(f"--spiece_model: {name} uses a byte-level BPE tokenizer.json, not SentencePiece")
+            raise UserError(f"`spiece_model`: {name} uses a byte-level BPE tokenizer.json, not SentencePiece")
         proto = read_model_proto(spiece_model)
         if proto is None:
             raise UserError(f"{spiece_model}: not a SentencePiece model (.model protobuf); pass the model's "
                             "spiece.model")
         check_layout(proto, fam, spiece_model)
     elif data_dir is None:
-        raise UserError(f"--like {name}: give --data_dir (text to train its tokenizer on) or --spiece_model")
+        raise UserError(f"`like` {name}: give `data_dir` (text to train its tokenizer on) or `spiece_model`")
     with replacing_dir(output_dir) as tmp:
         if fam.spm is not None:
             if spiece_model is not None:

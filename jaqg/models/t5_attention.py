@@ -14,7 +14,8 @@ element it is eager's arithmetic in eager's order, ``softmax((q @ k.T) * scaling
 the scores stay bf16 where eager promotes them to fp32 at the bias: close, not equal.) Measured in
 ``bench/train_throughput.py`` / ``bench/generate_throughput.py`` (see docs/speed.md).
 
-``use_chunked_attention(model)`` switches a T5-family model to it (train.py, and ``jaqg.generation.decoding`` for the length
+``use_chunked_attention(model)`` switches a T5-family model to it (train.py, and ``jaqg.generation.decoding`` for the
+length
 of a call); any other model keeps its attention, and on a GPU (where SDPA has fused kernels) the same switch runs
 transformers' sdpa path.
 The switch is not saved: ``save_pretrained`` writes no attention implementation, so outputs load anywhere.

@@ -81,7 +81,7 @@ def corpus_texts(data_dir: str | Path) -> Iterator[str]:
                         yield from (qa["question"] for qa in para["qas"])
     if not found:
         raise UserError(f"{data_dir}: no text found (expected *.tsv, *.txt or JSQuAD *.json); "
-                        "point --data_dir at a prepared data dir")
+                        "point `data_dir` at a prepared data dir")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, granularity: str = "char",
@@ -125,7 +125,7 @@ def make_config(arch: str, size: str, tokenizer) -> T5Config | BartConfig | GPT2
     if arch == "gpt2":
         return GPT2Config(n_embd=s["d_model"], n_layer=s["layers"] * 2, n_head=s["heads"], n_inner=s["d_ff"],
                           n_positions=1024, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **ids)
-    raise UserError(f"unknown --arch {arch!r}; use one of {', '.join(ARCHS)}")
+    raise UserError(f"unknown `arch` {arch!r}; use one of {', '.join(ARCHS)}")
 
 
 MODEL_CLASSES = {"t5": T5ForConditionalGeneration, "bart": BartForConditionalGeneration, "gpt2": GPT2LMHeadModel}
@@ -160,12 +160,12 @@ def build_tiny_model(data_dir: str | Path, output_dir: str | Path, arch: str = "
     The dir appears complete or not at all (built beside it, then renamed into place).
     """
     if arch not in ARCHS:
-        raise UserError(f"unknown --arch {arch!r}; use one of {', '.join(ARCHS)}")
+        raise UserError(f"unknown `arch` {arch!r}; use one of {', '.join(ARCHS)}")
     if size not in SIZES:
-        raise UserError(f"unknown --size {size!r}; use one of {', '.join(SIZES)}")
+        raise UserError(f"unknown `size` {size!r}; use one of {', '.join(SIZES)}")
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
-        raise UserError(f"{output_dir}: exists and is not a model dir; choose another --output_dir")
+        raise UserError(f"{output_dir}: exists and is not a model dir; choose another `output_dir`")
     tok = train_tokenizer(corpus_texts(data_dir), vocab_size, tokenizer, append_eos=arch != "gpt2")
     torch.manual_seed(seed)
     model = MODEL_CLASSES[arch](make_config(arch, size, tok))

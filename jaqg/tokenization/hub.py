@@ -10,10 +10,12 @@ tokenizer_config.json is ignored (rinna's vocabulary is lowercase).
 
 ``load_tokenizer`` is the one place every script loads a tokenizer (train.py and run_clm.py through
 ``jaqg.training.experiment.load_pretrained`` / ``jaqg.data.clm_data.load_tokenizer``, predict.py and generate.py through
-``jaqg.generation.decoding.load_model``, make_tiny_model.py). When the model dir (or the hub cache) holds a SentencePiece
+``jaqg.generation.decoding.load_model``, make_tiny_model.py). When the model dir (or the hub cache) holds a
+SentencePiece
 model, the tokenizer is checked against ``sentencepiece.SentencePieceProcessor`` on ``PROBE`` (Japanese, Latin
 upper/lower case, digits, full-width and half-width forms, emoji, rare kanji, extra spaces; plus the model's
-user-defined symbols inside text), after the model's own lowercasing. On a difference the tokenizer is rebuilt from the model proto itself (pieces and scores, unknown id,
+user-defined symbols inside text), after the model's own lowercasing. On a difference the tokenizer is rebuilt from the
+model proto itself (pieces and scores, unknown id,
 byte fallback, the normalizer's precompiled charsmap, dummy prefix, whitespace handling) and checked again; a
 difference that remains stops the run with one line (UserError). ``save_tokenizer`` writes the result (and a copy
 of the SentencePiece model, so the next load checks it again) beside a trained model. Every load, also of a
@@ -147,7 +149,7 @@ def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
     if proto.trainer_spec.model_type != pb.TrainerSpec.UNIGRAM:
         raise UserError(f"{where}: its SentencePiece model is not a unigram model (type "
                         f"{pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)}), which jaqg cannot "
-                        "rebuild; use a tokenizer.json that matches it (--tokenizer_name_or_path)")
+                        "rebuild; use a tokenizer.json that matches it (`tokenizer_name_or_path`)")
     unknown = [i for i, p in enumerate(proto.pieces) if p.type == pb.ModelProto.SentencePiece.UNKNOWN]
     if len(unknown) != 1:
         raise UserError(f"{where}: its SentencePiece model has {len(unknown)} unknown pieces (expected 1)")
@@ -218,7 +220,7 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
     if remaining:
         raise UserError(f"{spm_path}: the tokenizer cannot be made to encode as this SentencePiece model "
                         f"({remaining[0]}); give a tokenizer.json that does (train.py, run_clm.py: "
-                        "--tokenizer_name_or_path)")
+                        "`tokenizer_name_or_path`)")
     rebuilt.sentencepiece_file = str(spm_path)
     return rebuilt
 

@@ -166,7 +166,7 @@ def ginza_tokenizer_only():
         return spacy.load("ja_ginza", exclude=["tok2vec", "parser", "ner", "morphologizer", "compound_splitter",
                                                "bunsetu_recognizer"])
     except OSError:
-        raise UserError("GiNZA is not installed; pip install ja-ginza, or use --tokenizer mecab / sudachi") from None
+        raise UserError("GiNZA is not installed; pip install ja-ginza, or use `tokenizer` mecab / sudachi") from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -210,7 +210,7 @@ def get_tokenizer(name: str, tokenizer_name_or_path: str | None = None) -> Token
         return lambda text: [s for m in sudachi_morphemes(tok, text) if (s := m.surface()).strip()]
     if name == "t5":
         if not tokenizer_name_or_path:
-            raise UserError("the t5 tokenizer needs --tokenizer_name_or_path (a model dir or hub name)")
+            raise UserError("the t5 tokenizer needs `tokenizer_name_or_path` (a model dir or hub name)")
         hf = hf_tokenizer(tokenizer_name_or_path)
         # SentencePiece marks a word start with U+2581; a bare "▁" piece (before a character not merged with it)
         # would be a word in every sentence, a free match. Pieces are scored by their text, the marker dropped.

@@ -41,7 +41,8 @@ def test_ae_targets_are_the_answers_of_the_highlighted_sentence_in_order():
     examples, skipped = build_ae_examples(records, "{context}", "related", "[SEP]")
     assert [(e.id, e.target) for e in examples] == [
         ("p1-s1", f"1950年 {GPT_SEP} 港 {GPT_SEP} 漁業 {GPT_SEP} 観光"), ("p1-s2", "カモメ")]
-    assert examples[0].input == ("山田町 [SEP] 山田町は海沿いの町である。<hl>1950年に港が開かれ、漁業と観光で栄えた。<hl>"
+    assert examples[0].input == ("山田町 [SEP] 山田町は海沿いの町である。"
+                                 "<hl>1950年に港が開かれ、漁業と観光で栄えた。<hl>"
                                  "町の鳥はカモメ。")
     assert examples[0].input.count(HL_TOKEN) == 2
     assert skipped == {"answer only in the title": 1}

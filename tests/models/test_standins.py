@@ -137,7 +137,8 @@ def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, rec
         flags = ["--highlight"] if recipe == "aqg_hl" else []
         status, stdout, err = run_main_in_process(
             capsys, generate.main, "generate.py", f"--model_name_or_path={out}", "--answer", "甲府市", "--context",
-            "山梨県の県庁所在地は甲府市です。", "--bad_words", "山梨", "山梨県", "--max_target_length=8", "--json", *flags)
+            "山梨県の県庁所在地は甲府市です。", "--bad_words", "山梨", "山梨県", "--max_target_length=8", "--json",
+            *flags)
         record = json.loads(stdout)
         assert status == 0 and len(record["questions"]) == 1 and "山梨" not in record["questions"][0], err
 
@@ -150,7 +151,8 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
     import run_clm
     out = tmp_path / "output_gpt"
     flags = ["--lora_r=4", "--lora_alpha=8", "--merge_lora"] if lora else []
-    status, stdout, err = run_main_in_process(capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={standins[name]}",
+    status, stdout, err = run_main_in_process(capsys, run_clm.main, "run_clm.py",
+                                              f"--model_name_or_path={standins[name]}",
                                          f"--train_file={data / 'gpt' / 'train.txt'}",
                                          f"--validation_file={data / 'gpt' / 'dev.txt'}", "--do_train", "--do_eval",
                                          "--save_steps=2", "--save_total_limit=3", f"--output_dir={out}",

@@ -1,4 +1,5 @@
-"""jaqg.models.t5_attention: T5's attention in cache-sized chunks gives eager attention's numbers, forward and backward."""
+"""jaqg.models.t5_attention: T5's attention in cache-sized chunks gives eager attention's numbers, forward and
+backward."""
 
 import copy
 
@@ -106,7 +107,8 @@ def test_dropout_keeps_the_expected_output():
 
 
 def test_generation_gives_sdpa_tokens_and_restores_the_model(tiny_t5_dir):
-    """jaqg.generation.decoding runs on the chunked attention (greedy and beam search), with transformers' sdpa tokens."""
+    """jaqg.generation.decoding runs on the chunked attention (greedy and beam search), with transformers' sdpa
+    tokens."""
     torch.set_num_threads(1)
     model, tok = load_model(str(tiny_t5_dir), device="cpu")
     texts = ["森瀬市は山梨県の北部にある市である。森瀬市の人口は何人か。" * 6, "県",

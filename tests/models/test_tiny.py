@@ -34,7 +34,8 @@ def test_t5_tokenizer_splits_japanese_and_round_trips(tiny_t5_dir):
     assert tok.convert_tokens_to_ids("<sep>") != tok.unk_token_id
 
 
-@pytest.mark.parametrize("fixture,auto", [("tiny_t5_dir", AutoModelForSeq2SeqLM), ("tiny_bart_dir", AutoModelForSeq2SeqLM),
+@pytest.mark.parametrize("fixture,auto", [("tiny_t5_dir", AutoModelForSeq2SeqLM),
+                                          ("tiny_bart_dir", AutoModelForSeq2SeqLM),
                                           ("tiny_gpt2_dir", AutoModelForCausalLM)])
 def test_models_load_train_and_generate(request, fixture, auto):
     torch.set_num_threads(1)

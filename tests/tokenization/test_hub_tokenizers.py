@@ -73,7 +73,8 @@ def test_loaded_tokenizer_encodes_as_sentencepiece(tmp_path, name):
     # saved with the model (save_tokenizer) -> loads back identical, also with plain AutoTokenizer
     save_tokenizer(tok, tmp_path / "saved")
     assert (tmp_path / "saved" / "spiece.model").is_file()
-    again, plain = load_tokenizer(str(tmp_path / "saved"), causal=causal), AutoTokenizer.from_pretrained(tmp_path / "saved")
+    again = load_tokenizer(str(tmp_path / "saved"), causal=causal)
+    plain = AutoTokenizer.from_pretrained(tmp_path / "saved")
     for text in texts:
         want = tok(text)["input_ids"]
         assert again(text)["input_ids"] == want and plain(text)["input_ids"] == want, text
