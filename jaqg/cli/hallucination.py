@@ -48,8 +48,8 @@ def markers_for(sources_path: str) -> list[str]:
     return template_markers(report.get("template"), report.get("sep") or "[SEP]")
 
 
-def main():
-    args = parse_args(HallucinationArgs)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(HallucinationArgs, argv)
     if not args.predictions or not args.sources:
         raise UserError("--predictions P.tsv and --sources S.tsv (the data TSV the predictions were made from) "
                         "are both required")

@@ -1,6 +1,7 @@
 """The ``jaqg`` command: every subcommand resolves to its entry point, and the top-level scripts are its shims."""
 
 import importlib
+import inspect
 import subprocess
 import sys
 
@@ -18,7 +19,8 @@ def jaqg(*argv, cwd=ROOT):
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_subcommand_has_an_entry_point(name):
     module, function, _ = COMMANDS[name]
-    assert callable(getattr(importlib.import_module(f"jaqg.cli.{module}"), function))
+    entry = getattr(importlib.import_module(f"jaqg.cli.{module}"), function)
+    assert list(inspect.signature(entry).parameters) == ["argv"]  # jaqg hands it the flags after the name
 
 
 def test_help_lists_every_subcommand_and_unknown_ones_exit_2():
