@@ -32,7 +32,7 @@ chromium:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-ipafont-gothic)
 
 check-report: $(STAMP) chromium
-	$(PY) -m pytest -q tests/test_compare_report.py
+	$(PY) -m pytest -q tests/evaluation/test_compare_report.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
