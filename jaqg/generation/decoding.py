@@ -261,7 +261,8 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         raise ParamError("num_beam_groups", f"{num_beam_groups} (diverse beam search) does not combine with "
                          "sampling (do_sample)")
     if not do_sample and num_return_sequences > num_beams:
-        raise ParamError("num_return_sequences", f"{num_return_sequences} needs num_beams >= that (or do_sample)")
+        raise ParamError("num_beams", f"{num_beams} must be at least num_return_sequences {num_return_sequences} "
+                         "(or sample: do_sample)")
     bad_words = [w.strip() for w in bad_words or ()]
     if any(not w for w in bad_words):
         raise ParamError("bad_words", "holds an empty word; list only words to keep out")
