@@ -30,8 +30,8 @@ from ..evaluation.metrics import (
     score_data,
 )
 from ..evaluation.roundtrip import load_qa_model, qa_based_scores
-from ..generation.outputs import GenerationStats
 from ..evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
+from ..generation.outputs import GenerationStats
 from ..tokenization.word import TOKENIZERS, check_names
 from .args import arg, parse_args
 

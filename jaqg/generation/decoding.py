@@ -42,7 +42,7 @@ from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
 from ..tokenization.hub import load_tokenizer
 from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
-from .fitting import fit_input, input_budget
+from .fitting import fit_input, input_budget, mean_logprob
 from .outputs import UNK_MARKER, GenerationStats, decode_output, resolve_unknown  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -163,21 +163,6 @@ def _encode(tokenizer, inputs: Sequence[str], causal: bool, max_input_length: in
     # Causal prompts end with the separator; cut the start of a long input, never the separator.
     encoded = tokenizer([text + GPT_SEP for text in inputs], add_special_tokens=False)["input_ids"]
     return [ids[-max_input_length:] for ids in encoded]
-
-
-@torch.inference_mode()
-def _mean_logprob(model, causal: bool, prompt: list[int], output: list[int], pad_id: int) -> float:
-    """The length-normalised log-probability of ``output`` after ``prompt`` (beam search's sequence score)."""
-    out = [t for t in output if t != pad_id] or [pad_id]
-    device = model.device
-    if causal:
-        ids = torch.tensor([prompt + out], device=device)
-        logits = model(input_ids=ids).logits[0, len(prompt) - 1:-1]
-    else:
-        logits = model(input_ids=torch.tensor([prompt], device=device),
-                       labels=torch.tensor([out], device=device)).logits[0]
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    return logprobs.gather(1, torch.tensor(out, device=device)[:, None]).mean().item()
 
 
 def _pad(seqs: list[list[int]], pad_id: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -350,7 +335,7 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         if i not in several:
             chosen[i] = (0.0, w)
             continue
-        score = _mean_logprob(model, causal, encoded[w], best[w], pad_id) if results[w] else float("-inf")
+        score = mean_logprob(model, causal, encoded[w], best[w], pad_id) if results[w] else float("-inf")
         if i not in chosen or score > chosen[i][0]:
             chosen[i] = (score, w)
     for i, (_, w) in chosen.items():

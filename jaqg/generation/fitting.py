@@ -17,6 +17,8 @@ import re
 import string
 from typing import Callable, NamedTuple, Sequence
 
+import torch
+
 from ..core.errors import ParamError
 from ..data.formats import DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, HL_TOKEN, task_template
 
@@ -155,3 +157,18 @@ def input_budget(model, causal: bool, max_input_length: int, max_new_tokens: int
                              f"(with the start token); use at most {limit - 1}")
         room = limit
     return min(max_input_length, room), room < max_input_length
+
+
+@torch.inference_mode()
+def mean_logprob(model, causal: bool, prompt: list[int], output: list[int], pad_id: int) -> float:
+    """The length-normalised log-probability of ``output`` after ``prompt`` (beam search's sequence score)."""
+    out = [t for t in output if t != pad_id] or [pad_id]
+    device = model.device
+    if causal:
+        ids = torch.tensor([prompt + out], device=device)
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1:-1]
+    else:
+        logits = model(input_ids=torch.tensor([prompt], device=device),
+                       labels=torch.tensor([out], device=device)).logits[0]
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    return logprobs.gather(1, torch.tensor(out, device=device)[:, None]).mean().item()

@@ -54,7 +54,8 @@ def test_long_input_is_windowed_around_the_highlight(tiny_t5_dir, monkeypatch):
     model, tok = load_model(str(tiny_t5_dir), device="cpu")
     seen = []
     real = decoding._generate_batch
-    monkeypatch.setattr(decoding, "_generate_batch", lambda m, t, seqs, **kw: seen.extend(seqs) or real(m, t, seqs, **kw))
+    monkeypatch.setattr(decoding, "_generate_batch",
+                        lambda m, t, seqs, **kw: seen.extend(seqs) or real(m, t, seqs, **kw))
     text = "question generation: " + "山梨県の県庁所在地は甲府市です。" * 40 + "村制は<hl>1888年<hl>に施行。"
     stats = GenerationStats()
     generate(model, tok, [text], max_input_length=64, max_new_tokens=4, stats=stats)
@@ -68,7 +69,8 @@ def test_long_qa_input_gets_overlapping_windows_that_keep_the_question(tiny_t5_d
     model, tok = load_model(str(tiny_t5_dir), device="cpu")
     seen = []
     real = decoding._generate_batch
-    monkeypatch.setattr(decoding, "_generate_batch", lambda m, t, seqs, **kw: seen.extend(seqs) or real(m, t, seqs, **kw))
+    monkeypatch.setattr(decoding, "_generate_batch",
+                        lambda m, t, seqs, **kw: seen.extend(seqs) or real(m, t, seqs, **kw))
     text = "question: 県庁所在地はどこか。 context: " + "".join(f"{i}番目の文です。" for i in range(80))
     stats = GenerationStats()
     out = generate(model, tok, [text], max_input_length=64, max_new_tokens=4, stats=stats)
