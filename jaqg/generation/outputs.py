@@ -77,8 +77,18 @@ def _byte_decoder(tokenizer) -> dict[str, int] | None:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or "ByteLevel" not in type(backend.decoder).__name__ + repr(backend.decoder):
         return None
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-    return {c: b for b, c in bytes_to_unicode().items()}
+    return {c: b for b, c in _bytes_to_unicode().items()}
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table (byte-level BPE pieces are spelled with these characters)."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {b: chr(b) for b in keep}, 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
 
 
 def incomplete_tail(tokenizer, ids: list[int]) -> int:

@@ -119,3 +119,19 @@ def test_character_cut_in_half_at_the_limit_is_trimmed():
     # a real U+FFFD (complete bytes EF BF BD) is left alone
     real = tok("甲\ufffd", add_special_tokens=False)["input_ids"]
     assert decode_output(tok, real, set(), True, stats) == "甲\ufffd" and stats.outputs_cut_at_limit == 1
+
+
+def test_byte_level_bpe_character_cut_in_half_is_trimmed():
+    from tokenizers import models, pre_tokenizers
+    from jaqg.generation.outputs import _bytes_to_unicode
+    chars = _bytes_to_unicode()
+    vocab = {c: i for i, c in enumerate(chars.values())}
+    vocab["</s>"] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>")
+    ids = tok("甲鴎", add_special_tokens=False)["input_ids"]
+    stats = GenerationStats()
+    assert decode_output(tok, ids[:-1], set(), True, stats) == "甲" and stats.outputs_cut_at_limit == 1
+    assert decode_output(tok, ids, set(), True, stats) == "甲鴎"
