@@ -123,6 +123,7 @@ def test_character_cut_in_half_at_the_limit_is_trimmed():
 
 def test_byte_level_bpe_character_cut_in_half_is_trimmed():
     from tokenizers import models, pre_tokenizers
+
     from jaqg.generation.outputs import _bytes_to_unicode
     chars = _bytes_to_unicode()
     vocab = {c: i for i, c in enumerate(chars.values())}
