@@ -20,6 +20,8 @@ from ..core.errors import UserError
 from ..core.io import read_jsonl
 from ..evaluation.roundtrip import roundtrip_filter
 from ..generation.decoding import generate, load_model, question_input, read_run_config
+from ..generation.fitting import model_templates
+from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
 from .generation_args import GenerationArgs, generation_kwargs
 
@@ -69,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{item['where']}: {e}") from None
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
                                   threads=args.threads)
-    questions = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, progress=len(inputs) > 16))
+    stats = GenerationStats()
+    questions = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, progress=len(inputs) > 16),
+                         templates=model_templates(run_config.get("data")), stats=stats)
 
     dropped = [[] for _ in items]
     if args.roundtrip_qa:
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                       "questions": qs}
             if args.roundtrip_qa:
                 record["dropped"] = gone
+            record["generation"] = stats.as_dict()  # inputs_cut, unk_in_outputs, ... over the whole run
             print(json.dumps(record, ensure_ascii=False))
         else:
             for q in qs:

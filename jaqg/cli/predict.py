@@ -21,6 +21,8 @@ from ..core.io import atomic_write, read_lines, read_rows, write_rows
 from ..data.clm_data import read_gpt_examples
 from ..data.formats import GPT_END, GPT_SEP
 from ..generation.decoding import EMPTY_PREDICTION, clean_prediction, generate, load_model, read_run_config
+from ..generation.fitting import model_templates
+from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
 from .generation_args import GenerationArgs, generation_kwargs
 
@@ -72,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     run_config = read_run_config(args.model_name_or_path)
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
                                   threads=args.threads)
-    outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress))
-    outputs = [[clean_prediction(o) for o in outs] for outs in outputs]
+    data_info = run_config.get("data") or {}
+    stats = GenerationStats()
+    outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress),
+                       templates=model_templates(data_info), extractive=data_info.get("task") == "qa", stats=stats)
+    # an extractive output the source did not determine (an unknown token) is dropped: written as <empty>
+    outputs = [[clean_prediction(o) for o in outs] or [EMPTY_PREDICTION] for outs in outputs]
     empty = sum(o == EMPTY_PREDICTION for outs in outputs for o in outs)
     if empty:
         log.warning("%d generation(s) were empty; written as %s", empty, EMPTY_PREDICTION)
@@ -87,5 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_rows(args.output_file, ([row[0], o, *row[2:3]] for row, outs in zip(rows, outputs) for o in outs))
     n = sum(map(len, outputs))
-    print(f"predict: wrote {n} prediction(s) for {len(rows)} input(s) to {args.output_file}")
+    counts = ", ".join(f"{k} {v}" for k, v in stats.as_dict().items() if k != "inputs")
+    print(f"predict: wrote {n} prediction(s) for {len(rows)} input(s) to {args.output_file} ({counts})")
     return 0

@@ -31,6 +31,7 @@ from ..evaluation.metrics import (
 )
 from ..evaluation.roundtrip import load_qa_model, qa_based_scores
 from ..evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
+from ..generation.outputs import GenerationStats
 from ..tokenization.word import TOKENIZERS, check_names
 from .args import arg, parse_args
 
@@ -135,11 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     qa_rows = None
     if qa is not None:
         contexts, answers = [f.context for f in fields], [f.answer for f in fields]
+        stats = GenerationStats()
         metrics["qa_based"], generated = qa_based_scores(qa, [predictions[i] for i in ids], contexts, answers,
-                                                         batch_size=args.batch_size, progress=True)
+                                                         batch_size=args.batch_size, progress=True, stats=stats)
         metrics["qa_based_reference"], reference = qa_based_scores(qa, [f.question for f in fields], contexts,
-                                                                   answers, batch_size=args.batch_size, progress=True)
+                                                                   answers, batch_size=args.batch_size, progress=True,
+                                                                   stats=stats)
         metrics["qa_model"] = args.qa_model
+        metrics["qa_model_generation"] = stats.as_dict()  # inputs_cut, unk_in_outputs, ... of the QA model's calls
         qa_rows = [["id", "answer", "question", "qa_answer", "exact_match", "char_f1", "reference_question",
                     "reference_qa_answer", "reference_exact_match", "reference_char_f1"]] + [
             [i, f.answer, prediction_field(predictions[i]), prediction_field(g["qa_answer"]), f"{g['exact_match']:.2f}",

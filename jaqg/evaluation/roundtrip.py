@@ -24,6 +24,7 @@ from ..core.io import read_json
 from ..core.normalize import match_key, normalize
 from ..data.formats import format_input, task_template
 from ..generation.decoding import check_model_path, clean_text, generate, is_causal, load_model, read_run_config
+from ..generation.outputs import GenerationStats
 from .metrics import char_f1, exact_match
 
 # Heads of models that generate text (transformers' class names end so); anything else cannot answer here.
@@ -54,11 +55,11 @@ class QAModel:
     max_new_tokens: int = 64
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str], *, batch_size: int = 16,
-               progress: bool = False) -> list[str]:
+               progress: bool = False, stats: GenerationStats | None = None) -> list[str]:
         """``answer_questions`` with this model's template and lengths: one answer per (question, context)."""
         return answer_questions(self.model, self.tokenizer, questions, contexts, template=self.template,
                                 batch_size=batch_size, max_input_length=self.max_input_length,
-                                max_new_tokens=self.max_new_tokens, progress=progress)
+                                max_new_tokens=self.max_new_tokens, progress=progress, stats=stats)
 
 
 def check_generative(model_dir: str) -> None:
@@ -97,20 +98,24 @@ def qa_inputs(questions: Sequence[str], contexts: Sequence[str], template: str |
 
 def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *,
                      template: str | None = None, batch_size: int = 16, max_input_length: int = 512,
-                     max_new_tokens: int = 64, progress: bool = False) -> list[str]:
+                     max_new_tokens: int = 64, progress: bool = False,
+                     stats: GenerationStats | None = None) -> list[str]:
     """One greedy answer per (question, context) pair, in input order; ``""`` when the model says nothing.
 
     Answers are one line of text (jaqg.generation.decoding.clean_text: whitespace runs become one space; a causal LM's
     answer is cut at its first newline), so they can be compared, scored and written to a TSV field.
     Inputs are ``qa_inputs(questions, contexts, template)``.
-    Batched by length (jaqg.generation.decoding.generate).
+    Batched by length (jaqg.generation.decoding.generate). Answers are extractive: one holding an unknown token is
+    mapped back to the context, or "" when the context does not determine it; a context over the limit is answered
+    on overlapping windows (the best-scoring answer kept). ``stats`` gets the counts.
     """
     if len(questions) != len(contexts):
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
     if not questions:
         return []
     outputs = generate(model, tokenizer, qa_inputs(questions, contexts, template), batch_size=batch_size,
-                       max_input_length=max_input_length, max_new_tokens=max_new_tokens, progress=progress)
+                       max_input_length=max_input_length, max_new_tokens=max_new_tokens, progress=progress,
+                       templates=[template] if template else [], extractive=True, stats=stats)
     first_line = is_causal(model)
     return [clean_text(o[0] if o else "", first_line=first_line) for o in outputs]
 
@@ -135,13 +140,14 @@ def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions:
 
 
 def qa_based_scores(qa: QAModel, questions: Sequence[str], contexts: Sequence[str], answers: Sequence[str], *,
-                    batch_size: int = 16, progress: bool = False) -> tuple[dict, list[dict]]:
+                    batch_size: int = 16, progress: bool = False, stats: GenerationStats | None = None
+                    ) -> tuple[dict, list[dict]]:
     """QA-based evaluation of questions (generated or reference): the QA model answers each against its context,
     scored against the intended answer with jaqg.evaluation.metrics' exact match and char F1 (0-100).
 
     Returns ``({"exact_match", "char_f1", "n"}, [{"qa_answer", "exact_match", "char_f1"} per question])``.
     """
-    predicted = qa.answer(questions, contexts, batch_size=batch_size, progress=progress)
+    predicted = qa.answer(questions, contexts, batch_size=batch_size, progress=progress, stats=stats)
     rows = [{"qa_answer": p, "exact_match": 100 * exact_match(p, a), "char_f1": 100 * char_f1(p, a)}
             for p, a in zip(predicted, answers)]
     n = len(rows)

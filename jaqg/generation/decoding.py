@@ -17,7 +17,6 @@ Two things transformers 5 no longer does for us:
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -28,14 +27,13 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
-    LogitsProcessor,
     LogitsProcessorList,
     set_seed,
 )
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import logging as hf_logging
 
-from ..core.errors import UserError
+from ..core.errors import ParamError, UserError
 from ..core.io import EMPTY_PREDICTION, read_json, read_run_config  # noqa: F401 (read_run_config: re-exported)
 from ..core.normalize import normalize
 from ..data.formats import GPT_SEP, format_input, task_template
@@ -43,6 +41,9 @@ from ..data.highlight import highlight_answer
 from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
 from ..tokenization.hub import load_tokenizer
+from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
+from .fitting import fit_input, input_budget, mean_logprob
+from .outputs import UNK_MARKER, GenerationStats, decode_output, resolve_unknown  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -148,87 +149,15 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
     return model.to(resolve_device(device)).eval(), tokenizer
 
 
-def token_surfaces(tokenizer) -> list[str]:
-    """The text each token id decodes to on its own ("" for special tokens)."""
-    return _token_surfaces(tokenizer)
-
-
-@functools.lru_cache(maxsize=4)
-def _token_surfaces(tokenizer) -> list[str]:
-    special = set(tokenizer.all_special_ids)
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False,
-                                   clean_up_tokenization_spaces=False)
-    return ["" if i in special else t for i, t in enumerate(texts)]
-
-
-def bad_words_ids(tokenizer, words: Sequence[str]) -> list[list[int]]:
-    """Every token sequence that spells one of the words (minimal: dropping its first or last token undoes it).
-
-    A single piece that contains the word; a first piece ending in the word's first i characters, middle pieces
-    that are exactly the next characters, a last piece starting with the rest. Surfaces of pieces decoded alone
-    lose a word-start space, so this can block a little more than needed (``山``+``▁梨``), never less.
-    """
-    surfaces = token_surfaces(tokenizer)
-    exact: dict[str, list[int]] = {}
-    for i, s in enumerate(surfaces):
-        if s:
-            exact.setdefault(s, []).append(i)
-
-    def spell_start(rest: str) -> list[list[int]]:
-        """Sequences whose text starts with ``rest``: a piece starting with it, or an exact piece then more."""
-        found = [[i] for i, s in enumerate(surfaces) if s and s.startswith(rest)]
-        for k in range(1, len(rest)):
-            for i in exact.get(rest[:k], []):
-                found += [[i, *tail] for tail in spell_start(rest[k:])]
-        return found
-
-    sequences: set[tuple[int, ...]] = set()
-    for word in words:
-        sequences.update((i,) for i, s in enumerate(surfaces) if word in s)
-        for cut in range(1, len(word)):
-            heads = [i for i, s in enumerate(surfaces) if s.endswith(word[:cut]) and word not in s]
-            tails = spell_start(word[cut:])
-            sequences.update((h, *t) for h in heads for t in tails)
-        # The tokenizer's own spellings, as the transformers docs build them (covered above; kept as a guard).
-        for text in (word, " " + word):
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if ids and word in tokenizer.decode(ids):
-                sequences.add(tuple(ids))
-    return [list(s) for s in sorted(sequences)]
-
-
-def _offending_span(tokenizer, ids: list[int], word: str) -> tuple[int, ...]:
-    """The shortest run of ``ids`` whose decoded text holds ``word``."""
-    end = next(j for j in range(1, len(ids) + 1) if word in tokenizer.decode(ids[:j], skip_special_tokens=True))
-    start = next(i for i in range(end - 1, -1, -1) if word in tokenizer.decode(ids[i:end], skip_special_tokens=True))
-    return tuple(ids[start:end])
-
-
-class StepDiversityPenalty(LogitsProcessor):
-    """Hamming diversity: lower the log-prob of a token by ``penalty`` for each earlier hypothesis that chose it
-    at the same step. ``earlier`` is (batch, hypotheses, steps) of token ids, -1 where none. A confident model
-    can outweigh any penalty, so a hypothesis may also never end exactly as an earlier one did: the n-best
-    stays distinct."""
-
-    def __init__(self, earlier: torch.Tensor, penalty: float, start_len: int, beams: int):
-        self.earlier, self.penalty, self.start_len, self.beams = earlier, penalty, start_len, beams
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = torch.log_softmax(scores, dim=-1)  # greedy passes logits, beam search log-probs: same scale
-        step = input_ids.shape[1] - self.start_len
-        if step >= self.earlier.shape[2]:
-            return scores
-        earlier = self.earlier.repeat_interleave(self.beams, dim=0).to(scores.device)  # rows = batch * beams
-        chosen = earlier[:, :, step]
-        counts = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), (chosen >= 0).to(scores.dtype))
-        ends_here = (chosen >= 0) & (earlier[:, :, step + 1:] < 0).all(dim=2)
-        same_prefix = (earlier[:, :, :step] == input_ids[:, None, self.start_len:]).all(dim=2)
-        repeat = (ends_here & same_prefix).to(scores.dtype)
-        repeats = torch.zeros_like(scores).scatter_add_(1, chosen.clamp(min=0), repeat)
-        return (scores - self.penalty * counts).masked_fill(repeats > 0, float("-inf"))
+def _counter(tokenizer, causal: bool):
+    """Tokens of an input as ``_encode`` gives them to the model."""
+    if causal:
+        return lambda text: len(tokenizer(text + GPT_SEP, add_special_tokens=False)["input_ids"])
+    return lambda text: len(tokenizer(text)["input_ids"])
 
 
 def _encode(tokenizer, inputs: Sequence[str], causal: bool, max_input_length: int) -> list[list[int]]:
+    """Token ids of inputs that ``fit_input`` already fitted (the cut is a guard that should never act)."""
     if not causal:
         return tokenizer(list(inputs), truncation=True, max_length=max_input_length)["input_ids"]
     # Causal prompts end with the separator; cut the start of a long input, never the separator.
@@ -289,47 +218,82 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
              max_new_tokens: int = 64, num_beams: int = 1, num_return_sequences: int = 1,
              bad_words: Sequence[str] | None = None, num_beam_groups: int = 1, diversity_penalty: float = 0.0,
              do_sample: bool = False, seed: int | None = None, progress: bool = False,
-             keep_special_tokens: Sequence[str] = (), **gen_kwargs) -> list[list[str]]:
+             keep_special_tokens: Sequence[str] = (), templates: Sequence[str] = (), extractive: bool = False,
+             stats: GenerationStats | None = None, **gen_kwargs) -> list[list[str]]:
     """Up to ``num_return_sequences`` distinct outputs per input (best first), in input order.
 
     Special tokens are dropped from the outputs except those in ``keep_special_tokens`` (e.g. ``<sep>``, which
-    joins the answers of an answer-extraction output).
+    joins the answers of an answer-extraction output) and the unknown token, kept visible as ``<unk>``
+    (jaqg.generation.outputs). ``extractive``: outputs are spans of the input (answers, AE spans); one holding
+    ``<unk>`` is mapped back to the input's span, or dropped when the input does not determine it.
+    An input over ``max_input_length`` tokens, or whose prompt with ``max_new_tokens`` passes the model's position
+    limit, is windowed around its highlight/answer (jaqg.generation.fitting; ``templates``: the model's input
+    templates, which tell its context apart); a question without highlight is answered on overlapping windows
+    and the best-scoring window's outputs kept. ``stats`` (a GenerationStats) gets the counts; a line on stderr
+    (logging) says what was cut or unknown.
     Beam search returns the best distinct strings among all ``num_beams`` hypotheses, so N <= num_beams;
     sampling draws N (fewer come back only if draws repeat). Other keyword arguments go to ``model.generate``
     (temperature, top_p, repetition_penalty, no_repeat_ngram_size, ...).
     """
-    if num_beams < 1 or num_return_sequences < 1 or batch_size < 1:
-        raise UserError("--num_beams, --num_return_sequences and --batch_size must be at least 1")
+    for param, value in (("num_beams", num_beams), ("num_return_sequences", num_return_sequences),
+                         ("batch_size", batch_size), ("max_input_length", max_input_length),
+                         ("max_new_tokens", max_new_tokens)):
+        if value < 1:
+            raise ParamError(param, f"must be at least 1, got {value}")
     if num_beam_groups < 1 or num_beams % num_beam_groups:
-        raise UserError(f"--num_beams {num_beams} must be a multiple of --num_beam_groups {num_beam_groups}")
+        raise ParamError("num_beams", f"{num_beams} must be a multiple of num_beam_groups {num_beam_groups}")
     if num_beam_groups > 1 and do_sample:
-        raise UserError("--num_beam_groups (diverse beam search) does not combine with --do_sample")
+        raise ParamError("num_beam_groups", f"{num_beam_groups} (diverse beam search) does not combine with "
+                         "sampling (do_sample)")
     if not do_sample and num_return_sequences > num_beams:
-        raise UserError(f"--num_return_sequences {num_return_sequences} needs --num_beams >= that "
-                        "(or --do_sample)")
+        raise ParamError("num_beams", f"{num_beams} must be at least num_return_sequences {num_return_sequences} "
+                         "(or sample: do_sample)")
     bad_words = [w.strip() for w in bad_words or ()]
     if any(not w for w in bad_words):
-        raise UserError("--bad_words holds an empty word; list only words to keep out")
+        raise ParamError("bad_words", "holds an empty word; list only words to keep out")
     if seed is not None:
         set_seed(seed)
+    own = GenerationStats()
     causal = is_causal(model)
-    encoded = _encode(tokenizer, inputs, causal, max_input_length)
+    budget, for_positions = input_budget(model, causal, max_input_length, max_new_tokens)
+    count = _counter(tokenizer, causal)
+    windows: list[str] = []
+    owner: list[int] = []  # the input each window belongs to
+    for i, text in enumerate(inputs):
+        fitted = fit_input(text, count, budget, templates,
+                           param="max_new_tokens" if for_positions and count(text) <= max_input_length
+                           else "max_input_length")
+        if fitted != [text]:
+            own.inputs_cut += 1
+            own.inputs_cut_for_positions += for_positions and count(text) <= max_input_length
+        windows += fitted
+        owner += [i] * len(fitted)
+    own.inputs = len(inputs)
+    encoded = _encode(tokenizer, windows, causal, budget)
     # Beam search keeps every hypothesis (deduplication may need more than N); sampling draws N.
     per_group = num_return_sequences if do_sample else num_beams // num_beam_groups
     gen_kwargs = dict(gen_kwargs, max_new_tokens=max_new_tokens, do_sample=do_sample)
     if causal:
         gen_kwargs.setdefault("eos_token_id", tokenizer.eos_token_id)
+    eos = gen_kwargs.get("eos_token_id", tokenizer.eos_token_id)
     banned = bad_words_ids(tokenizer, bad_words) if bad_words else []
     kept_ids = {tokenizer.convert_tokens_to_ids(t) for t in keep_special_tokens} - {tokenizer.unk_token_id}
     drop_ids = set(tokenizer.all_special_ids) - kept_ids
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def decode(ids: list[int]) -> str:
-        if not kept_ids:
-            return tokenizer.decode(ids, skip_special_tokens=True).strip()
-        return tokenizer.decode([t for t in ids if t not in drop_ids], skip_special_tokens=False).strip()
+    def decode(w: int, ids: list[int], tally: GenerationStats) -> str | None:
+        text = decode_output(tokenizer, ids, drop_ids, eos not in ids, tally)
+        if extractive and UNK_MARKER in text:
+            source = resolve_unknown(tokenizer, text, inputs[owner[w]])
+            tally.unk_resolved += source is not None
+            tally.unk_dropped += source is None
+            return source
+        return text
 
-    results: list[list[str]] = [[] for _ in inputs]
-    todo = list(range(len(inputs)))
+    results: list[list[str]] = [[] for _ in windows]
+    best: list[list[int]] = [[] for _ in windows]  # the best hypothesis' ids, to score windows
+    tallies = [GenerationStats() for _ in windows]
+    todo = list(range(len(windows)))
     bar = _progress(len(todo), progress)
     for attempt in range(BAD_WORD_RETRIES + 1):
         kwargs = dict(gen_kwargs, bad_words_ids=banned) if banned else gen_kwargs
@@ -343,18 +307,20 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
                                              num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
                                              per_group=per_group, gen_kwargs=kwargs)
             for i, hyps in zip(chunk, candidates):
-                texts = [decode(h) for h in hyps]
-                offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if w in t}
+                tallies[i] = GenerationStats()
+                texts = [decode(i, h, tallies[i]) for h in hyps]
+                offending = {(w, tuple(h)) for h, t in zip(hyps, texts) for w in bad_words if t and w in t}
                 if offending:
                     if attempt == BAD_WORD_RETRIES:
-                        raise BadWordError(f"input {i + 1}: outputs still contain {sorted({w for w, _ in offending})}"
-                                           f" after {BAD_WORD_RETRIES} retries; shorten the bad word list or change "
-                                           "the input")
+                        raise BadWordError(f"input {owner[i] + 1}: outputs still contain "
+                                           f"{sorted({w for w, _ in offending})} after {BAD_WORD_RETRIES} retries; "
+                                           "shorten the bad word list or change the input")
                     new_spans = {_offending_span(tokenizer, list(h), w) for w, h in offending}
                     banned = banned + [list(s) for s in new_spans if list(s) not in banned]
                     retry.add(i)
                     continue
-                results[i] = list(dict.fromkeys(texts))[:num_return_sequences]
+                results[i] = list(dict.fromkeys(t for t in texts if t is not None))[:num_return_sequences]
+                best[i] = hyps[0] if hyps else []
                 bar.update(1)
         if not retry:
             break
@@ -362,10 +328,28 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
                     len(retry))
         todo = sorted(retry)
     bar.close()
-    short = sum(len(r) < num_return_sequences for r in results)
+    merged: list[list[str]] = [[] for _ in inputs]
+    chosen: dict[int, tuple[float, int]] = {}
+    several = {i for i in owner if owner.count(i) > 1} if len(owner) > len(inputs) else set()
+    for w, i in enumerate(owner):
+        if i not in several:
+            chosen[i] = (0.0, w)
+            continue
+        score = mean_logprob(model, causal, encoded[w], best[w], pad_id) if results[w] else float("-inf")
+        if i not in chosen or score > chosen[i][0]:
+            chosen[i] = (score, w)
+    for i, (_, w) in chosen.items():
+        merged[i] = results[w]
+        own.add(tallies[w])
+    own.inputs = len(inputs)
+    if stats is not None:
+        stats.add(own)
+    if own.describe():
+        log.warning("%s", own.describe())
+    short = sum(len(r) < num_return_sequences for r in merged)
     if short:
         log.warning("%d input(s) got fewer than %d distinct outputs", short, num_return_sequences)
-    return results
+    return merged
 
 
 def _progress(total: int, enabled: bool):

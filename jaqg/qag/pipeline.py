@@ -15,7 +15,9 @@
   A sentence that alone does not fit is cut into the longest character runs that do, and counted.
 - **Candidates**: ``answers="model"``: the AE task (``<hl>sentence<hl>`` -> ``a1 <sep> a2``) of the multitask model
   or of ``ae_model``; ``answers="ner"``: GiNZA entities and numeric expressions (jaqg.data.answer_extraction).
-- **Filters**, in order (a candidate's ``reason`` names the first that drops it): ``answer not in sentence`` (an
+- **Filters**, in order (a candidate's ``reason`` names the first that drops it): ``unknown character in answer``
+  (an AE answer holding the AE model's unknown token ``<unk>`` whose sentence does not determine what it stands
+  for; one it does is mapped back to the sentence's span, jaqg.generation.outputs), ``answer not in sentence`` (an
   AE output that is no span of its sentence cannot be highlighted), ``empty question``, ``roundtrip mismatch``
   (char F1 of the QA answer and the candidate below ``min_roundtrip_f1``; the round-trip consistency check of
   Alberti et al. 2019), ``hallucinated`` (content words of the question that the passage lacks,
@@ -46,12 +48,13 @@ from ..evaluation.hallucination import find_hallucinations
 from ..evaluation.metrics import char_f1
 from ..evaluation.roundtrip import answer_questions, qa_inputs
 from ..generation.decoding import generate
+from ..generation.outputs import UNK_MARKER, GenerationStats, resolve_unknown
 
 log = logging.getLogger(__name__)
 
 # Tokens a <hl> marker inside a passage may add over one around the whole passage (it can split a piece).
 HL_SLACK = 2
-REASONS = ("answer not in sentence", "empty question", "roundtrip mismatch", "hallucinated", "duplicate question")
+REASONS = ("unknown character in answer", "answer not in sentence", "empty question", "roundtrip mismatch", "hallucinated", "duplicate question")
 
 
 class Document(NamedTuple):
@@ -195,7 +198,9 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     from), answer, question, roundtrip_answer, roundtrip_f1 (0-1), hallucinated_words, kept,
     reason (None when kept)}. Summary: documents, passages, sentences (of the documents; a cut sentence gives its
     pieces to answer extraction one by one), sentences_cut, max_input_tokens (the
-    longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated.
+    longest input any model received), inputs_over_limit, candidates, kept, dropped {reason: n}, kept_hallucinated,
+    generation (GenerationStats of every model call: inputs_cut, unk_in_outputs, unk_resolved, unk_dropped,
+    outputs_cut_at_limit, ...).
     """
 
     if answers not in ("model", "ner"):
@@ -205,6 +210,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     worst = worst_input_tokens(qg, qa, ae if answers == "model" else None)
     fits = lambda text: worst(text) <= config.max_input_length  # noqa: E731
     longest, over = [0], [0]
+    stats = GenerationStats()
 
     def measured(model: TaskModel, inputs: list[str]) -> list[str]:
         """The inputs, after recording their token lengths (the passages' guarantee, checked)."""
@@ -243,13 +249,21 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
                                             template=ae.template) for p, a, b, _ in sentence_refs])
         outputs = generate(ae.model, ae.tokenizer, inputs, batch_size=config.batch_size,
                            max_input_length=config.max_input_length, max_new_tokens=ae.max_new_tokens,
-                           keep_special_tokens=(GPT_SEP,), progress=config.progress) if inputs else []
+                           keep_special_tokens=(GPT_SEP,), progress=config.progress,
+                           templates=[ae.template], stats=stats) if inputs else []
         found = [parse_ae_output(o[0]) if o else [] for o in outputs]
+        for (p, a, b, _), answers_ in zip(sentence_refs, found):  # <unk> stands for what the sentence holds there
+            for j, answer in enumerate(answers_):
+                if UNK_MARKER in answer:
+                    source = resolve_unknown(ae.tokenizer, answer, passages[p][1][a:b])
+                    stats.unk_resolved += source is not None
+                    stats.unk_dropped += source is None
+                    answers_[j] = source or answer
     candidates = []  # [passage index, answer, start or None, sentence index]
     for (p, a, b, k), spans in zip(sentence_refs, found):
         sentence = passages[p][1][a:b]
         for answer in spans:
-            at = sentence.find(answer) if HL_TOKEN not in answer else -1
+            at = sentence.find(answer) if HL_TOKEN not in answer and UNK_MARKER not in answer else -1
             candidates.append((p, answer, a + at if at >= 0 else None, k))
 
     records = []
@@ -257,7 +271,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         d, text, _ = passages[p]
         records.append({"id": documents[d].id, "passage": text, "sentence": k, "answer": answer, "question": "",
                         "roundtrip_answer": "", "roundtrip_f1": 0.0, "hallucinated_words": [], "kept": False,
-                        "reason": None if start is not None else "answer not in sentence"})
+                        "reason": None if start is not None else "unknown character in answer"
+                        if UNK_MARKER in answer else "answer not in sentence"})
     todo = [i for i, r in enumerate(records) if r["reason"] is None]
 
     qg_inputs = measured(qg, [format_input("aqg_hl", context=wrap(passages[candidates[i][0]][1], candidates[i][2],
@@ -265,8 +280,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
                               for i in todo])
     questions = generate(qg.model, qg.tokenizer, qg_inputs, batch_size=config.batch_size,
                          max_input_length=config.max_input_length, max_new_tokens=qg.max_new_tokens,
-                         num_beams=config.num_beams, bad_words=config.bad_words,
-                         progress=config.progress) if qg_inputs else []
+                         num_beams=config.num_beams, bad_words=config.bad_words, templates=[qg.template],
+                         progress=config.progress, stats=stats) if qg_inputs else []
     for i, q in zip(todo, questions):
         records[i]["question"] = q[0] if q else ""
         if not records[i]["question"]:
@@ -277,7 +292,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     measured(qa, qa_inputs(qa_questions, qa_passages, qa.template))  # the inputs answer_questions builds
     replies = answer_questions(qa.model, qa.tokenizer, qa_questions, qa_passages, template=qa.template,
                                batch_size=config.batch_size, max_input_length=config.max_input_length,
-                               max_new_tokens=qa.max_new_tokens, progress=config.progress)
+                               max_new_tokens=qa.max_new_tokens, progress=config.progress, stats=stats)
     hallucinated = find_hallucinations(qa_questions, qa_passages, tokenizer=config.hallucination_tokenizer) \
         if qa_questions else []
     seen: dict[str, set[str]] = {}
@@ -302,7 +317,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
                "max_input_tokens": longest[0], "inputs_over_limit": over[0], "answers": answers,
                "candidates": len(records), "kept": sum(r["kept"] for r in records),
                "dropped": {reason: dropped[reason] for reason in REASONS if dropped[reason]},
-               "kept_hallucinated": sum(bool(r["kept"] and r["hallucinated_words"]) for r in records)}
+               "kept_hallucinated": sum(bool(r["kept"] and r["hallucinated_words"]) for r in records),
+               "generation": stats.as_dict()}
     if n_cut:
         log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
                     n_cut, config.max_input_length)
@@ -318,7 +334,13 @@ def format_summary(summary: dict) -> str:
     return (f"{summary['documents']} document(s), {summary['passages']} passage(s), {summary['sentences']} "
             f"sentence(s) ({summary['sentences_cut']} cut to fit); longest input {summary['max_input_tokens']} of "
             f"{summary['max_input_length']} tokens\n{summary['candidates']} candidate(s) ({summary['answers']}), "
-            f"kept {summary['kept']}, dropped: {dropped}")
+            f"kept {summary['kept']}, dropped: {dropped}" + _generation_line(summary.get("generation") or {}))
+
+
+def _generation_line(counts: dict) -> str:
+    """A third line when model inputs were cut or outputs held unknown tokens or half characters."""
+    shown = {k: v for k, v in counts.items() if k != "inputs" and v}
+    return ("\ngeneration: " + ", ".join(f"{k} {v}" for k, v in shown.items())) if shown else ""
 
 
 def print_summary(summary: dict) -> None:

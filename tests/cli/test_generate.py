@@ -32,7 +32,7 @@ def test_missing_model_dir_is_one_line(capsys, tmp_path):
     (["--answer", "森瀬市", "--context", " "], "the context is empty"),
     (["--answer", "大阪", "--context", FACT[1], "--highlight"], "does not occur in the context"),
     (["--answer", "森瀬市"], "pass --answer and --context"),
-    (["--answer", "森瀬市", "--context", FACT[1], "--num_return_sequences", "2"], "needs --num_beams"),
+    (["--answer", "森瀬市", "--context", FACT[1], "--num_return_sequences", "2"], "--num_beams 1 must be at least"),
     (["--answer", "森瀬市", "--context", FACT[1], "--bad_words", "山梨", " "], "empty word"),
 ])
 def test_bad_input_is_one_line_exit_2(capsys, models, argv, message):

@@ -151,3 +151,16 @@ def test_unknown_tokenizer_and_missing_t5_path():
         compute_metrics(["a"], [[]])
     with pytest.raises(TypeError, match="list of references"):
         compute_metrics(["甲府"], ["甲府"])
+
+
+def test_invisible_characters_in_a_reference_do_not_cost_exact_match():
+    # The tokenizers drop a zero-width space, so the model can only ever write 甲府市.
+    from jaqg.evaluation.metrics import char_f1, exact_match
+    assert exact_match("甲府市", "甲府\u200b市") == 1.0
+    assert exact_match("甲府市", "\ufeff甲府\u00ad市") == 1.0
+    assert char_f1("甲府市", "甲府\u2060市") == 1.0
+
+
+def test_jglue_metric_still_scores_raw_strings():
+    from jaqg.evaluation.jglue_metric import compute_exact
+    assert compute_exact("甲府\u200b市", "甲府市") == 0
