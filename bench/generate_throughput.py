@@ -5,7 +5,8 @@
     python bench/generate_throughput.py --model_name_or_path model_jsquad_aqg
 
 - ours:         jaqg.generation.decoding.generate (what predict.py, generate.py and train.py --do_eval run):
-                tokenize once, batches of --batch_size sorted by length, inference_mode, KV cache, beam-shared cross-attention;
+                tokenize once, batches of --batch_size sorted by length, inference_mode, KV cache, beam-shared
+                cross-attention;
 - hf_generate:  what a user would write: the same length-sorted batches, ``tokenizer(batch, padding=True)`` ->
                 ``model.generate(**enc, num_beams=...)`` -> ``batch_decode``, under inference_mode;
 - one_by_one:   the seed's pipeline style, batch size 1 (``--one_by_one``; slow at real lengths).

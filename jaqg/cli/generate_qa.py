@@ -61,7 +61,8 @@ def model_data_info(path: str, tasks: list[str], assume_multitask: bool, notes: 
     """The data info (run_config's ``data``) a model was trained on, for the tasks it is to serve.
 
     A model without one (a hub model, a bare dir, a run_config without ``data``) says nothing of its tasks: it may
-    serve one task with that task's default template (a line added to ``notes``), or, with ``assume_multitask``, every task
+    serve one task with that task's default template (a line added to ``notes``), or, with ``assume_multitask``, every
+    task
     with the default prefixes; asked to serve several tasks otherwise, it is refused (UserError)."""
     run_config = read_run_config(path) if Path(path).is_dir() else {}
     if run_config.get("data"):
@@ -103,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         needs["ae"] = (args.ae_model or m, "pass an answer-extraction model with --ae_model, or --answers ner"
                        if not args.ae_model else "pass an AE or multitask model as --ae_model")
     # A missing model dir stops here, in one line naming its flag, before notes are printed or documents read.
-    flags = {args.ae_model: "--ae_model", args.qa_model: "--qa_model", m: "--model_name_or_path"}
+    params = {args.ae_model: "ae_model", args.qa_model: "qa_model", m: "model_name_or_path"}
     for path, _ in needs.values():
-        check_model_path(path, flags[path])
+        check_model_path(path, params[path])
     tasks_of: dict[str, list[str]] = {}
     for task, (path, _) in needs.items():
         tasks_of.setdefault(path, []).append(task)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for task, (path, _) in needs.items():
         if path not in loaded:  # errors name the flag that gave the path
             loaded[path] = load_model(path, device=args.device, precision=args.precision, threads=args.threads,
-                                      flag=flags[path])
+                                      param=params[path])
         template, max_new_tokens, _ = configs[task]
         task_models[task] = TaskModel(*loaded[path], template=template, max_new_tokens=max_new_tokens)
     config = QagConfig(max_input_length=max_input_length, num_beams=args.num_beams, bad_words=args.bad_words,

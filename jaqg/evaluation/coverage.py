@@ -39,7 +39,8 @@ def coverage(tokenizer, texts: Sequence[str], ids: Sequence[str] | None = None, 
     one ``<unk>``; they are listed one by one). ``round_trip_examples``: ``{"id", "change": "'…text…' ->
     '…decoded…'"}`` around the first difference, spaces as written. ``exact_match_ceilings``: also
     ``"exact_match_kept"`` / ``"jglue_exact_match_kept"``, how many decoded texts still equal their text under
-    score.py's ``exact_match`` (jaqg.evaluation.metrics: NFKC + neologdn, never lowercases) and under JGLUE's official EM
+    score.py's ``exact_match`` (jaqg.evaluation.metrics: NFKC + neologdn, never lowercases) and under JGLUE's official
+    EM
     (jaqg.evaluation.jglue_metric: lowercased, trailing 。 stripped, spaces squeezed).
     No special tokens are added; ``<hl>`` and other added tokens count as themselves.
     """

@@ -40,10 +40,12 @@ CONTENT_SUDACHI = {"名詞", "動詞", "形容詞", "形状詞", "副詞"}
 
 # Interrogatives are how a generated question asks, never a claim about the source: like pronouns, they are not
 # content words (GiNZA tags 誰/どこ PRON, but 何年's 何 NUM and 何人/いくつ NOUN, なぜ ADV).
-QUESTION_WORD = re.compile(r"(何|なに|なん|幾).*|誰|だれ|いつ|どこ|どれ|どの|どう|どんな|どちら|どっち|いくつ|いくら|なぜ")
+QUESTION_WORD = re.compile(r"(何|なに|なん|幾).*|誰|だれ|いつ|どこ|どれ|どの|どう|どんな|どちら|どっち"
+                           r"|いくつ|いくら|なぜ")
 
 # Light verbs and formal nouns (dictionary forms): never content words, whatever precedes them.
-LIGHT_WORDS = frozenset("する なる ある いる できる ない こと もの ところ ため よう わけ はず つもり とき うち ほう まま".split())
+LIGHT_WORDS = frozenset("する なる ある いる できる ない こと もの ところ ため よう わけ はず つもり とき うち "
+                        "ほう まま".split())
 # What makes a 非自立可能 word auxiliary when it comes right before: a verb / adjective / auxiliary (a compound's
 # second verb, 降り始め) or the conjunctive particle て/で (読んでいる).
 _AUX_AFTER_POS = ("動詞", "形容詞", "助動詞")

@@ -13,7 +13,8 @@ that code computes, which this module reproduces step for step:
 - ``get_raw_scores``: gold answers whose normalized text is empty are dropped (none left: ``[""]``); each score is
   the max over the gold answers; ``squad_evaluate`` averages over questions and scales by 100.
 
-This differs from :mod:`jaqg.evaluation.metrics`' ``exact_match`` / ``char_f1`` (NFKC + neologdn, whitespace dropped); report
+This differs from :mod:`jaqg.evaluation.metrics`' ``exact_match`` / ``char_f1`` (NFKC + neologdn, whitespace dropped);
+report
 this one beside JGLUE's numbers, and score it against the official JSQuAD file (``--references_json``) or the raw
 gold answers a prepared QA data dir keeps (``test_references_raw.json``).
 """

@@ -140,7 +140,8 @@ def score_data(predictions: Sequence[str], ids: Sequence[str], references: Seque
     """``score_examples`` of a data set's predictions (one per id, in ``ids`` order) as score.py, train.py --do_eval
     and run_clm.py --do_eval report them: JGLUE's metric on the raw golds that follow the references
     (``read_raw_reference_map``; ``metrics["jglue_references"]`` says which were scored) and, with the data TSV,
-    the breakdowns by question type and lengths (jaqg.evaluation.breakdowns; ``fields``: its rows' fields, if already read).
+    the breakdowns by question type and lengths (jaqg.evaluation.breakdowns; ``fields``: its rows' fields, if already
+    read).
     ``raw_map``: ``read_raw_reference_map(ids, tsv_path, json_path)``, if already read (two systems scored against
     the same references read their golds once). ``with_breakdowns=False`` skips the breakdowns (score.py's system
     B: only its per-example scores are used, and question types cost a SudachiPy pass over every question)."""
@@ -211,7 +212,8 @@ def read_prediction_map(path) -> dict[str, str]:
     """``{id: prediction}`` from ``id\tprediction[\textra...]``, in file order.
 
     An n-best file (predict.py --num_return_sequences N: an id's rows adjacent, best first) gives each id its first
-    row, and says so; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are allowed
+    row, and says so; an id repeated apart from its rows is an error (two files concatenated, say). Extra columns are
+    allowed
     but every line must have the same number: a line with more fields than the others is a prediction with a tab.
     An empty generation, written as ``<empty>`` (jaqg.core.io.EMPTY_PREDICTION), is read back as ``""``.
     """
@@ -244,7 +246,7 @@ def read_reference_map(tsv_path=None, json_path=None) -> dict[str, list[str]]:
     the TSV says which examples there are and the JSON gives each its (possibly several) references.
     """
     if tsv_path is None and json_path is None:
-        raise UserError("no references: pass --references R.tsv and/or --references_json F.json")
+        raise UserError("no references: pass `references` R.tsv and/or `references_json` F.json")
     from_json = _references_from_json(json_path) if json_path else None
     if tsv_path is None:
         return from_json

@@ -10,9 +10,11 @@ paragraph with generated pairs H (duplicates removed) and gold pairs R, and a si
 
 and the corpus score is the mean over paragraphs (a paragraph without generated pairs scores 0). lmqg's s is
 BERTScore or MoverScore of ``question: q, answer: a`` strings, which needs a hub model; here s is by default the
-char F1 (jaqg.evaluation.metrics.char_f1) of ``q + " " + a`` (whitespace is ignored by char F1, so this is question and answer
+char F1 (jaqg.evaluation.metrics.char_f1) of ``q + " " + a`` (whitespace is ignored by char F1, so this is question and
+answer
 characters together), or BERTScore F1 (the bert-score package, Zhang et al. 2020; no idf, no baseline rescaling) of
-lmqg's strings with a local encoder model dir (``bertscore_table``). Answer recall: the share of a paragraph's gold answers (distinct, any annotation counts)
+lmqg's strings with a local encoder model dir (``bertscore_table``). Answer recall: the share of a paragraph's gold
+answers (distinct, any annotation counts)
 that some generated answer equals after normalization, averaged over paragraphs. All scores 0-100.
 """
 
@@ -62,7 +64,8 @@ def answer_recall(generated_answers: Sequence[str], gold_answers: Sequence[Seque
     made = {match_key(a) for a in generated_answers}
     if not gold_answers:
         return 0.0
-    return float(mean(any(match_key(a) in made for a in answers) for answers in gold_answers))  # bools: mean(...) is an int 0
+    # float(): the mean of bools is an int (0 printed as a bare 0)
+    return float(mean(any(match_key(a) in made for a in answers) for answers in gold_answers))
 
 
 def score_paragraphs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple[str, list[str]]]],
@@ -119,5 +122,5 @@ def bertscore_table(model_dir: str, pairs: set[tuple[Pair, Pair]], num_layers: i
                                     model_type=model_dir, num_layers=layers, batch_size=batch_size)
     except (ValueError, AssertionError, KeyError) as e:
         raise UserError(f"{model_dir}: bert-score cannot use this model ({e}); pass a BERT-style encoder dir "
-                        "and --bertscore_layers") from None
+                        "and `bertscore_layers`") from None
     return {pair: float(v) for pair, v in zip(ordered, f1)}

@@ -40,7 +40,7 @@ def qa_template(data_info: dict | None, where: str = "the model") -> str:
     task = (data_info or {}).get("task")
     if task == "multi":
         raise UserError(f"{where}: a multitask model whose run_config names no QA template (data.templates.qa "
-                        "or data.task_prefixes.qa); retrain it from a --task multi data dir")
+                        "or data.task_prefixes.qa); retrain it from a `task` multi data dir")
     raise UserError(f"{where}: a QA model is needed, but its run_config.json says it was trained for task {task!r}; "
                     "pass a model trained on QA data (prepare_jsquad.py) or a multitask model")
 
@@ -77,14 +77,14 @@ def check_generative(model_dir: str) -> None:
 
 
 def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32", threads: int = 0,
-                  flag: str = "--qa_model") -> QAModel:
+                  param: str = "qa_model") -> QAModel:
     """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line naming
-    ``flag``) for a missing dir, a model trained on another task or one that cannot generate."""
-    check_model_path(model_dir, flag)
+    ``param``) for a missing dir, a model trained on another task or one that cannot generate."""
+    check_model_path(model_dir, param)
     run_config = read_run_config(model_dir)
     template = qa_template(run_config.get("data"), where=model_dir)
     check_generative(model_dir)
-    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, flag=flag)
+    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, param=param)
     return QAModel(model, tokenizer, template, max_input_length=run_config.get("max_input_length") or 512,
                    max_new_tokens=run_config.get("max_target_length") or 64)
 
@@ -129,7 +129,7 @@ def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions:
                      batch_size: int = 16, device: str = "auto", precision: str = "32"
                      ) -> tuple[list[list[str]], list[list[str]]]:
     """Keep the questions a QA model answers with the given answer: (kept, dropped) per (answer, context) item."""
-    qa = load_qa_model(qa_model_dir, device=device, precision=precision, flag="--roundtrip_qa")
+    qa = load_qa_model(qa_model_dir, device=device, precision=precision, param="roundtrip_qa")
     pairs = [(i, q) for i, qs in enumerate(questions) for q in qs]
     answers = qa.answer([q for _, q in pairs], [items[i][1] for i, _ in pairs], batch_size=batch_size)
     kept: list[list[str]] = [[] for _ in items]

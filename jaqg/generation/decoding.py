@@ -78,9 +78,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as e:
-        raise UserError(f"--device {device}: {e}; use auto, cpu or cuda[:N]") from None
+        raise UserError(f"`device` {device}: {e}; use auto, cpu or cuda[:N]") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        raise UserError(f"`device` {device}: no CUDA device is available here; use `device` cpu")
     return resolved
 
 
@@ -88,7 +88,7 @@ def resolve_dtype(precision: str) -> torch.dtype:
     # Lightning spells the same choices "bf16-mixed", "16-mixed", "32-true".
     key = str(precision).split("-")[0].replace("fp", "")
     if key not in DTYPES:
-        raise UserError(f"--precision {precision}: unknown; use 32, bf16 or 16")
+        raise UserError(f"`precision` {precision}: unknown; use 32, bf16 or 16")
     return DTYPES[key]
 
 
@@ -96,8 +96,9 @@ def is_causal(model) -> bool:
     return not model.config.is_encoder_decoder
 
 
-def check_model_path(name_or_path: str, flag: str = "--model_name_or_path") -> None:
-    """UserError (one line naming ``flag``) unless ``name_or_path`` is a model dir here or could be a hub name.
+def check_model_path(name_or_path: str, param: str = "model_name_or_path") -> None:
+    """UserError (one line naming the setting ``param``) unless ``name_or_path`` is a model dir here or could be a hub
+    name.
 
     Hub names are ``owner/name``. A path that is not here fails at once instead of a hub lookup with retries when
     it looks local: it starts with ``.``, ``/`` or ``~``, has other than one ``/``, or its first part is a dir here
@@ -106,27 +107,27 @@ def check_model_path(name_or_path: str, flag: str = "--model_name_or_path") -> N
     local = Path(name_or_path).expanduser()
     adapter_only = (local / "adapter_config.json").is_file() and not (local / "config.json").is_file()
     if local.exists() and not (local / "config.json").is_file() and not adapter_only:
-        raise UserError(f"{flag} {name_or_path}: not a model dir (no config.json or adapter_config.json); pass a "
+        raise UserError(f"`{param}` {name_or_path}: not a model dir (no config.json or adapter_config.json); pass a "
                         "trained output_dir")
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     if not local.exists() and (offline or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1
                                or Path(name_or_path.split("/")[0]).is_dir()):
-        raise UserError(f"{flag} {name_or_path}: no such model dir; train one (train.py --output_dir "
+        raise UserError(f"`{param}` {name_or_path}: no such model dir; train one (train.py `output_dir` "
                         f"{name_or_path}) or pass an existing dir (hub names are owner/name)")
 
 
 def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0,
-               flag: str = "--model_name_or_path"):
+               param: str = "model_name_or_path"):
     """(model, tokenizer) from a model dir or hub name, in eval mode on the device, in the precision's dtype.
     ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster).
-    ``flag``: the option that named the model, for error messages."""
+    ``param``: the setting that named the model, for error messages."""
     if threads > 0:
         torch.set_num_threads(threads)
     dtype = resolve_dtype(precision)
     local = Path(name_or_path).expanduser()
     adapter = local / "adapter_config.json"  # a LoRA output_dir holds the adapter alone and names its base
     adapter_only = adapter.is_file() and not (local / "config.json").is_file()
-    check_model_path(name_or_path, flag)
+    check_model_path(name_or_path, param)
     hf_logging.disable_progress_bar()  # one bar per file load is noise in a CLI
     source = local if local.exists() else name_or_path
     base = read_json(adapter).get("base_model_name_or_path") if adapter_only else None
@@ -143,7 +144,7 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "a model dir" if local.exists() else "no such model dir here, and the hub"
         raise UserError(f"{name_or_path}: cannot load a model and tokenizer ({where}: {reason}); train one "
-                        f"(train.py --output_dir) or pass another {flag}") from None
+                        f"(train.py `output_dir`) or pass another `{param}`") from None
     if dtype == torch.float16 and config.model_type in ("t5", "mt5"):
         log.warning("T5 overflows in fp16 for every size but t5-small; prefer --precision bf16 or 32")
     return model.to(resolve_device(device)).eval(), tokenizer
@@ -365,14 +366,14 @@ def question_input(answer: str, context: str, data_info: dict | None, highlight:
     or the context with the answer highlighted (aqg_hl, or forced with ``highlight``). Raises ValueError."""
     answer, context = normalize(answer), normalize(context)
     if not answer:
-        raise ValueError("the answer is empty; pass --answer")
+        raise ValueError("the answer is empty; pass `answer`")
     if not context:
-        raise ValueError("the context is empty; pass --context")
+        raise ValueError("the context is empty; pass `context`")
     task = (data_info or {}).get("task", "aqg")
     if task in ("qa", "ae"):
         what = {"qa": "question answering, QA", "ae": "answer extraction, AE"}[task]
         raise ValueError(f"the model was trained for {task} ({what}; its run_config task), not question generation; "
-                         "pass an AQG or multitask model with --model_name_or_path")
+                         "pass an AQG or multitask model with `model_name_or_path`")
     template = (data_info or {}).get("template")
     if task == "multi":  # its question-generation task: AQG-HL after the task prefix
         task, template = "aqg_hl", task_template(data_info, "aqg_hl")

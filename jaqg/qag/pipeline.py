@@ -4,7 +4,8 @@
     candidate (AQG-HL) -> round trip (answer it again with QA) -> hallucination check -> duplicate questions
 
 - **Documents**: a ``.txt`` file is one document (id: the file's stem); a ``.jsonl`` file holds ``{"text"}``
-  records (optional ``"id"``, default the line number, and ``"title"``); a ``.json`` JSQuAD (SQuAD v1.1) file gives one document per paragraph (its
+  records (optional ``"id"``, default the line number, and ``"title"``); a ``.json`` JSQuAD (SQuAD v1.1) file gives one
+  document per paragraph (its
   body and title; id: the paragraph's ``a123p0``, as score_qag.py expects). Each line is normalized alone and a
   line break always ends a sentence. A document with a title starts every passage with ``title [SEP] ``, the
   JSQuAD context layout the models were trained on; answers come from the body only.
@@ -21,7 +22,8 @@
   AE output that is no span of its sentence cannot be highlighted), ``empty question``, ``roundtrip mismatch``
   (char F1 of the QA answer and the candidate below ``min_roundtrip_f1``; the round-trip consistency check of
   Alberti et al. 2019), ``hallucinated`` (content words of the question that the passage lacks,
-  jaqg.evaluation.hallucination; with ``allow_hallucinated`` such pairs are kept, their words listed), ``duplicate question``
+  jaqg.evaluation.hallucination; with ``allow_hallucinated`` such pairs are kept, their words listed), ``duplicate
+  question``
   (the same normalized question earlier in the document).
 """
 
@@ -54,7 +56,8 @@ log = logging.getLogger(__name__)
 
 # Tokens a <hl> marker inside a passage may add over one around the whole passage (it can split a piece).
 HL_SLACK = 2
-REASONS = ("unknown character in answer", "answer not in sentence", "empty question", "roundtrip mismatch", "hallucinated", "duplicate question")
+REASONS = ("unknown character in answer", "answer not in sentence", "empty question", "roundtrip mismatch",
+           "hallucinated", "duplicate question")
 
 
 class Document(NamedTuple):
@@ -76,7 +79,7 @@ def read_documents(path: str | Path) -> list[Document]:
     """Documents of a .txt, .jsonl or JSQuAD .json file; UserError (file:line: what) on bad input."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; pass --input_file doc.txt, docs.jsonl or a JSQuAD .json")
+        raise UserError(f"{path}: no such file; pass `input_file` doc.txt, docs.jsonl or a JSQuAD .json")
     if path.suffix == ".json":
         docs = [Document(p.id, document_sentences(p.body), p.title) for p in load_paragraphs(path)]
     elif path.suffix == ".jsonl":
@@ -128,7 +131,7 @@ def fit_passages(sentences: Sequence[str], fits: Callable[[str], bool]) -> tuple
         while rest:
             lo, hi = 1, len(rest)  # the longest prefix that fits: fits(rest[:lo]) holds
             if not fits(rest[:1]):
-                raise UserError("--max_input_length is too small for even one character with the task template; "
+                raise UserError("`max_input_length` is too small for even one character with the task template; "
                                 "raise it")
             while lo < hi:
                 mid = (lo + hi + 1) // 2
@@ -156,7 +159,8 @@ class TaskModel:
 @dataclass
 class QagConfig:
     """generate_qa.py's knobs: ``max_input_length`` in tokens of each model's tokenizer, ``min_roundtrip_f1`` a
-    char F1 in 0-1 (jaqg.evaluation.metrics.char_f1), ``hallucination_tokenizer`` one of jaqg.evaluation.hallucination.ANALYZERS."""
+    char F1 in 0-1 (jaqg.evaluation.metrics.char_f1), ``hallucination_tokenizer`` one of
+    jaqg.evaluation.hallucination.ANALYZERS."""
     max_input_length: int = 512
     num_beams: int = 1
     bad_words: Sequence[str] | None = None
@@ -204,9 +208,9 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     """
 
     if answers not in ("model", "ner"):
-        raise UserError(f"--answers {answers}: choose model or ner")
+        raise UserError(f"`answers` {answers}: choose model or ner")
     if answers == "model" and ae is None:
-        raise UserError("--answers model needs an answer-extraction model (a multitask model or --ae_model)")
+        raise UserError("`answers` model needs an answer-extraction model (a multitask model or `ae_model`)")
     worst = worst_input_tokens(qg, qa, ae if answers == "model" else None)
     fits = lambda text: worst(text) <= config.max_input_length  # noqa: E731
     longest, over = [0], [0]

@@ -332,7 +332,8 @@ def test_t5_tokenizer_gives_wrong_answers_no_free_word(tmp_path):
     completely wrong one-word answers get BLEU and ROUGE 0 (they got ROUGE-1 36.67 from the shared '▁')."""
     from jaqg.evaluation.metrics import compute_metrics
     from jaqg.tokenization.word import get_tokenizer
-    model = t5_model_dir(tmp_path, ["この猫は十二基の展示館にいる犬を見た。", "犬と猫が展示館の十二基の前で遊ぶ。"] * 20, 40)
+    model = t5_model_dir(tmp_path, ["この猫は十二基の展示館にいる犬を見た。",
+                                    "犬と猫が展示館の十二基の前で遊ぶ。"] * 20, 40)
     tokenize = get_tokenizer("t5", model)
     assert "\u2581" not in "".join(tokenize("猫") + tokenize("十二基"))
     assert "".join(tokenize("猫と犬")) == "猫と犬"

@@ -1,4 +1,5 @@
-"""jaqg.evaluation.breakdowns.question_type: decided by the question word as a word of its own (SudachiPy), not substrings."""
+"""jaqg.evaluation.breakdowns.question_type: decided by the question word as a word of its own (SudachiPy), not
+substrings."""
 
 import pytest
 

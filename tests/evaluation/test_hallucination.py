@@ -35,7 +35,8 @@ def test_content_words_only_by_default(tokenizer):
 @pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
 def test_question_words_are_not_content(tokenizer):
     source = "青葉村の風車は1921年に建てられた。"
-    for q in ["青葉村の風車は何年に建てられたか?", "いくつ建てられたか", "風車はなぜ建てられたか", "誰がどこで建てたか"]:
+    for q in ["青葉村の風車は何年に建てられたか?", "いくつ建てられたか", "風車はなぜ建てられたか",
+              "誰がどこで建てたか"]:
         assert check_hallucination(q, source, tokenizer=tokenizer) == set(), q
     assert {"何", "誰"} <= check_hallucination("何を誰が建てたか", source, tokenizer=tokenizer, all_words=True)
     assert check_hallucination("何人が建てたか", source, tokenizer=tokenizer) <= {"人"}  # mecab: 何 / 人

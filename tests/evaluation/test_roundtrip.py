@@ -1,4 +1,5 @@
-"""jaqg.evaluation.roundtrip: the one QA-answering function (generate.py --roundtrip_qa, score.py --qa_model), its loader."""
+"""jaqg.evaluation.roundtrip: the one QA-answering function (generate.py --roundtrip_qa, score.py --qa_model), its
+loader."""
 
 import json
 

@@ -232,7 +232,8 @@ def test_generate_py_builds_the_question_generation_input_of_a_multitask_model()
     from jaqg.generation.decoding import question_input
     templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
     info = {"task": "multi", "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
-    assert question_input("山梨県", "甲府市は山梨県にある。", info) == "question generation: 甲府市は<hl>山梨県<hl>にある。"
+    assert question_input("山梨県", "甲府市は山梨県にある。", info) == \
+        "question generation: 甲府市は<hl>山梨県<hl>にある。"
     with pytest.raises(ValueError, match="trained for ae"):
         question_input("山梨県", "甲府市は山梨県にある。", {"task": "ae"})
 
