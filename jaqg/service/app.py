@@ -133,9 +133,10 @@ def create_app(engine: Engine, limits: Limits | None = None, api_key: str | None
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc: RequestValidationError):
         errors = exc.errors()
+        fields = ["body" if e.get("type") == "json_invalid" else field_name(e.get("loc", ())) for e in errors]
         return JSONResponse({"detail": validation_message(errors), "errors": [
-            {"field": "body" if e.get("type") == "json_invalid" else field_name(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
-            for e in errors]}, status_code=422)
+            {"field": f, "message": e.get("msg", ""), "type": e.get("type", "")} for f, e in zip(fields, errors)]},
+                            status_code=422)
 
     @app.exception_handler(Unavailable)
     async def unavailable(request, exc: Unavailable):

@@ -121,7 +121,8 @@
       tr.appendChild(el("td", pair.question));
       tr.appendChild(el("td", pair.answer));
       tr.appendChild(passageCell(pair));
-      tr.appendChild(el("td", pair.roundtrip_answer + " (" + Number(pair.roundtrip_f1).toFixed(2) + ")"));
+      const asked = pair.question && pair.reason !== "empty question" && pair.reason !== "answer not in sentence";
+      tr.appendChild(el("td", asked ? pair.roundtrip_answer + " (" + Number(pair.roundtrip_f1).toFixed(2) + ")" : "—"));
       tr.appendChild(el("td", (pair.hallucinated_words || []).join(" ")));
       tbody.appendChild(tr);
     });
