@@ -111,6 +111,32 @@ python score_qag.py --predictions "$OUT/qa_valid.jsonl" --references_json "$OUT/
 python generate_qa.py --model_name_or_path "$OUT/model_multi" --answers ner --input_file "$OUT/doc.txt" \
   --output_file "$OUT/qa_doc_ner.jsonl" --max_input_length 128
 
+step "9. The service: jaqg serve on the multitask model (127.0.0.1), one request, then stopped"
+PORT=${DEMO_PORT:-8765}
+python serve.py --model_name_or_path "$OUT/model_multi" --host 127.0.0.1 --port "$PORT" --log_level warning &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true' EXIT
+python - "$PORT" <<'PY'
+import json, sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(300):  # the models load first
+    try:
+        urllib.request.urlopen(url + "/health", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.5)
+body = {"text": "青葉町は山形県の南部にある町である。町を流れる白川は星野湖に注ぐ。", "options": {"answers": "ner"}}
+req = urllib.request.Request(url + "/v1/generate_qa", json.dumps(body).encode(), {"Content-Type": "application/json"})
+reply = json.load(urllib.request.urlopen(req, timeout=120))
+print(f"POST /v1/generate_qa: {reply['summary']['candidates']} candidate(s), kept {reply['summary']['kept']}")
+for p in reply["pairs"]:
+    print(f"  {'kept' if p['kept'] else 'dropped (' + p['reason'] + ')'}: Q: {p['question']}  A: {p['answer']}")
+PY
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null || true
+trap - EXIT
+echo "the page: python serve.py --model_name_or_path $OUT/model_multi, then open http://127.0.0.1:8000/"
+
 step "Where things are"
 cat <<EOF
 QA model (best by val loss):   $OUT/model_qa            metrics: $OUT/model_qa/metrics.json

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score-qag": ("score_qag", "main", "QA-aligned P/R/F1 of generated question-answer pairs (score_qag.py)"),
     "hallucination": ("hallucination", "main", "GiNZA hallucination check of generated questions "
                                                "(hallucination.py)"),
+    "serve": ("serve", "main", "quiz generation over HTTP: REST API and web page on 127.0.0.1 (serve.py)"),
 }
 
 

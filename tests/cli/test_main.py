@@ -43,7 +43,7 @@ def test_a_subcommand_runs_with_its_flags_and_config(tmp_path):
 SHIMS = {"prepare_jsquad.py": "prepare-jsquad", "prepare_jsquad_aqg.py": "prepare-jsquad-aqg",
          "prepare_quiz_aqg.py": "prepare-quiz", "make_tiny_model.py": "make-tiny-model", "predict.py": "predict",
          "generate.py": "generate", "generate_qa.py": "generate-qa", "score.py": "score", "score_qag.py": "score-qag",
-         "hallucination.py": "hallucination", "train.py": "train", "run_clm.py": "train-clm"}
+         "hallucination.py": "hallucination", "train.py": "train", "run_clm.py": "train-clm", "serve.py": "serve"}
 
 
 @pytest.mark.parametrize("script", SHIMS)
