@@ -42,7 +42,8 @@ from jaqg.cli.args import (  # noqa: E402
     run_cli,  # noqa: E402
 )
 from jaqg.data.formats import GPT_SEP  # noqa: E402
-from jaqg.generation.decoding import generate, load_model, question_input  # noqa: E402
+from jaqg.generation.decoding import generate, load_model  # noqa: E402
+from jaqg.generation.inputs import question_input  # noqa: E402
 
 
 @dataclass

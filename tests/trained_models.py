@@ -8,7 +8,10 @@ from pathlib import Path
 import torch
 
 from jaqg.data.formats import GPT_END, GPT_SEP, format_input
-from jaqg.generation.decoding import generate, is_causal, load_model, question_input
+from jaqg.generation.decoding import generate, is_causal, load_model
+
+# The seed's example, and a second fact whose words the tiny tokenizer knows (甲, 庁, 在 are <unk> to it).
+from jaqg.generation.inputs import question_input
 
 # The seed's example, and a second fact whose words the tiny tokenizer knows (甲, 庁, 在 are <unk> to it).
 SEED = ("甲府市", "山梨県の県庁所在地は甲府市です。", "山梨県の中心の市はどこか。")

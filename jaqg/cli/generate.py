@@ -19,8 +19,9 @@ from typing import Optional
 from ..core.errors import UserError
 from ..core.io import read_jsonl
 from ..evaluation.roundtrip import roundtrip_filter
-from ..generation.decoding import generate, load_model, question_input, read_run_config
+from ..generation.decoding import generate, load_model, read_run_config
 from ..generation.fitting import model_templates
+from ..generation.inputs import question_input
 from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
 from .generation_args import GenerationArgs, generation_kwargs

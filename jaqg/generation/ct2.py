@@ -94,10 +94,14 @@ class Ct2Model:
     def generate_ids(self, tokenizer, seqs: list[list[int]], *, num_beams: int, num_return_sequences: int,
                      max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
                      repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
-                     bad_words_ids: Sequence[Sequence[int]] = (), eos_token_id: int | None = None
+                     bad_words_ids: Sequence[Sequence[int]] = (), eos_token_id: int | None = None, **unused
                      ) -> list[list[list[int]]]:
         """Generated token ids per input (prompt removed, no start/end token), ``num_return_sequences`` each,
-        best first: the shape ``decoding._generate_batch`` returns."""
+        best first: the shape ``decoding._generate_batch`` returns. Keyword arguments are ``model.generate``'s
+        (``max_new_tokens``, ``do_sample``, ``bad_words_ids``, ...); ``unused`` ones are settings CTranslate2 does not
+        need (``pad_token_id``, ``logits_processor``) and raise ParamError if they would change the output."""
+        if unused.get("min_new_tokens"):
+            raise ParamError("min_new_tokens", "is not supported by the ctranslate2 backend")
         to_tokens = tokenizer.convert_ids_to_tokens
         options = dict(beam_size=1 if do_sample else num_beams, num_hypotheses=num_return_sequences,
                        max_length=max_new_tokens, repetition_penalty=repetition_penalty,
@@ -117,3 +121,12 @@ class Ct2Model:
             results = self.engine.generate_batch(sources, include_prompt_in_result=False, **options)
             hyps = [r.sequences for r in results]
         return [[tokenizer.convert_tokens_to_ids(h) for h in row] for row in hyps]
+
+    def mean_logprob(self, tokenizer, prompt: list[int], output: list[int]) -> float:
+        """The length-normalised log-probability of ``output`` after ``prompt`` (as fitting.mean_logprob)."""
+        to_tokens = tokenizer.convert_ids_to_tokens
+        if self.config.is_encoder_decoder:  # the target's log-probs (and its end token's)
+            log_probs = list(self.engine.score_batch([to_tokens(prompt)], [to_tokens(output)])[0].log_probs)
+        else:  # one log-prob per token after the first: the output's are the last ones
+            log_probs = list(self.engine.score_batch([to_tokens(prompt + output)])[0].log_probs)[-len(output):]
+        return sum(log_probs) / max(len(log_probs), 1)

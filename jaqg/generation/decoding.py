@@ -17,6 +17,7 @@ Two things transformers 5 no longer does for us:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -35,17 +36,18 @@ from transformers.utils import logging as hf_logging
 
 from ..core.errors import ParamError, UserError
 from ..core.io import EMPTY_PREDICTION, read_json, read_run_config  # noqa: F401 (read_run_config: re-exported)
-from ..core.normalize import normalize
-from ..data.formats import GPT_SEP, format_input, task_template
-from ..data.highlight import highlight_answer
+from ..data.formats import GPT_SEP
 from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
 from ..tokenization.hub import load_tokenizer
 from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
+from .ct2 import Ct2Model
 from .fitting import fit_input, input_budget, mean_logprob
 from .outputs import UNK_MARKER, GenerationStats, decode_output, resolve_unknown  # noqa: F401
 
 log = logging.getLogger(__name__)
+
+BACKENDS = ("transformers", "ctranslate2")  # who runs the model; our tokenizer encodes and decodes for both
 
 DTYPES = {"32": torch.float32, "bf16": torch.bfloat16, "16": torch.float16}
 # Verify-and-regenerate rounds for outputs that still spell a bad word.
@@ -117,10 +119,13 @@ def check_model_path(name_or_path: str, param: str = "model_name_or_path") -> No
 
 
 def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0,
-               param: str = "model_name_or_path"):
+               param: str = "model_name_or_path", backend: str = "transformers", ct2_compute_type: str = "float32"):
     """(model, tokenizer) from a model dir or hub name, in eval mode on the device, in the precision's dtype.
     ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster).
-    ``param``: the setting that named the model, for error messages."""
+    ``param``: the setting that named the model, for error messages. ``backend`` "ctranslate2": the model is a
+    ``jaqg.generation.ct2.Ct2Model`` (converted once, cached) in ``ct2_compute_type``; the tokenizer is the same."""
+    if backend not in BACKENDS:
+        raise ParamError("backend", f"{backend!r}: unknown; use one of {', '.join(BACKENDS)}")
     if threads > 0:
         torch.set_num_threads(threads)
     dtype = resolve_dtype(precision)
@@ -136,7 +141,11 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
     try:
         config = AutoConfig.from_pretrained(base or source)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
+        if backend == "ctranslate2":
+            model = Ct2Model(source, config, ct2_compute_type, threads, "cuda" if
+                             resolve_device(device).type == "cuda" else "cpu")
+        else:
+            model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
         own_tokenizer = not base or (local / "tokenizer_config.json").is_file()
         # checked (and repaired) against the model's SentencePiece model; UserError when it cannot be
         tokenizer = load_tokenizer(str(source if own_tokenizer else base), causal=not config.is_encoder_decoder)
@@ -147,7 +156,7 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
                         f"(train.py `output_dir`) or pass another `{param}`") from None
     if dtype == torch.float16 and config.model_type in ("t5", "mt5"):
         log.warning("T5 overflows in fp16 for every size but t5-small; prefer --precision bf16 or 32")
-    return model.to(resolve_device(device)).eval(), tokenizer
+    return (model if backend == "ctranslate2" else model.to(resolve_device(device)).eval()), tokenizer
 
 
 def _counter(tokenizer, causal: bool):
@@ -180,6 +189,8 @@ def _pad(seqs: list[list[int]], pad_id: int, left: bool) -> tuple[torch.Tensor, 
 def _generate_batch(model, tokenizer, seqs: list[list[int]], *, num_beams: int, num_beam_groups: int,
                     diversity_penalty: float, per_group: int, gen_kwargs: dict) -> list[list[list[int]]]:
     """Generated token ids (prompt removed) per input, candidates best first, group after group."""
+    if isinstance(model, Ct2Model):
+        return model.generate_ids(tokenizer, seqs, num_beams=num_beams, num_return_sequences=per_group, **gen_kwargs)
     causal = is_causal(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     input_ids, attention_mask = _pad(seqs, pad_id, left=causal)
@@ -242,13 +253,16 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         if value < 1:
             raise ParamError(param, f"must be at least 1, got {value}")
     if num_beam_groups < 1 or num_beams % num_beam_groups:
-        raise ParamError("num_beams", f"{num_beams} must be a multiple of num_beam_groups {num_beam_groups}")
+        raise ParamError("num_beams", f"{num_beams} must be a multiple of `num_beam_groups` {num_beam_groups}")
     if num_beam_groups > 1 and do_sample:
         raise ParamError("num_beam_groups", f"{num_beam_groups} (diverse beam search) does not combine with "
-                         "sampling (do_sample)")
+                         "sampling (`do_sample`)")
+    if isinstance(model, Ct2Model) and model.supports(num_beam_groups):
+        raise ParamError("num_beam_groups", f"{num_beam_groups}: {model.supports(num_beam_groups)}; use the "
+                         "transformers `backend`")
     if not do_sample and num_return_sequences > num_beams:
-        raise ParamError("num_beams", f"{num_beams} must be at least num_return_sequences {num_return_sequences} "
-                         "(or sample: do_sample)")
+        raise ParamError("num_beams", f"{num_beams} must be at least `num_return_sequences` {num_return_sequences} "
+                         "(or sample: `do_sample`)")
     bad_words = [w.strip() for w in bad_words or ()]
     if any(not w for w in bad_words):
         raise ParamError("bad_words", "holds an empty word; list only words to keep out")
@@ -303,7 +317,8 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         retry: set[int] = set()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            with chunked_attention(model):  # T5 family: jaqg.models.t5_attention for this call, then the model's own
+            # T5 family: jaqg.models.t5_attention for this call, then the model's own
+            with chunked_attention(model) if not isinstance(model, Ct2Model) else contextlib.nullcontext():
                 candidates = _generate_batch(model, tokenizer, [encoded[i] for i in chunk], num_beams=num_beams,
                                              num_beam_groups=num_beam_groups, diversity_penalty=diversity_penalty,
                                              per_group=per_group, gen_kwargs=kwargs)
@@ -336,7 +351,7 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         if i not in several:
             chosen[i] = (0.0, w)
             continue
-        score = mean_logprob(model, causal, encoded[w], best[w], pad_id) if results[w] else float("-inf")
+        score = mean_logprob(model, causal, encoded[w], best[w], pad_id, tokenizer) if results[w] else float("-inf")
         if i not in chosen or score > chosen[i][0]:
             chosen[i] = (score, w)
     for i, (_, w) in chosen.items():
@@ -357,31 +372,3 @@ def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, unit="input", file=sys.stderr, dynamic_ncols=True)
-
-
-# --- question generation from (answer, context), as the model was trained ---
-
-def question_input(answer: str, context: str, data_info: dict | None, highlight: bool = False) -> str:
-    """The input an AQG model was trained on, from its run_config's data info: the answer/context template,
-    or the context with the answer highlighted (aqg_hl, or forced with ``highlight``). Raises ValueError."""
-    answer, context = normalize(answer), normalize(context)
-    if not answer:
-        raise ValueError("the answer is empty; pass `answer`")
-    if not context:
-        raise ValueError("the context is empty; pass `context`")
-    task = (data_info or {}).get("task", "aqg")
-    if task in ("qa", "ae"):
-        what = {"qa": "question answering, QA", "ae": "answer extraction, AE"}[task]
-        raise ValueError(f"the model was trained for {task} ({what}; its run_config task), not question generation; "
-                         "pass an AQG or multitask model with `model_name_or_path`")
-    template = (data_info or {}).get("template")
-    if task == "multi":  # its question-generation task: AQG-HL after the task prefix
-        task, template = "aqg_hl", task_template(data_info, "aqg_hl")
-    if highlight and task != "aqg_hl":
-        task, template = "aqg_hl", None
-    if task == "aqg_hl":
-        if answer not in context:
-            raise ValueError(f"the answer {answer!r} does not occur in the context, so it cannot be highlighted; "
-                             "pass an answer copied from the context")
-        return format_input(task, context=highlight_answer(context, answer), template=template)
-    return format_input(task, answer=answer, context=context, template=template)

@@ -21,6 +21,7 @@ import torch
 
 from ..core.errors import ParamError
 from ..data.formats import DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, HL_TOKEN, task_template
+from .ct2 import Ct2Model
 
 STRIDE_OVERLAP = 0.25  # the share of a QA window that the next window repeats
 MAX_WINDOWS = 64
@@ -160,9 +161,12 @@ def input_budget(model, causal: bool, max_input_length: int, max_new_tokens: int
 
 
 @torch.inference_mode()
-def mean_logprob(model, causal: bool, prompt: list[int], output: list[int], pad_id: int) -> float:
-    """The length-normalised log-probability of ``output`` after ``prompt`` (beam search's sequence score)."""
+def mean_logprob(model, causal: bool, prompt: list[int], output: list[int], pad_id: int, tokenizer=None) -> float:
+    """The length-normalised log-probability of ``output`` after ``prompt`` (beam search's sequence score);
+    ``tokenizer``: the token strings a CTranslate2 model scores."""
     out = [t for t in output if t != pad_id] or [pad_id]
+    if isinstance(model, Ct2Model):
+        return model.mean_logprob(tokenizer, prompt, out)
     device = model.device
     if causal:
         ids = torch.tensor([prompt + out], device=device)

@@ -15,7 +15,8 @@ from typing import Hashable, Sequence
 
 from ..core.errors import UserError
 from ..evaluation.roundtrip import answer_questions, qa_template
-from ..generation.decoding import check_model_path, generate, load_model, question_input, read_run_config
+from ..generation.decoding import check_model_path, generate, load_model, read_run_config
+from ..generation.inputs import question_input
 from ..qag.loading import QagModels, load_qag_models, plan_qag_models
 from ..qag.pipeline import Document, QagConfig, QagResult, generate_qa
 from .worker import BatchWorker

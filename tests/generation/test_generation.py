@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from trained_models import FACT, SEED, aqg_pairs  # noqa: E402
 
 from jaqg.generation import decoding as generation
-from jaqg.generation.decoding import BadWordError, bad_words_ids, generate, load_model, question_input
+from jaqg.generation.decoding import BadWordError, bad_words_ids, generate, load_model
+from jaqg.generation.inputs import question_input
 
 INPUTS = ["森瀬市", "山梨県の北部にある市である。森瀬市の人口は何人か。", "県", "answer: 森瀬市 context: 北部",
           "森瀬市は山梨県の北部にある市である。"]

@@ -229,7 +229,7 @@ def test_score_qag_on_jsquad_paragraphs(tmp_path, capsys):
 
 
 def test_generate_py_builds_the_question_generation_input_of_a_multitask_model():
-    from jaqg.generation.decoding import question_input
+    from jaqg.generation.inputs import question_input
     templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
     info = {"task": "multi", "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
     assert question_input("山梨県", "甲府市は山梨県にある。", info) == \
