@@ -156,6 +156,8 @@ def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
     # T5's <extra_id_N> sentinels (transformers 5 calls them extra_special_tokens)
     extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or [] if str(t) not in dropped]
     kwargs = {"do_lower_case": True} if lowercase else {}
+    if causal and prefix:  # said in tokenizer_config.json too, so a reload rebuilds the same post-processor
+        kwargs.update(add_bos_token=True, add_eos_token=False)
     return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
                                    model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
                                    **special, **({"extra_special_tokens": extra} if extra else {}), **kwargs)
