@@ -25,6 +25,7 @@ import torch
 from ..core.errors import UserError
 from ..core.io import replacing_dir, write_json
 from ..tokenization.hub import load_tokenizer, read_model_proto
+from ..tokenization.spm_build import model_type
 from .standins_llm import (
     LLMJP3_ADDED,
     LLMJP3_CONFIG,
@@ -181,7 +182,6 @@ def check_layout(proto, fam: Family, where: str | Path) -> None:
     """UserError (one line) when a given SentencePiece model does not have ``fam``'s layout: its model type (unigram
     or BPE), unk/bos/eos/pad ids (-1: none), byte fallback, dummy prefix or whitespace rules differ from the
     family's (``fam.unchecked``: flags not known for the family, not held against a real model)."""
-    from ..tokenization.spm_build import model_type
     spec, norm, want = proto.trainer_spec, proto.normalizer_spec, fam.spm
     if model_type(proto).lower() != want.model_type:
         raise UserError(f"{where}: a {model_type(proto)} SentencePiece model, but {fam.name}'s is "
