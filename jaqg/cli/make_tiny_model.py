@@ -20,8 +20,9 @@ class TinyModelArgs:
     output_dir: str = arg("model_tiny", help="where the model and tokenizer are saved")
     like: Optional[str] = arg(None, help=f"hub model to stand in for: {', '.join(LIKE_NAMES)} "
                                          "(docs/stand_ins.md says what each copies)")
-    spiece_model: Optional[str] = arg(None, help="with --like: the model's real SentencePiece model (e.g. rinna's "
-                                                 "spiece.model) instead of one trained on --data_dir")
+    spiece_model: Optional[str] = arg(None, help="with --like: the model's real SentencePiece model (rinna's "
+                                                 "spiece.model, llm-jp's or Swallow's tokenizer.model) instead of "
+                                                 "one trained on --data_dir")
     arch: str = arg("t5", choices=ARCHS, help="model architecture")
     size: str = arg("tiny", choices=SIZES, help="model size")
     tokenizer: str = arg("char", choices=TOKENIZERS, help="one piece per character, or unigram pieces within "

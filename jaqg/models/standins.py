@@ -25,6 +25,24 @@ import torch
 from ..core.errors import UserError
 from ..core.io import replacing_dir, write_json
 from ..tokenization.hub import load_tokenizer, read_model_proto
+from ..tokenization.spm_build import model_type
+from .standins_llm import (
+    LLMJP3_ADDED,
+    LLMJP3_CONFIG,
+    LLMJP3_SPECIALS,
+    LLMJP3_TOKENIZER_CONFIG,
+    QWEN25_CONFIG,
+    QWEN_ADDED,
+    QWEN_GENERATION_CONFIG,
+    QWEN_SPECIALS,
+    QWEN_TOKENIZER_CONFIG,
+    SWALLOW_CONFIG,
+    SWALLOW_SPECIALS,
+    SWALLOW_TOKENIZER_CONFIG,
+    tiny_llm_config,
+    token_ids,
+    train_qwen2_bpe,
+)
 from .tiny import corpus_texts
 
 # Tiny shapes every stand-in gets (the issue's budget: d_model 32-64); real shapes stay in FAMILIES for docs/bench.
@@ -47,6 +65,7 @@ class SpmLayout:
     split_digits: bool = False
     pad_piece: str = "<pad>"
     lowercase_corpus: bool = False  # the family's vocabulary is lowercase (its tokenizer asks do_lower_case)
+    model_type: str = "unigram"     # or "bpe" (Llama-2 and its Japanese continuations)
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,11 @@ class Family:
     weights: str = "pytorch_model.bin"
     vocab_multiple: int = 1           # config vocab_size = len(tokenizer) rounded up to this (T5: 128)
     bpe_specials: tuple[str, ...] = ()
+    spm_file: str = "spiece.model"    # the SentencePiece model's name in the hub repo (Llama: tokenizer.model)
+    added_tokens: tuple[str, ...] = ()  # special tokens after the vocabulary, in this order (llm-jp's, ChatML's)
+    byte_bpe: str = "neox"            # spm None: "neox" (GPT-NeoX style) or "qwen2" (NFC, Qwen2's split)
+    generation_config: dict | None = None  # generation_config.json (token names become ids)
+    unchecked: tuple[str, ...] = ()   # SentencePiece flags a given model is not held to (unverified for the family)
 
 
 def _t5_tokenizer_config(extra_ids: int, **more) -> dict:
@@ -125,6 +149,19 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"},
            None, bpe_specials=("<|endoftext|>", "<|padding|>")),
 ]}
+FAMILIES.update({f.name: f for f in [
+    Family("llm-jp/llm-jp-3-1.8b", LLMJP3_CONFIG, LLMJP3_TOKENIZER_CONFIG, LLMJP3_SPECIALS,
+           SpmLayout(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True, remove_extra_whitespaces=False,
+                     normalization_rule_name="identity", split_digits=True),
+           weights="model.safetensors", vocab_multiple=128, spm_file="tokenizer.model", added_tokens=LLMJP3_ADDED),
+    Family("tokyotech-llm/Swallow-7b-hf", SWALLOW_CONFIG, SWALLOW_TOKENIZER_CONFIG, SWALLOW_SPECIALS,
+           SpmLayout(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True, remove_extra_whitespaces=False,
+                     model_type="bpe"),
+           weights="model.safetensors", spm_file="tokenizer.model", unchecked=("extra-whitespace removal",)),
+    Family("Qwen/Qwen2.5-0.5B-Instruct", QWEN25_CONFIG, QWEN_TOKENIZER_CONFIG, QWEN_SPECIALS, None,
+           weights="model.safetensors", added_tokens=QWEN_ADDED, byte_bpe="qwen2",
+           generation_config=QWEN_GENERATION_CONFIG),
+]})
 ALIASES = {"megagonlabs/t5-base-japanese-web": "sonoisa/t5-base-japanese-v1.1",
            "rinna/japanese-gpt2-small": "rinna/japanese-gpt2-medium",
            "cyberagent/open-calm-1b": "cyberagent/open-calm-small"}
@@ -142,22 +179,27 @@ def family(name: str) -> Family:
 
 
 def check_layout(proto, fam: Family, where: str | Path) -> None:
-    """UserError (one line) when a given SentencePiece model does not have ``fam``'s layout: its unk/bos/eos/pad
-    ids (-1: none), byte fallback, dummy prefix or whitespace rules differ from the family's."""
+    """UserError (one line) when a given SentencePiece model does not have ``fam``'s layout: its model type (unigram
+    or BPE), unk/bos/eos/pad ids (-1: none), byte fallback, dummy prefix or whitespace rules differ from the
+    family's (``fam.unchecked``: flags not known for the family, not held against a real model)."""
     spec, norm, want = proto.trainer_spec, proto.normalizer_spec, fam.spm
+    if model_type(proto).lower() != want.model_type:
+        raise UserError(f"{where}: a {model_type(proto)} SentencePiece model, but {fam.name}'s is "
+                        f"{want.model_type.upper()}; pass {fam.name}'s own {fam.spm_file}, or leave out "
+                        "`spiece_model` to train one on `data_dir`")
     ids = lambda u, b, e, p: f"<unk> {u} / <s> {b} / </s> {e} / <pad> {p}"  # noqa: E731
     have, need = (spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id), (want.unk_id, want.bos_id, want.eos_id,
                                                                         want.pad_id)
     if have != need:
         raise UserError(f"{where}: ids {ids(*have)} (-1: none), but {fam.name} has {ids(*need)}; pass "
-                        f"{fam.name}'s own spiece.model, or leave out `spiece_model` to train one on `data_dir`")
+                        f"{fam.name}'s own {fam.spm_file}, or leave out `spiece_model` to train one on `data_dir`")
     for flag, value, needed in (("byte fallback", spec.byte_fallback, want.byte_fallback),
                                 ("a dummy prefix", norm.add_dummy_prefix, want.add_dummy_prefix),
                                 ("extra-whitespace removal", norm.remove_extra_whitespaces,
                                  want.remove_extra_whitespaces)):
-        if value != needed:
+        if value != needed and flag not in fam.unchecked:
             raise UserError(f"{where}: {'no ' if needed else ''}{flag} in this model, but {fam.name} "
-                            f"{'has' if needed else 'has none'}; pass {fam.name}'s own spiece.model, or leave out "
+                            f"{'has' if needed else 'has none'}; pass {fam.name}'s own {fam.spm_file}, or leave out "
                             "`spiece_model` to train one on `data_dir`")
 
 
@@ -210,7 +252,11 @@ def tiny_config(fam: Family, vocab_size: int) -> dict:
               "gpt2": dict(n_embd=d, n_head=h, n_layer=n, n_inner=ff),
               "gpt_neox": dict(hidden_size=d, num_attention_heads=h, num_hidden_layers=n, intermediate_size=ff)}
     kind = "t5" if cfg["model_type"] in ("t5", "mt5") else cfg["model_type"]
-    cfg.update(shapes[kind], vocab_size=vocab_size)
+    if kind in ("llama", "qwen2"):
+        cfg = tiny_llm_config(cfg, d, h, n)
+    else:
+        cfg.update(shapes[kind])
+    cfg["vocab_size"] = vocab_size
     return cfg
 
 
@@ -240,40 +286,78 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
     elif data_dir is None:
         raise UserError(f"`like` {name}: give `data_dir` (text to train its tokenizer on) or `spiece_model`")
     with replacing_dir(output_dir) as tmp:
+        causal = not fam.config.get("is_encoder_decoder", False)
         if fam.spm is not None:
+            spm_path = tmp / fam.spm_file
             if spiece_model is not None:
-                shutil.copyfile(spiece_model, tmp / "spiece.model")
+                shutil.copyfile(spiece_model, spm_path)
             else:
-                train_sentencepiece(corpus_texts(data_dir), tmp / "spiece.model", fam.spm, vocab_size)
-            n_pieces = len(read_model_proto(tmp / "spiece.model").pieces)
+                train_sentencepiece(corpus_texts(data_dir), spm_path, fam.spm, vocab_size,
+                                    model_type=fam.spm.model_type)
+            n_pieces = len(read_model_proto(spm_path).pieces)
             tok_cfg = dict(fam.tokenizer_config)
             if fam.extra_ids:
                 tok_cfg["additional_special_tokens"] = [f"<extra_id_{i}>" for i in range(fam.extra_ids)]
-            n_tokens = n_pieces + fam.extra_ids
+            n_tokens = n_pieces + fam.extra_ids + len(fam.added_tokens)
+            if fam.added_tokens:  # the hub ships a tokenizer.json holding them: write the checked one
+                _write_tokenizer_json(tmp, fam, causal)
         else:
             from transformers import PreTrainedTokenizerFast
-            backend = _train_byte_bpe(corpus_texts(data_dir), fam.bpe_specials, vocab_size)
+            texts = corpus_texts(data_dir)
+            backend = (train_qwen2_bpe(texts, fam.added_tokens, vocab_size) if fam.byte_bpe == "qwen2"
+                       else _train_byte_bpe(texts, fam.bpe_specials, vocab_size))
             PreTrainedTokenizerFast(tokenizer_object=backend, **fam.special_tokens_map).save_pretrained(tmp)
             tok_cfg = dict(fam.tokenizer_config)
             n_tokens = backend.get_vocab_size()
         write_json(tmp / "tokenizer_config.json", tok_cfg)
         write_json(tmp / "special_tokens_map.json", fam.special_tokens_map)
-        causal = not fam.config.get("is_encoder_decoder", False)
         tokenizer = load_tokenizer(str(tmp), causal=causal)  # checked against SentencePiece on the probe
         if len(tokenizer) != n_tokens:
             raise UserError(f"{name}: the stand-in tokenizer has {len(tokenizer)} tokens, expected {n_tokens}")
         multiple = fam.vocab_multiple
         cfg = tiny_config(fam, -(-n_tokens // multiple) * multiple)
+        vocab = tokenizer.get_vocab()
+        cfg.update({k: token_ids(cfg[k], vocab) for k in ("bos_token_id", "eos_token_id", "pad_token_id")
+                    if k in cfg})
         write_json(tmp / "config.json", cfg)
+        if fam.generation_config:
+            write_json(tmp / "generation_config.json",
+                       {k: token_ids(v, vocab) for k, v in fam.generation_config.items()})
         torch.manual_seed(seed)
         config = AutoConfig.from_pretrained(tmp)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         model = auto.from_config(config)
-        state = model.state_dict()
-        if cfg["architectures"] == ["T5Model"]:  # the bare encoder-decoder's keys: no LM head (tied to shared)
-            state = {k: v for k, v in state.items() if not k.startswith("lm_head.")}
-        torch.save({k: v.contiguous() for k, v in state.items()}, tmp / fam.weights)
+        _save_weights(model, cfg, tmp / fam.weights)
         write_json(tmp / "standin.json", {"like": name, "tokenizer": "given spiece.model" if spiece_model else
                                           f"trained on {data_dir}", "tokens": n_tokens,
                                           "parameters": sum(p.numel() for p in model.parameters())})
     return output_dir
+
+
+def _write_tokenizer_json(directory: Path, fam: Family, causal: bool) -> None:
+    """tokenizer.json (and the files save_pretrained writes) of a SentencePiece family whose hub repo ships one
+    (llm-jp): the tokenizer jaqg loads from the SentencePiece model, checked against it, then ``fam.added_tokens``
+    after the pieces, in order."""
+    from tokenizers import AddedToken
+    keep = ("bos_token", "eos_token", "unk_token", "add_bos_token", "add_eos_token")
+    write_json(directory / "tokenizer_config.json", {"tokenizer_class": "LlamaTokenizer", **{
+        k: v for k, v in fam.tokenizer_config.items() if k in keep}})
+    tokenizer = load_tokenizer(str(directory), causal=causal)
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in fam.added_tokens],
+                         special_tokens=True)
+    tokenizer.save_pretrained(directory)
+
+
+def _save_weights(model, cfg: dict, path: Path) -> None:
+    """The model's weights as the hub file ``path`` names: pytorch_model.bin or model.safetensors (a tied LM head
+    left out, as save_pretrained does); T5Model keys without the LM head."""
+    state = model.state_dict()
+    if cfg["architectures"] == ["T5Model"]:  # the bare encoder-decoder's keys: no LM head (tied to shared)
+        state = {k: v for k, v in state.items() if not k.startswith("lm_head.")}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+        if cfg.get("tie_word_embeddings"):
+            state = {k: v for k, v in state.items() if k != "lm_head.weight"}
+        save_file({k: v.contiguous().clone() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+    else:
+        torch.save({k: v.contiguous() for k, v in state.items()}, path)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import UserError
+from .spm_build import build_from_sentencepiece, read_model_proto, special_affixes, user_defined
 
 # Names a SentencePiece model goes by in hub repositories (T5/mT5/rinna, XLM-R/BART, LLaMA).
 SPM_NAMES = ("spiece.model", "sentencepiece.bpe.model", "sentencepiece.model", "tokenizer.model")
@@ -51,6 +52,7 @@ PROBE = (
     "  先頭と  途中の空白   末尾 ",
     "絵文字👍🏽と🇯🇵、記号★♪",
     "𩸽や𠀋、鷗外の森",
+    "\u3000全角の空白\u3000と１２３、 先頭の空白",
 )
 
 
@@ -80,27 +82,9 @@ def find_sentencepiece_model(name_or_path: str) -> Path | None:
     return None
 
 
-def read_model_proto(path: str | Path):
-    """The parsed ``sentencepiece_model_pb2.ModelProto`` of ``path``, or None if it is not one."""
-    from google.protobuf.message import DecodeError
-    from sentencepiece import sentencepiece_model_pb2 as pb
-    proto = pb.ModelProto()
-    try:
-        proto.ParseFromString(Path(path).read_bytes())
-    except (DecodeError, OSError):
-        return None
-    return proto if len(proto.pieces) else None
-
-
-def _user_defined(proto) -> list[str]:
-    """The model's user-defined symbols (SentencePiece keeps each one a piece, wherever it stands)."""
-    from sentencepiece import sentencepiece_model_pb2 as pb
-    return [p.piece for p in proto.pieces if p.type == pb.ModelProto.SentencePiece.USER_DEFINED]
-
-
 def probe_texts(proto) -> list[str]:
     """``PROBE`` plus texts that use up to five of the model's user-defined symbols inside and between words."""
-    return [*PROBE, *(f"{s}甲府市{s}は {s}Tokyo{s}" for s in _user_defined(proto)[:5])]
+    return [*PROBE, *(f"{s}甲府市{s}は {s}Tokyo{s}" for s in user_defined(proto)[:5])]
 
 
 def _lowercases(tokenizer) -> bool:
@@ -134,71 +118,6 @@ def fidelity_mismatches(tokenizer, spm_path: str | Path, lowercase: bool,
     return problems
 
 
-def build_from_sentencepiece(tokenizer, proto, lowercase: bool, causal: bool):
-    """A ``PreTrainedTokenizerFast`` that encodes as the SentencePiece ``proto`` does, keeping ``tokenizer``'s
-    special tokens, added tokens (same ids) and, for seq2seq models, its post-processor (T5 appends ``</s>``).
-
-    Causal LMs get no post-processor: a prompt must not end in end-of-text (rinna's GPT-2 adds no eos).
-    Raises UserError for a SentencePiece BPE model (only unigram models are rebuilt here).
-    """
-    from sentencepiece import sentencepiece_model_pb2 as pb
-    from tokenizers import Regex, Tokenizer, decoders, normalizers
-    from transformers import PreTrainedTokenizerFast
-
-    where = tokenizer.name_or_path
-    if proto.trainer_spec.model_type != pb.TrainerSpec.UNIGRAM:
-        raise UserError(f"{where}: its SentencePiece model is not a unigram model (type "
-                        f"{pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)}), which jaqg cannot "
-                        "rebuild; use a tokenizer.json that matches it (`tokenizer_name_or_path`)")
-    unknown = [i for i, p in enumerate(proto.pieces) if p.type == pb.ModelProto.SentencePiece.UNKNOWN]
-    if len(unknown) != 1:
-        raise UserError(f"{where}: its SentencePiece model has {len(unknown)} unknown pieces (expected 1)")
-    state = json.loads(tokenizer.backend_tokenizer.to_str())
-    pieces = [p.piece for p in proto.pieces]
-    # Added tokens keep their ids: those inside the SentencePiece vocabulary must name the same piece there.
-    for added in state.get("added_tokens", []):
-        if added["id"] < len(pieces) and pieces[added["id"]] != added["content"]:
-            raise UserError(f"{where}: token {added['content']!r} has id {added['id']} in the tokenizer but "
-                            f"SentencePiece's piece {added['id']} is {pieces[added['id']]!r}; the tokenizer "
-                            "files disagree with the SentencePiece model")
-    # User-defined symbols stay pieces of the unigram model, as in SentencePiece: as added tokens (what
-    # transformers makes of them) they split the text, and each part after them got its own dummy prefix.
-    dropped = {a["content"] for a in state.get("added_tokens", [])
-               if not a["special"] and a["content"] in set(_user_defined(proto))}
-    state["added_tokens"] = [a for a in state.get("added_tokens", []) if a["content"] not in dropped]
-    state["model"] = {"type": "Unigram", "unk_id": unknown[0], "byte_fallback": proto.trainer_spec.byte_fallback,
-                      "vocab": [[p.piece, p.score] for p in proto.pieces]}
-    state["normalizer"] = state["pre_tokenizer"] = state["decoder"] = None
-    if causal:
-        state["post_processor"] = None
-    backend = Tokenizer.from_str(json.dumps(state))
-
-    spec = proto.normalizer_spec
-    steps = [normalizers.Lowercase()] if lowercase else []
-    if spec.precompiled_charsmap:
-        steps.append(normalizers.Precompiled(spec.precompiled_charsmap))
-    if spec.remove_extra_whitespaces:  # SentencePiece: drop leading/trailing spaces, collapse runs to one
-        steps += [normalizers.Replace(Regex(" {2,}"), " "), normalizers.Replace(Regex("^ | $"), "")]
-    # Dummy prefix and space -> ▁ in the normalizer, no pre-tokenizer: one unigram lattice over the whole text,
-    # as SentencePiece itself does (a text after an added token such as <hl> gets its own prefix, as in T5).
-    if spec.add_dummy_prefix:
-        steps.append(normalizers.Prepend("▁"))
-    if spec.escape_whitespaces:
-        steps.append(normalizers.Replace(" ", "▁"))
-    backend.normalizer = normalizers.Sequence(steps)
-    # Byte pieces to bytes after ▁ -> space; the dummy prefix's space is dropped again (as SentencePiece does).
-    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
-                                        + ([decoders.Strip(" ", 1, 0)] if spec.add_dummy_prefix else []))
-    special = {k: str(v) for k, v in tokenizer.special_tokens_map.items() if isinstance(v, str) or
-               hasattr(v, "content")}
-    # T5's <extra_id_N> sentinels (transformers 5 calls them extra_special_tokens)
-    extra = [str(t) for t in getattr(tokenizer, "extra_special_tokens", None) or [] if str(t) not in dropped]
-    kwargs = {"do_lower_case": True} if lowercase else {}
-    return PreTrainedTokenizerFast(tokenizer_object=backend, name_or_path=tokenizer.name_or_path,
-                                   model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
-                                   **special, **({"extra_special_tokens": extra} if extra else {}), **kwargs)
-
-
 def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False):
     """``tokenizer`` itself when it encodes as the SentencePiece model at ``spm_path`` does (and, for a causal
     LM, adds no end-of-text token), else a rebuilt one that does; UserError when no rebuild matches.
@@ -208,7 +127,7 @@ def ensure_faithful(tokenizer, spm_path: str | Path | None, causal: bool = False
     if spm_path is None:
         return tokenizer
     lowercase = _lowercases(tokenizer)
-    appends = causal and len(tokenizer("a")["input_ids"]) != len(tokenizer("a", add_special_tokens=False)["input_ids"])
+    appends = causal and bool(special_affixes(tokenizer)[1])  # an end-of-text after a causal LM's prompt
     proto = read_model_proto(spm_path)
     texts = probe_texts(proto)
     problems = fidelity_mismatches(tokenizer, spm_path, lowercase, texts)
@@ -262,6 +181,39 @@ def check_unknown_is_not_special(tokenizer) -> None:
                         "in tokenizer.json or put the model's SentencePiece model (spiece.model) in the dir")
 
 
+def is_byte_level(tokenizer) -> bool:
+    """Whether ``tokenizer`` is a byte-level BPE (GPT-2, GPT-NeoX, Qwen2, Llama-3): its decoder maps bytes back."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and '"ByteLevel"' in json.dumps(json.loads(backend.to_str()).get("decoder"))
+
+
+def round_trip_mismatches(tokenizer, texts: Iterable[str] = PROBE) -> list[str]:
+    """How a byte-level tokenizer fails to give each text back: ``decode(encode(text))`` must equal the text after
+    the tokenizer's own normalizer (Qwen2's NFC; none for Llama-3 and GPT-2)."""
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    problems = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        want = normalizer.normalize_str(text) if normalizer is not None else text
+        back = tokenizer.decode(ids, skip_special_tokens=False)
+        if back != want:
+            problems.append(f"{text!r} comes back as {back!r} ({tokenizer.convert_ids_to_tokens(ids)})")
+    return problems
+
+
+def check_byte_level_round_trip(tokenizer) -> None:
+    """UserError (one line) when a byte-level BPE tokenizer.json (no SentencePiece model to compare with) does not
+    give Japanese text back exactly (``PROBE``): a vocabulary without all 256 byte symbols drops characters it has
+    not seen (😀, 𠮷), a wrong decoder leaves byte symbols (``Ã¦``) in the output."""
+    if not is_byte_level(tokenizer):
+        return
+    problems = round_trip_mismatches(tokenizer)
+    if problems:
+        raise UserError(f"{tokenizer.name_or_path}: the byte-level tokenizer does not give text back exactly "
+                        f"({problems[0]}; {len(problems)} of {len(PROBE)} probe texts); give a tokenizer.json "
+                        "whose vocabulary holds all 256 byte symbols and whose decoder is ByteLevel")
+
+
 def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True):
     """The tokenizer of a hub name or model dir, checked (and repaired) against its SentencePiece model.
 
@@ -283,6 +235,7 @@ def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = Tru
     tokenizer = ensure_faithful(tokenizer, spm_path, causal)
     if spm_path is None:
         tokenizer = _lowercase_if_asked(tokenizer)
+        check_byte_level_round_trip(tokenizer)
     check_unknown_is_not_special(tokenizer)
     if causal and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

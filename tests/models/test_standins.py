@@ -1,8 +1,8 @@
 """Stand-ins of hub model dirs (make_tiny_model.py --like) and the README recipes run end to end on them.
 
 Each family's stand-in is built from the hand-written examples/jsquad text (its SentencePiece model or BPE trained
-there with the family's layout), except rinna/japanese-gpt2-medium, which uses rinna's real spiece.model from
-../shared when present (a rinna-layout model trained here otherwise).
+there with the family's layout), except rinna/japanese-gpt2-medium and llm-jp/llm-jp-3-1.8b, which use the real
+SentencePiece models in ../shared when present (a model of the family's layout trained here otherwise).
 """
 
 import json
@@ -15,11 +15,15 @@ from conftest import ROOT, run_main_in_process
 from transformers import AutoConfig, AutoTokenizer
 
 from jaqg.models.standins import FAMILIES, build_standin
+from jaqg.models.standins_llm import token_ids
 from jaqg.tokenization.hub import PROBE, fidelity_mismatches, read_model_proto
 
 torch.set_num_threads(1)
 EXAMPLES = ROOT / "examples" / "jsquad"
 RINNA_SPM = ROOT.parent / "shared" / "hub" / "rinna-japanese-gpt2" / "spiece.model"
+LLMJP_DIR = ROOT.parent / "shared" / "hub" / "llm-jp-tokenizer"
+REAL_SPM = {"rinna/japanese-gpt2-medium": RINNA_SPM,
+            "llm-jp/llm-jp-3-1.8b": LLMJP_DIR / "llm-jp-tokenizer-100k.ver3.0b1.model"}
 SEQ2SEQ = [n for n, f in FAMILIES.items() if f.config.get("is_encoder_decoder")]
 CAUSAL = [n for n in FAMILIES if n not in SEQ2SEQ]
 
@@ -29,10 +33,14 @@ def standins(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("standins")
     dirs = {}
     for name in FAMILIES:
-        real = name == "rinna/japanese-gpt2-medium" and RINNA_SPM.is_file()
         dirs[name] = build_standin(name, out / name.replace("/", "__"), data_dir=EXAMPLES,
-                                   spiece_model=RINNA_SPM if real else None)
+                                   spiece_model=REAL_SPM[name] if is_real(name) else None)
     return dirs
+
+
+def is_real(name: str) -> bool:
+    """Whether the family's stand-in is built with its real SentencePiece model (from ../shared)."""
+    return name in REAL_SPM and REAL_SPM[name].is_file()
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -40,28 +48,36 @@ def test_standin_has_the_hub_files_layout_and_config_keys(standins, name):
     fam, model_dir = FAMILIES[name], standins[name]
     files = {p.name for p in model_dir.iterdir()}
     assert {"config.json", "tokenizer_config.json", "special_tokens_map.json", fam.weights} <= files
-    assert ("spiece.model" in files) == (fam.spm is not None) and ("tokenizer.json" in files) == (fam.spm is None)
+    assert (fam.spm_file in files) == (fam.spm is not None)
+    assert ("tokenizer.json" in files) == (fam.spm is None or bool(fam.added_tokens))
     cfg = json.loads((model_dir / "config.json").read_text())
+    vocab = AutoTokenizer.from_pretrained(model_dir).get_vocab()
     for key in ("architectures", "model_type", "eos_token_id", "pad_token_id", "bos_token_id", "feed_forward_proj",
-                "tie_word_embeddings", "use_parallel_residual", "do_lower_case"):
-        assert cfg.get(key) == fam.config.get(key), key
+                "tie_word_embeddings", "use_parallel_residual", "do_lower_case", "rope_theta", "rms_norm_eps",
+                "hidden_act", "max_position_embeddings", "attention_bias", "use_sliding_window"):
+        assert cfg.get(key) == token_ids(fam.config.get(key), vocab), key
+    assert set(fam.config) <= set(cfg)  # every published key kept
     tok_cfg = json.loads((model_dir / "tokenizer_config.json").read_text())
     assert tok_cfg["tokenizer_class"] == fam.tokenizer_config["tokenizer_class"]
-    assert type(AutoTokenizer.from_pretrained(model_dir)).__name__ == fam.tokenizer_config["tokenizer_class"]
+    import transformers  # transformers 5's PreTrainedTokenizerFast is TokenizersBackend itself
+    assert type(AutoTokenizer.from_pretrained(model_dir)) is getattr(transformers,
+                                                                    fam.tokenizer_config["tokenizer_class"])
     config = AutoConfig.from_pretrained(model_dir)
     assert max(getattr(config, k) for k in ("d_model", "n_embd", "hidden_size") if hasattr(config, k)) <= 64
     if fam.spm is not None:  # the family's ids and flags, and the tokenizer jaqg loads encodes as SentencePiece
-        proto = read_model_proto(model_dir / "spiece.model")
-        sp = spm.SentencePieceProcessor(model_file=str(model_dir / "spiece.model"))
-        if not (name == "rinna/japanese-gpt2-medium" and RINNA_SPM.is_file()):
+        proto = read_model_proto(model_dir / fam.spm_file)
+        sp = spm.SentencePieceProcessor(model_file=str(model_dir / fam.spm_file))
+        if not is_real(name):
             assert (sp.unk_id(), sp.eos_id(), sp.pad_id()) == (fam.spm.unk_id, fam.spm.eos_id, fam.spm.pad_id)
             assert proto.trainer_spec.byte_fallback == fam.spm.byte_fallback
             assert proto.normalizer_spec.add_dummy_prefix == fam.spm.add_dummy_prefix
         from jaqg.tokenization.hub import load_tokenizer
         tok = load_tokenizer(str(model_dir), causal=name in CAUSAL)
-        assert fidelity_mismatches(tok, model_dir / "spiece.model", tok_cfg.get("do_lower_case", False)) == []
+        assert fidelity_mismatches(tok, model_dir / fam.spm_file, tok_cfg.get("do_lower_case", False)) == []
         assert config.eos_token_id == tok.eos_token_id == sp.eos_id()
-        assert len(tok) == len(proto.pieces) + fam.extra_ids <= config.vocab_size
+        assert len(tok) == len(proto.pieces) + fam.extra_ids + len(fam.added_tokens) <= config.vocab_size
+        if fam.added_tokens:  # right after the pieces, in the family's order
+            assert tok.convert_tokens_to_ids(list(fam.added_tokens)) == list(range(len(proto.pieces), len(tok)))
 
 
 def test_like_unknown_name_is_one_line(capsys, tmp_path):
@@ -170,7 +186,9 @@ def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lor
         sp = spm.SentencePieceProcessor(model_file=str(out / "spiece.model"))
         lower = FAMILIES[name].tokenizer_config.get("do_lower_case", False)
         for text in (*ISSUE_TEXTS, *PROBE):
-            assert saved(text)["input_ids"] == sp.encode(text.lower() if lower else text), text
+            want = sp.encode(text.lower() if lower else text)
+            assert saved(text, add_special_tokens=False)["input_ids"] == want, text
+            assert saved(text)["input_ids"] in (want, [sp.bos_id(), *want]), text  # Llama's <s> at most, no </s>
         if name == "rinna/japanese-gpt2-medium":
             ids = saved(ISSUE_TEXTS[0])["input_ids"]
             assert 0 in ids and 2 not in ids  # unknown characters are <unk> 0, never </s> 2
@@ -202,3 +220,68 @@ def test_like_with_a_spiece_model_of_another_layout_says_what_differs(capsys, tm
     status, _, err = run_main_in_process(capsys, make_tiny_model.main, "make_tiny_model.py", "--like", like,
                                          "--output_dir", tmp_path / "m", "--spiece_model", model)
     assert status == 2 and err.count("\n") == 1 and says in err and not (tmp_path / "m").exists(), err
+
+
+# --- decoder-LLM stand-ins: llm-jp-3, Swallow (Llama-2 BPE), Qwen2.5 -----------------------------------------------
+@pytest.mark.skipif(not (LLMJP_DIR / "llm-jp-3-1.8b-config.json").is_file(), reason="../shared absent")
+def test_llm_jp_standin_config_is_the_published_one_shrunk(standins):
+    published = json.loads((LLMJP_DIR / "llm-jp-3-1.8b-config.json").read_text())
+    cfg = json.loads((standins["llm-jp/llm-jp-3-1.8b"] / "config.json").read_text())
+    shapes = {"hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "num_hidden_layers",
+              "head_dim", "vocab_size", "torch_dtype"}
+    assert {k: v for k, v in published.items() if k not in shapes} == {k: cfg[k] for k in published if k not in shapes}
+    assert "torch_dtype" not in cfg and cfg["hidden_size"] <= 64 and cfg["num_hidden_layers"] <= 2
+    ratio = lambda c, a, b: c[a] / c[b]  # noqa: E731
+    for a, b in (("intermediate_size", "hidden_size"), ("num_key_value_heads", "num_attention_heads")):
+        assert ratio(cfg, a, b) == ratio(published, a, b), a
+    assert cfg["head_dim"] * cfg["num_attention_heads"] == cfg["hidden_size"]
+    if is_real("llm-jp/llm-jp-3-1.8b"):  # the real vocabulary: 99,574 pieces + 4 added tokens, padded as published
+        assert cfg["vocab_size"] == published["vocab_size"]
+        tok = AutoTokenizer.from_pretrained(standins["llm-jp/llm-jp-3-1.8b"])
+        assert tok.pad_token == "<PAD|LLM-jp>" and tok("甲府市")["input_ids"][0] == 1
+
+
+def test_qwen_standin_renders_chat_data_as_chatml(capsys, standins, tmp_path):
+    """The chat JSONL of prepare --format chat through the stand-in's chat template: ChatML, one token per marker."""
+    import prepare_jsquad
+    model_dir = standins["Qwen/Qwen2.5-0.5B-Instruct"]
+    status, _, err = run_main_in_process(capsys, prepare_jsquad.main, "prepare_jsquad.py", f"--jsquad_dir={EXAMPLES}",
+                                         "--format=chat", f"--output_dir={tmp_path / 'chat'}")
+    assert status == 0, err
+    record = json.loads((tmp_path / "chat" / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    text = tok.apply_chat_template(record["messages"], tokenize=False)
+    assert text == "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in record["messages"])
+    user_only = tok.apply_chat_template(record["messages"][1:2], tokenize=False, add_generation_prompt=True)
+    assert user_only.startswith("<|im_start|>system\nYou are Qwen") and user_only.endswith("<|im_start|>assistant\n")
+    ids = tok(text)["input_ids"]
+    assert ids.count(tok.convert_tokens_to_ids("<|im_start|>")) == 3 and tok.decode(ids) == text
+    config = AutoConfig.from_pretrained(model_dir)
+    assert config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>") == tok.eos_token_id
+    assert config.bos_token_id == tok.convert_tokens_to_ids("<|endoftext|>") == tok.pad_token_id
+    generation = json.loads((model_dir / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == [config.eos_token_id, config.bos_token_id]
+
+
+@pytest.mark.parametrize("model_type, options, says", [
+    ("unigram", {}, "a UNIGRAM SentencePiece model, but tokyotech-llm/Swallow-7b-hf's is BPE"),
+    ("bpe", {"remove_extra_whitespaces": True}, None),  # a flag not known for Swallow: not held against the model
+])
+def test_swallow_standin_from_a_given_tokenizer_model(capsys, tmp_path, model_type, options, says):
+    import make_tiny_model
+    from jaqg.models.standins import SpmLayout, train_sentencepiece
+    layout = SpmLayout(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True, **options)
+    model = train_sentencepiece(["山梨県の県庁所在地は甲府市です。", "富士山の高さは３７７６ｍです。"] * 20,
+                                tmp_path / "tokenizer.model", layout, vocab_size=60, model_type=model_type)
+    status, _, err = run_main_in_process(capsys, make_tiny_model.main, "make_tiny_model.py", "--like",
+                                         "tokyotech-llm/Swallow-7b-hf", "--output_dir", tmp_path / "m",
+                                         "--spiece_model", model)
+    if says:
+        assert status == 2 and err.count("\n") == 1 and says in err and not (tmp_path / "m").exists(), err
+        return
+    assert status == 0, err
+    from jaqg.tokenization.hub import load_tokenizer
+    tok = load_tokenizer(str(tmp_path / "m"), causal=True)
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    for text in (*PROBE, "  富士山  は\u3000高い  "):
+        assert tok(text)["input_ids"] == [1, *sp.encode(text)], text
