@@ -64,7 +64,7 @@ def arg(default: Any = dataclasses.MISSING, *, help: str = "", aliases: Sequence
 
 
 class Parser(HfArgumentParser):
-    """HfArgumentParser that adds our aliases and shows defaults in --help; no abbreviated flags."""
+    """HfArgumentParser (its --help shows each default) that adds our aliases; no abbreviated flags."""
 
     def __init__(self, cls: type, description: str | None = None, prog: str | None = None):
         self._own = {f"--{f.name}" for f in dataclasses.fields(cls)}
@@ -77,10 +77,6 @@ class Parser(HfArgumentParser):
         meta = dict(field.metadata)
         extra = [*meta.get("aliases", ()), *ALIASES.get(field.name, ())]
         meta["aliases"] = list(dict.fromkeys(a for a in extra if a not in self._own))
-        default = field.default if field.default is not dataclasses.MISSING else (
-            field.default_factory() if field.default_factory is not dataclasses.MISSING else None)
-        if meta.get("help") and default not in (None, "", [], False):
-            meta["help"] += f" (default: {default})"
         field = copy.copy(field)
         field.metadata = types.MappingProxyType(meta)
         HfArgumentParser._parse_dataclass_field(parser, field)

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             raise UserError(f"{item['where']}: {e}") from None
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
-                                  threads=args.threads)
+                                  threads=args.threads, **args.backend_kwargs())
     stats = GenerationStats()
     questions = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, progress=len(inputs) > 16),
                          templates=model_templates(run_config.get("data")), stats=stats)
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.roundtrip_qa:
         pairs = [(it["answer"], it["context"]) for it in items]
         questions, dropped = roundtrip_filter(args.roundtrip_qa, pairs, questions, batch_size=args.batch_size,
-                                              device=args.device, precision=args.precision)
+                                              device=args.device, precision=args.precision,
+                                              **args.backend_kwargs())
         n_dropped = sum(map(len, dropped))
         print(f"roundtrip QA: kept {sum(map(len, questions))} question(s), dropped {n_dropped} that "
               f"{args.roundtrip_qa} did not answer with the given answer", file=sys.stderr)

@@ -20,10 +20,11 @@ from ..evaluation.hallucination import ANALYZERS
 from ..qag.loading import load_qag_models, plan_qag_models
 from ..qag.pipeline import QagConfig, generate_qa, print_summary, read_documents
 from .args import arg, parse_args
+from .generation_args import BackendArgs
 
 
 @dataclass
-class Args:
+class Args(BackendArgs):
     """Question-answer pairs from a document: candidates, questions, round-trip and hallucination filters."""
     model_name_or_path: str = arg(help="question-generation model: a multitask model (prepare --task multi) or "
                                        "an AQG-HL model")
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if max_input_length < 8:
         raise UserError(f"--max_input_length {max_input_length}: too small for any passage")
 
-    models = load_qag_models(plan, device=args.device, precision=args.precision, threads=args.threads)
+    models = load_qag_models(plan, device=args.device, precision=args.precision, threads=args.threads,
+                             **args.backend_kwargs())
     config = QagConfig(max_input_length=max_input_length, num_beams=args.num_beams, bad_words=args.bad_words,
                        batch_size=args.batch_size, min_roundtrip_f1=args.min_roundtrip_f1,
                        allow_hallucinated=args.allow_hallucinated,

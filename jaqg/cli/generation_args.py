@@ -5,11 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..generation.ct2 import COMPUTE_TYPES
+from ..generation.decoding import BACKENDS
 from .args import arg
 
 
+@dataclass(kw_only=True)  # keyword-only: a command's own required fields may follow
+class BackendArgs:
+    """Who runs the model: transformers, or CTranslate2 (converted once into a user cache dir; faster decoding)."""
+    backend: str = arg("transformers", choices=BACKENDS, help="inference engine; our tokenizer encodes and decodes "
+                                                               "for both (docs/speed.md has the speed of each)")
+    ct2_compute_type: str = arg("float32", choices=COMPUTE_TYPES, help="with --backend ctranslate2: weights and "
+                                                                       "arithmetic (int8: quantized, fastest on CPU)")
+
+    def backend_kwargs(self) -> dict:
+        return {"backend": self.backend, "ct2_compute_type": self.ct2_compute_type}
+
+
 @dataclass
-class GenerationArgs:
+class GenerationArgs(BackendArgs):
     """Decoding flags shared by predict.py and generate.py (names follow Hugging Face's generate)."""
     batch_size: int = arg(16, help="inputs per generate call")
     max_input_length: Optional[int] = arg(None, help="input tokens kept (default: the model's run_config, else "

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_inputs(args.input_file)
     run_config = read_run_config(args.model_name_or_path)
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
-                                  threads=args.threads)
+                                  threads=args.threads, **args.backend_kwargs())
     data_info = run_config.get("data") or {}
     stats = GenerationStats()
     outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress),

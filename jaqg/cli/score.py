@@ -34,10 +34,11 @@ from ..evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_sys
 from ..generation.outputs import GenerationStats
 from ..tokenization.word import TOKENIZERS, check_names
 from .args import arg, parse_args
+from .generation_args import BackendArgs
 
 
 @dataclass
-class ScoreArgs:
+class ScoreArgs(BackendArgs):
     """Score predictions against references (metrics.json + a Markdown table + per-example scores)."""
     predictions: str = arg(help="predictions TSV: id<TAB>prediction (an n-best TSV: each id's first row)")
     references: Optional[str] = arg(None, help="data TSV (id, input, target) whose target is the reference")
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(f.task not in ("aqg", "aqg_hl") or f.answer is None or f.context is None for f in fields):
             raise UserError(f"{args.references}: --qa_model scores generated questions, so --references must be "
                             "AQG / AQG-HL data whose inputs hold the answer and context")
-        qa = load_qa_model(args.qa_model, device=args.device)
+        qa = load_qa_model(args.qa_model, device=args.device, **args.backend_kwargs())
 
     refs = [references[i] for i in ids]
     raw_map = read_raw_reference_map(ids, args.references, args.references_json)  # read once for A and B

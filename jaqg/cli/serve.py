@@ -23,10 +23,11 @@ from ..service.app import create_app
 from ..service.engine import EngineSettings, load_engine
 from ..service.guard import Limits, check_bind
 from .args import arg, parse_args
+from .generation_args import BackendArgs
 
 
 @dataclass
-class Args:
+class Args(BackendArgs):
     """Serve quiz generation over HTTP: REST API and web page."""
     model_name_or_path: str = arg(help="question-generation model: a multitask model, an AQG-HL model (with "
                                        "--qa_model for the pipeline) or an AQG model (/v1/generate only)")
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model_name_or_path, qa_model=args.qa_model, ae_model=args.ae_model,
         assume_multitask=args.assume_multitask, device=args.device, precision=args.precision, threads=args.threads,
         batch_size=args.batch_size, hallucination_tokenizer=args.hallucination_tokenizer,
-        max_pending=args.max_pending, max_batch=args.max_batch)).start()
+        max_pending=args.max_pending, max_batch=args.max_batch, **args.backend_kwargs())).start()
     for name, why in engine.unavailable.items():
         print(f"note: {name} is not served: {why}", file=sys.stderr)
     app = create_app(engine, Limits(args.max_body_bytes, args.max_text_chars), api_key)

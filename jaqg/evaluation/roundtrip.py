@@ -77,14 +77,16 @@ def check_generative(model_dir: str) -> None:
 
 
 def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32", threads: int = 0,
-                  param: str = "qa_model") -> QAModel:
+                  param: str = "qa_model", backend: str = "transformers", ct2_compute_type: str = "float32"
+                  ) -> QAModel:
     """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line naming
     ``param``) for a missing dir, a model trained on another task or one that cannot generate."""
     check_model_path(model_dir, param)
     run_config = read_run_config(model_dir)
     template = qa_template(run_config.get("data"), where=model_dir)
     check_generative(model_dir)
-    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, param=param)
+    model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, param=param,
+                                  backend=backend, ct2_compute_type=ct2_compute_type)
     return QAModel(model, tokenizer, template, max_input_length=run_config.get("max_input_length") or 512,
                    max_new_tokens=run_config.get("max_target_length") or 64)
 
@@ -126,10 +128,10 @@ def same_answer(a: str, b: str) -> bool:
 
 
 def roundtrip_filter(qa_model_dir: str, items: list[tuple[str, str]], questions: list[list[str]], *,
-                     batch_size: int = 16, device: str = "auto", precision: str = "32"
+                     batch_size: int = 16, device: str = "auto", precision: str = "32", **backend
                      ) -> tuple[list[list[str]], list[list[str]]]:
     """Keep the questions a QA model answers with the given answer: (kept, dropped) per (answer, context) item."""
-    qa = load_qa_model(qa_model_dir, device=device, precision=precision, param="roundtrip_qa")
+    qa = load_qa_model(qa_model_dir, device=device, precision=precision, param="roundtrip_qa", **backend)
     pairs = [(i, q) for i, qs in enumerate(questions) for q in qs]
     answers = qa.answer([q for _, q in pairs], [items[i][1] for i, _ in pairs], batch_size=batch_size)
     kept: list[list[str]] = [[] for _ in items]

@@ -105,14 +105,17 @@ class QagModels:
 
 
 def load_qag_models(plan: QagPlan, *, device: str = "auto", precision: str = "32", threads: int = 0,
-                    loaded: dict[str, tuple] | None = None) -> QagModels:
-    """The plan's models, each path loaded once (``loaded``: path -> (model, tokenizer), shared and filled)."""
+                    loaded: dict[str, tuple] | None = None, backend: str = "transformers",
+                    ct2_compute_type: str = "float32") -> QagModels:
+    """The plan's models, each path loaded once (``loaded``: path -> (model, tokenizer), shared and filled), on
+    ``backend`` (jaqg.generation.decoding.load_model)."""
     loaded = {} if loaded is None else loaded
     task_models = {}
     for task, path in plan.paths.items():
         if path not in loaded:  # errors name the setting that gave the path
             loaded[path] = load_model(path, device=device, precision=precision, threads=threads,
-                                      param=plan.settings[task])
+                                      param=plan.settings[task], backend=backend,
+                                      ct2_compute_type=ct2_compute_type)
         template, max_new_tokens, _ = plan.configs[task]
         task_models[task] = TaskModel(*loaded[path], template=template, max_new_tokens=max_new_tokens)
     return QagModels(task_models["aqg_hl"], task_models["qa"], task_models.get("ae"))

@@ -38,6 +38,8 @@ class EngineSettings:
     hallucination_tokenizer: str = "ginza"
     max_pending: int = 32  # requests waiting or running; more get 503
     max_batch: int = 32  # /v1/generate and /v1/answer requests merged into one generate call
+    backend: str = "transformers"
+    ct2_compute_type: str = "float32"
 
 
 @dataclass
@@ -125,14 +127,14 @@ def load_engine(settings: EngineSettings) -> Engine:
     named = {"model_name_or_path": s.model_name_or_path, "qa_model": s.qa_model, "ae_model": s.ae_model}
     for setting, path in named.items():
         if path:
-            check_model_path(path, f"`{setting}`")
+            check_model_path(path, setting)
     engine = Engine(s)
     loaded: dict[str, tuple] = {}
 
     def load(path: str, setting: str) -> tuple:
         if path not in loaded:
             loaded[path] = load_model(path, device=s.device, precision=s.precision, threads=s.threads,
-                                      flag=f"`{setting}`")
+                                      param=setting, backend=s.backend, ct2_compute_type=s.ct2_compute_type)
         return loaded[path]
 
     plans = {}
