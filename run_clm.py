@@ -8,7 +8,7 @@
       --use_fast_tokenizer=False
 
 Flags follow Hugging Face's examples/pytorch/language-modeling/run_clm.py; training is jaqg.training.experiment's
-(the same Lightning module and output layout as train.py). Each line of a GPT file is
+(the same Fabric loop, objectives and output layout as train.py), evaluation jaqg.training.evaluate's. Each line of a GPT file is
 ``prompt<sep>question</s>``: the loss falls on the question only, unless --group_texts trains a plain LM on
 blocks of concatenated text. --do_eval reports perplexity on --validation_file, generates a question for every
 validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).
@@ -17,27 +17,35 @@ validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from jaqg.data.batching import IGNORE_INDEX
 from jaqg.cli.args import arg, parse_args
-from jaqg.data.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
 from jaqg.cli.args import run_cli
-from jaqg.core.errors import UserError
-from jaqg.tokenization.hub import save_tokenizer
-from jaqg.training.experiment import (BatchedData, Experiment, TrainingArgs, data_report, save_model_atomically,
-                             seed_everything)
-from jaqg.generation.decoding import resolve_dtype
+from jaqg.core.errors import ParamError, UserError
+from jaqg.core.io import write_json
+from jaqg.data.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
+from jaqg.generation.decoding import resolve_device, resolve_dtype
 from jaqg.models.lora import add_lora, is_lora, load_causal_lm, trainable_share
+from jaqg.models.tiny import ensure_special_tokens
+from jaqg.tokenization.word import check_names
+from jaqg.training.config import ConfigError, TrainingConfig
+from jaqg.training.data import TrainingData, data_report
+from jaqg.training.evaluate import (context_length, evaluate_examples, generation_prompt_length, perplexity,
+                                    perplexity_metrics)
+from jaqg.training.experiment import Experiment, seed_everything
+from jaqg.training.export import merge_lora_export
+
+
+def flag(name: str) -> str:
+    return f"--{name}"
 
 
 @dataclass
-class ClmArgs(TrainingArgs):
+class ClmArgs(TrainingConfig):
     """Fine-tune a causal LM (GPT-2 style) on prompt<sep>question</s> lines, optionally with LoRA; evaluate it."""
     output_dir: str = arg("output_gpt", help="where the best model (or LoRA adapter), logs, checkpoints and "
                                              "results go")
@@ -67,12 +75,13 @@ class ClmArgs(TrainingArgs):
 
 
 def resolve_block_size(requested: int | None, model) -> int:
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
+    """Tokens per example / block: the model's context (at most 1024) by default; never past its positions."""
+    context = context_length(model)
     if requested is None:
         return min(context, 1024)
     if requested > context:
-        raise UserError(f"--block_size {requested} exceeds the model's context of {context} tokens; "
-                        f"use at most {context}")
+        raise ParamError("block_size", f"{requested} exceeds the model's context of {context} tokens "
+                                       f"(its position embeddings); use at most {context}")
     return requested
 
 
@@ -81,20 +90,19 @@ class ClmExperiment(Experiment):
 
     def export_best(self) -> Path:
         out = super().export_best()  # a LoRA model exports as its adapter (adapter_config.json + weights)
-        if is_lora(self.model) and self.args.merge_lora:
-            adapter_dir = out / "adapter"
-            adapter_dir.mkdir(exist_ok=True)
-            for name in ("adapter_config.json", "adapter_model.safetensors", "README.md"):  # README: peft's card
-                if (out / name).exists():
-                    (out / name).replace(adapter_dir / name)
-            save_tokenizer(self.tokenizer, adapter_dir)  # so the adapter dir alone serves --do_eval / generation
-            self.model = self.model.merge_and_unload()
-            save_model_atomically(self.model, self.tokenizer, out)
-            print(f"merged LoRA into a plain model in {out} (adapter in {adapter_dir})")
+        if is_lora(self.model) and self.config.merge_lora:
+            self.model = merge_lora_export(self.model, self.tokenizer, out)
         return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ConfigError as e:  # the library names settings; here they are flags
+        raise UserError(e.render(flag)) from None
+
+
+def run(argv: list[str] | None = None) -> int:
     args = parse_args(ClmArgs, argv)
     if not (args.do_train or args.do_eval):
         raise UserError("nothing to do: pass --do_train and/or --do_eval")
@@ -103,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.do_train and not (args.model_name_or_path and args.train_file):
         raise UserError("--do_train needs --model_name_or_path (hub name or make_tiny_model.py dir) and --train_file")
     if args.do_eval:
-        from jaqg.tokenization.word import check_names
         check_names(args.eval_tokenizers)  # a typo should fail now, not after training
     if args.learning_rate is None:
         args = dataclasses.replace(args, learning_rate=2e-4 if args.lora_r else 5e-5)
@@ -122,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.do_train and not args.lora_r:
         # <hl>/<sep> as single new tokens, as train.py does. Not with LoRA: the adapter must fit the unchanged
         # base model, and new embedding rows would stay frozen at random values.
-        from jaqg.models.tiny import ensure_special_tokens
         ensure_special_tokens(model, tokenizer)
     block_size = resolve_block_size(args.block_size, model)
+    if args.do_eval:
+        generation_prompt_length(model, args.max_new_tokens)  # max_new_tokens must leave room for a prompt
     datasets = {}
     for name, (parsed, report) in texts.items():
         datasets[name] = tokenize_clm(parsed, tokenizer, block_size, report)
@@ -137,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.lora_r:
             model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules)
         print(trainable_share(model))
-        data = BatchedData(train_set, val_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
+        data = TrainingData(train_set, val_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
                            num_workers=args.num_workers, seed=args.seed)
         # prompt/question lines: the same tokenizer coverage report as train.py (grouped plain text has none)
         experiment = ClmExperiment(args, model, tokenizer, data, data_info=data_report(Path(args.train_file).parent),
@@ -152,51 +160,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-@torch.inference_mode()
-def perplexity(model, tokenizer, dataset: ClmDataset, batch_size: int) -> tuple[float, int]:
-    """(mean cross-entropy per labelled token, number of such tokens) over ``dataset``."""
-    from jaqg.training.module import LMModule
-    import torch.nn.functional as F
-
-    module = LMModule(model).eval()
-    loader = BatchedData(dataset, dataset, tokenizer.pad_token_id, batch_size, batch_size).val_dataloader()
-    total, n_tokens = 0.0, 0
-    for batch in loader:
-        logits, labels = module.logits_and_labels({k: v.to(model.device) for k, v in batch.items()})
-        total += float(F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="sum"))
-        n_tokens += int((labels != IGNORE_INDEX).sum())
-    return total / max(n_tokens, 1), n_tokens
-
-
 def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
-    from jaqg.generation.decoding import clean_prediction, generate, resolve_device
-    from jaqg.core.io import prediction_text, write_json, write_rows
-    from jaqg.evaluation.metrics import format_report, score_data
-
+    """Perplexity on the validation file; with prompt/question lines, a question generated for every prompt,
+    scored (predictions.tsv, metrics.json in output_dir)."""
     model = model.to(resolve_device("auto"))
     if model.device.type != "cpu":
         model = model.to(resolve_dtype(args.precision))
     model.eval()
     loss, n_tokens = perplexity(model, tokenizer, val_set, args.eval_batch_size)
-    results = {"val_loss": loss, "perplexity": math.exp(min(loss, 700)), "val_tokens": n_tokens}
+    results = perplexity_metrics(loss, n_tokens)
     print(f"{args.validation_file}: loss {loss:.4f}, perplexity {results['perplexity']:.2f} over {n_tokens} tokens")
     out = Path(args.output_dir)
-    if val_set.examples:  # prompt/question pairs: generate a question for every validation prompt
+    if val_set.examples:  # prompt/question pairs; a GPT file has no raw golds beside it: JGLUE scores the targets
         examples = val_set.examples
-        outputs = generate(model, tokenizer, [e.prompt for e in examples], batch_size=args.eval_batch_size,
-                           max_input_length=max(1, resolve_block_size(None, model) - args.max_new_tokens),
-                           max_new_tokens=args.max_new_tokens, num_beams=args.num_beams)
-        fields = [clean_prediction(o[0] if o else "") for o in outputs]
-        write_rows(out / "predictions.tsv", [[e.id, p, e.target] for e, p in zip(examples, fields)])
-        predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back
-        # score.py's scoring; a GPT file has no raw golds beside it, so JGLUE scores the targets as written.
-        scores, _ = score_data(predictions, [e.id for e in examples], [[e.target] for e in examples],
-                               tokenizers=tuple(args.eval_tokenizers),
-                               tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir)
-        results.update(scores)
-        print(format_report(results))
+        results = evaluate_examples(
+            model, tokenizer, [e.id for e in examples], [e.prompt for e in examples], [e.target for e in examples],
+            out, batch_size=args.eval_batch_size,
+            max_input_length=max(1, min(context_length(model), 1024) - args.max_new_tokens),
+            max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, tokenizers=args.eval_tokenizers,
+            tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir, metrics=results)
         print(f"predictions: {out / 'predictions.tsv'}")
-    write_json(out / "metrics.json", results)
+    else:
+        write_json(out / "metrics.json", results)
     print(f"metrics: {out / 'metrics.json'}")
     return results
 

@@ -13,13 +13,20 @@ from typing import Optional
 from jaqg.cli.args import arg, parse_args
 from jaqg.cli.args import run_cli
 from jaqg.core.errors import UserError
-from jaqg.training.experiment import (BatchedData, Experiment, TrainingArgs, data_report, evaluate, load_pretrained,
-                             seed_everything)
 from jaqg.core.io import read_json
+from jaqg.models.loading import load_pretrained
+from jaqg.training.config import ConfigError, TrainingConfig
+from jaqg.training.data import TrainingData, data_report
+from jaqg.training.evaluate import evaluate
+from jaqg.training.experiment import Experiment, seed_everything
+
+
+def flag(name: str) -> str:
+    return f"--{name}"
 
 
 @dataclass
-class Args(TrainingArgs):
+class Args(TrainingConfig):
     """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
     data_dir: Optional[str] = arg(None, help="prepared data dir with train.tsv, dev.tsv, test.tsv (default: data; "
                                              "--do_eval alone: the data dir the model in --output_dir was trained on)")
@@ -32,7 +39,7 @@ class Args(TrainingArgs):
     eval_tokenizers: list[str] = arg(["mecab"], help="word tokenizers for BLEU/ROUGE in metrics.json")
 
     def __post_init__(self):
-        if self.data_dir is None:  # before TrainingArgs' checks: --resume compares it with the earlier run's
+        if self.data_dir is None:  # before TrainingConfig's checks: --resume compares it with the earlier run's
             self.data_dir = trained_on(self.output_dir) if self.do_eval and not self.do_train else None
             self.data_dir = self.data_dir or "data"
         super().__post_init__()
@@ -52,6 +59,13 @@ def trained_on(output_dir: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ConfigError as e:  # the library names settings; here they are flags
+        raise UserError(e.render(flag)) from None
+
+
+def run(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
     if not (args.do_train or args.do_eval):
         raise UserError("nothing to do: pass --do_train and/or --do_eval")
@@ -92,7 +106,7 @@ def train(args: Args) -> bool:
     dev_set = TokenizedDataset(dev_examples, tokenizer, args.max_input_length, args.max_target_length)
     print(train_set.truncation_report("train"))
     print(dev_set.truncation_report("dev"))
-    data = BatchedData(train_set, dev_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
+    data = TrainingData(train_set, dev_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
                        num_workers=args.num_workers, seed=args.seed)
     # prints <unk> and encode->decode losses under the model's tokenizer, and the exact-match ceilings they imply
     experiment = Experiment(args, model, tokenizer, data, data_info=data_report(data_dir),

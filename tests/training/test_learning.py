@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jaqg.training.experiment import read_log
+from jaqg.training.log import read_log
 
 # The recipe of docs/learning_from_scratch.md (--max_steps overrides the default 3 epochs, as in HF).
 N_TRAIN, N_TEST, MAX_SENTENCES = 8000, 300, 1

@@ -162,7 +162,7 @@ def test_lora_trains_only_adapters_and_merged_export_matches(trained, gpt_data, 
         "--lora_r", "8", "--learning_rate=1e-2", "--merge_lora", f"--output_dir={out}", "--resume")
     assert "resumed at step 20" in capsys.readouterr().out
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 30
-    from jaqg.training.experiment import read_log
+    from jaqg.training.log import read_log
     assert read_log(out / "logs" / "metrics.csv")["val_loss"][-1][0] >= 29  # validated after the resume
     resumed = load_causal_lm(str(out)).eval()  # the best of all validations, merged again
     with torch.no_grad():
