@@ -231,3 +231,22 @@ def test_do_lower_case_from_tokenizer_config(tmp_path):
     reloaded = load_tokenizer(str(tmp_path / "saved"))
     assert reloaded("GPT ABC")["input_ids"] == tokenizer("gpt abc")["input_ids"]
     assert reloaded.decode(reloaded("山梨県の甲府市", add_special_tokens=False)["input_ids"]) == "山梨県の甲府市"
+
+
+@pytest.mark.parametrize("flags, want", [
+    (["--block_size=1000"], "--block_size 1000 exceeds the model's context of 512 tokens"),
+    (["--block_size=64", "--do_eval", "--max_new_tokens=512"],
+     "--max_new_tokens 512 leaves no room for a prompt in the model's context of 512 tokens"),
+])
+def test_lengths_past_the_position_embeddings_stop_with_one_line(small_gpt2, gpt_data, tmp_path, capsys, flags, want):
+    """A GPT-2 has n_positions position embeddings: a block or a generation past them would index beyond them."""
+    out = tmp_path / "out"
+    argv = [f"--model_name_or_path={small_gpt2}", f"--train_file={gpt_data}/train.txt",
+            f"--validation_file={gpt_data}/dev.txt", "--do_train", f"--output_dir={out}", *flags]
+    capsys.readouterr()  # the fixtures' output
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(lambda: run_clm.main(argv), prog="run_clm.py")
+    err = capsys.readouterr().err.strip()  # transformers' loading bar, then the error's one line
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"run_clm.py: error: {want}")
+    assert not (out / "checkpoints").exists()

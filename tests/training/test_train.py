@@ -528,3 +528,79 @@ def test_eval_alone_reads_the_data_dir_the_model_was_trained_on(tmp_path, capsys
     assert parse_args(train.Args, ["--do_train", "--output_dir", str(out)]).data_dir == "data"
     trained_on.rmdir()  # moved away since: the default again
     assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out)]).data_dir == "data"
+
+
+def test_ddp_validation_loss_equals_one_process(tmp_path, tiny):
+    """Validation sees every dev example exactly once and reports the global token-weighted mean: with learning
+    rate 0 (the weights stay as loaded) two DDP processes report what one does. 16 dev examples in batches of 6
+    make 3 batches: uneven shards (2 + 1), which the old sampler evened out by repeating a batch on one rank."""
+    data, model = tiny
+    args = ["--do_train", "--model_name_or_path", model, "--data_dir", data, "--accelerator", "cpu",
+            "--max_steps", 1, "--learning_rate", 0, "--train_batch_size", 4, "--eval_batch_size", 6]
+    one = train_py(*args, "--devices", 1, "--output_dir", tmp_path / "one")
+    assert one.returncode == 0, one.stdout + one.stderr
+    two = train_py(*args, "--devices", 2, "--strategy", "ddp", "--output_dir", tmp_path / "two")
+    assert two.returncode == 0, two.stdout + two.stderr
+    want, got = val_losses(tmp_path / "one"), val_losses(tmp_path / "two")
+    assert len(want) == len(got) == 1
+    assert got[0][1] == pytest.approx(want[0][1], abs=1e-5)
+
+
+def test_validation_sampler_covers_every_example_once_across_ranks():
+    from jaqg.data.batching import LengthGroupedBatchSampler
+    lengths = list(range(16))
+    shares = [list(LengthGroupedBatchSampler(lengths, 6, shuffle=False, num_replicas=2, rank=r, even=False))
+              for r in range(2)]
+    assert [len(s) for s in shares] == [2, 1]
+    assert sorted(i for s in shares for b in s for i in b) == lengths
+
+
+OBJECTIVE_CALLS = []
+
+
+def test_objective_plug_in_gets_model_and_batch_and_logs_its_values(tmp_path, tiny):
+    """A registered objective (model, batch) -> (loss, logs) trains and its logs become columns of metrics.csv."""
+    import train
+    from jaqg.training.log import read_log
+    from jaqg.training.objectives import OBJECTIVES, cross_entropy, logits_and_labels, register_objective
+
+    @register_objective("ce_and_token_count")
+    def ce_and_token_count(model, batch, **options):
+        OBJECTIVE_CALLS.append((set(batch), options["config"].loss))
+        logits, labels = logits_and_labels(model, batch)
+        return cross_entropy(logits, labels), {"labelled_tokens": int((labels != -100).sum())}
+
+    data, model = tiny
+    out = tmp_path / "out"
+    try:
+        assert train.main(["--do_train", "--model_name_or_path", str(model), "--data_dir", str(data), "--output_dir",
+                           str(out), "--loss", "ce_and_token_count", "--max_steps", "3", "--log_every_n_steps", "1",
+                           "--accelerator", "cpu", "--devices", "1", *map(str, FAST)]) == 0
+    finally:
+        del OBJECTIVES["ce_and_token_count"]
+    assert len(OBJECTIVE_CALLS) == 3
+    assert all(keys >= {"input_ids", "attention_mask", "labels"} and loss == "ce_and_token_count"
+               for keys, loss in OBJECTIVE_CALLS)
+    log = read_log(out / "logs" / "metrics.csv")
+    assert [s for s, _ in log["labelled_tokens"]] == [0, 1, 2] and all(v > 0 for _, v in log["labelled_tokens"])
+    assert [s for s, _ in log["train_loss"]] == [0, 1, 2] and len(log["val_loss"]) == 1
+    assert (out / "model.safetensors").exists()
+
+
+def test_a_loss_on_logits_is_an_objective_and_unknown_ones_are_refused(tiny):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+    from jaqg.core.errors import ParamError
+    from jaqg.training.objectives import (LOSSES, cross_entropy, from_loss, get_objective, logits_and_labels,
+                                          split_result)
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny[1])
+    batch = {"input_ids": torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]]),
+             "attention_mask": torch.tensor([[1] * 4, [1] * 3 + [0]]), "labels": torch.tensor([[6, 1], [9, -100]])}
+    want = cross_entropy(*logits_and_labels(model, batch))
+    loss, logs = split_result(get_objective("ce")(model, batch, label_smoothing=0.1))
+    assert torch.equal(loss, want) and logs == {}
+    smoothed = from_loss(LOSSES["label_smoothing"])(model, batch, label_smoothing=0.2)
+    assert torch.allclose(smoothed, LOSSES["label_smoothing"](*logits_and_labels(model, batch), label_smoothing=0.2))
+    with pytest.raises(ParamError, match="no_such_loss: unknown") as e:
+        get_objective("no_such_loss")
+    assert e.value.param == "loss"
