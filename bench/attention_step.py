@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
+from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 from jaqg.cli.args import arg, parse_args  # noqa: E402
-from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
 @dataclass
@@ -46,7 +46,7 @@ def main() -> None:
     import warnings
     warnings.filterwarnings("ignore")
     import jaqg.models.t5_attention as t5_attention
-    from jaqg.training.module import LMModule, cross_entropy
+    from jaqg.training.objectives import cross_entropy, logits_and_labels
 
     bench = length_grouped_batches(args, args.batch_size, 512, args.batches, prefix="attention_step_")
     base = bench.model
@@ -70,7 +70,7 @@ def main() -> None:
         if size:
             t5_attention.CHUNK_BYTES = size
         model = models[name]
-        logits, labels = LMModule(model).logits_and_labels(batch)
+        logits, labels = logits_and_labels(model, batch)
         loss = cross_entropy(logits, labels)
         loss.backward()
         grads = [p.grad.clone() for p in model.parameters()]

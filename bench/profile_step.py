@@ -1,11 +1,12 @@
-"""Where a training step goes: forward, backward, optimizer, data, Lightning's own work (torch.profiler, one thread).
+"""Where a training step goes: forward, backward, optimizer, data, the Fabric loop's own work (torch.profiler, one
+thread).
 
     python bench/profile_step.py [--work_dir DIR] [--size tiny|t5-small] [--batch_size 16] [--steps 8]
 
 Data and model as bench/train_throughput.py makes them (QA TSVs from JSQuAD valid when present; DIR may be that
 bench's --work_dir, to reuse them). Prints (1) CPU seconds per
 step of a plain PyTorch loop split into collate / forward+loss / backward / clip / AdamW (default, foreach, fused),
-(2) the same steps under Lightning (train.py's module) for its overhead, (3) torch.profiler's top operators of the
+(2) the same steps as train.py's Fabric loop takes them, for its overhead, (3) torch.profiler's top operators of the
 plain loop with fused AdamW. The model runs on train.py's attention (--attn_implementation, default auto).
 """
 
@@ -22,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
+from train_throughput import WorkDirArgs, epoch_ours, length_grouped_batches  # noqa: E402
 
 from jaqg.cli.args import arg, parse_args  # noqa: E402
-from train_throughput import WorkDirArgs, length_grouped_batches  # noqa: E402
 
 
 @dataclass
@@ -43,9 +44,9 @@ def main() -> None:
     import logging
     import warnings
     warnings.filterwarnings("ignore")
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    from jaqg.training.module import LMModule, cross_entropy
+    logging.getLogger("lightning_fabric").setLevel(logging.ERROR)
     from jaqg.models.t5_attention import set_attention
+    from jaqg.training.objectives import cross_entropy, logits_and_labels
 
     bench = length_grouped_batches(args, args.batch_size, 256, args.steps + 1, prefix="profile_step_")
     base, train_set, collate, order, described = (bench.model, bench.train_set, bench.collate, bench.order,
@@ -54,7 +55,6 @@ def main() -> None:
 
     def plain(impl: str) -> dict[str, float]:
         model = copy.deepcopy(base).train()
-        module = LMModule(model)
         kw = {"foreach": dict(foreach=True), "fused": dict(fused=True)}.get(impl, {})
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **kw)
         parts = dict(collate=0.0, forward=0.0, backward=0.0, clip=0.0, optimizer=0.0)
@@ -62,7 +62,7 @@ def main() -> None:
             t0 = time.process_time()
             batch = collate([train_set[j] for j in idx])
             t1 = time.process_time()
-            logits, labels = module.logits_and_labels(batch)
+            logits, labels = logits_and_labels(model, batch)
             loss = cross_entropy(logits, labels)
             t2 = time.process_time()
             loss.backward()
@@ -77,21 +77,10 @@ def main() -> None:
                     parts[k] += dt / args.steps
         return parts
 
-    def lightning() -> float:
-        import pytorch_lightning as pl
-        from torch.utils.data import DataLoader
-        stamps = []
-
-        class Clock(pl.Callback):
-            def on_train_batch_end(self, *a):
-                stamps.append(time.process_time())
-
-        loader = DataLoader(train_set, batch_sampler=order, collate_fn=collate)
-        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_val_batches=0, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                             callbacks=[Clock()], gradient_clip_val=1.0)
-        trainer.fit(LMModule(copy.deepcopy(base), learning_rate=1e-4), train_dataloaders=loader)
-        return (stamps[-1] - stamps[0]) / args.steps
+    def fabric_loop() -> float:
+        times = epoch_ours(copy.deepcopy(base), train_set, collate, args.batch_size, "adamw_torch_fused",
+                           sampler=order)
+        return (times[-1][1] - times[1][1]) / (len(times) - 2)  # from the first step's end, as before
 
     print(f"{described}; {args.size} T5, batch {args.batch_size}, attention {base.config._attn_implementation}, "
           f"{args.steps} steps, CPU seconds per step:")
@@ -99,16 +88,15 @@ def main() -> None:
         parts = plain(impl)
         print(f"  plain loop, AdamW {impl:<8} total {sum(parts.values()):.4f}  "
               + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()))
-    print(f"  Lightning (LMModule, its default AdamW: fused) total {lightning():.4f}")
+    print(f"  Fabric (train.py's objective and optimizer: fused AdamW) total {fabric_loop():.4f}")
 
     model = copy.deepcopy(base).train()
-    module = LMModule(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # train.py's default optimizer
     from torch.profiler import ProfilerActivity, profile
     batches = [collate([train_set[j] for j in idx]) for idx in order]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in batches[1:]:
-            logits, labels = module.logits_and_labels(batch)
+            logits, labels = logits_and_labels(model, batch)
             cross_entropy(logits, labels).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()

@@ -3,8 +3,10 @@
     python bench/train_throughput.py [--size tiny|t5-small] [--batch_size 16] [--n_examples 256] [--rounds 3]
     python bench/train_throughput.py --size t5-small --batch_size 8 --n_examples 48 --rounds 2
 
-- ours:  jaqg.data.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.training.module.LMModule under a
-         Lightning Trainer with train.py's optimizer settings (``--optim`` as train.py's);
+- ours:  jaqg.data.batching (tokenize once, dynamic padding, length-grouped batches) + jaqg.training's objective and
+optimizer
+         under Lightning Fabric, as jaqg.training.loop steps, with train.py's optimizer settings (``--optim`` as
+         train.py's);
 - hf:    transformers' Seq2SeqTrainer + DataCollatorForSeq2Seq (dynamic padding), train_sampling_strategy=
          "group_by_length", its default optimizer (adamw_torch_fused), what a user would pick instead;
 - original (extra line, ``--original``): the seed's approach, every example padded to 512/64 tokens, random order.
@@ -14,7 +16,7 @@ both sides train on exactly these examples, in batches of ``--batch_size``. (Tim
 group_by_length puts each megabatch's longest batch first.) Models: ``tiny`` (make_tiny_model's tiny T5) or a
 random T5 of t5-small's shape (d_model 512, 6+6 layers, d_ff 2048, 8 heads; the character vocabulary, not 32k).
 
-Time is CPU time of this process (time.process_time) from the start of training (Lightning's on_train_start, HF's
+Time is CPU time of this process (time.process_time) from the start of training (before ours' first batch, HF's
 on_train_begin) to the last optimizer step's end, so both sides are timed on the same examples and tokens; one torch
 thread by default: the machine is shared, and wall time mostly measures the neighbours (on a GPU: wall time after a
 synchronize). Methods run interleaved, ``--rounds`` times, the order alternating between rounds; the table shows
@@ -51,7 +53,7 @@ class Args:
                     choices=["tiny", "t5-small", "t5-base"])
     device: str = arg("cpu", help="cpu | cuda (on cuda, time is wall time after a synchronize, and peak memory "
                                   "is reported)", choices=["cpu", "cuda"])
-    precision: str = arg("32", help="32 | bf16 (bf16-mixed in Lightning, bf16=True in HF)", choices=["32", "bf16"])
+    precision: str = arg("32", help="32 | bf16 (bf16-mixed in Fabric, bf16=True in HF)", choices=["32", "bf16"])
     batch_size: int = arg(16, help="examples per optimizer step, both sides")
     n_examples: int = arg(256, help="examples in the epoch each method trains on")
     rounds: int = arg(3, help="interleaved repetitions of every method")
@@ -60,7 +62,8 @@ class Args:
     jsquad: str = arg(str(ROOT.parent / "shared" / "jsquad" / "valid-v1.3.json"),
                       help="a JSQuAD JSON to prepare QA TSVs from (synthetic JSQuAD when the file is absent)")
     optim: str = arg("adamw_torch_fused", help="ours: train.py's --optim", choices=["adamw", "adamw_torch_fused"])
-    attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: jaqg.models.t5_attention's "
+    attn_implementation: str = arg("auto", help="ours: train.py's --attn_implementation (auto: "
+                                                "jaqg.models.t5_attention's "
                                                 "chunked attention; hf keeps transformers' default, sdpa)",
                                    choices=["auto", "sdpa", "eager"])
     original: bool = arg(False, help="also time the seed's approach (pad to 512/64, random order)")
@@ -98,31 +101,36 @@ def clock(device: str) -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def epoch_lightning(model, train_set, collate, batch_size: int, optim: str, sampler=None,
-                    device: str = "cpu", precision: str = "32") -> list:
-    """One epoch of LMModule under a Lightning Trainer; (wall, cpu) after each optimizer step."""
-    import pytorch_lightning as pl
+def epoch_ours(model, train_set, collate, batch_size: int, optim: str, sampler=None,
+               device: str = "cpu", precision: str = "32") -> list:
+    """One epoch of train.py's step (jaqg.training: the objective, optimizer, schedule and clipping under Lightning
+    Fabric, as jaqg.training.loop runs them); (wall, cpu) after each optimizer step."""
+    from lightning_fabric import Fabric
     from torch.utils.data import DataLoader
-    from jaqg.training.module import LMModule
 
-    times = []
-
-    class Clock(pl.Callback):
-        def on_train_start(self, *args):
-            times.append(clock(device))
-
-        def on_train_batch_end(self, *args):
-            times.append(clock(device))
+    from jaqg.training.objectives import get_objective
+    from jaqg.training.optim import build_optimizer, build_schedule
 
     loader = (DataLoader(train_set, batch_sampler=sampler, collate_fn=collate) if sampler else
               DataLoader(train_set, batch_size=batch_size, shuffle=True, collate_fn=collate))
-    lightning_precision = "bf16-mixed" if precision == "bf16" else "32"
-    trainer = pl.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=1,
-                         precision=lightning_precision, limit_val_batches=0, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[Clock()], gradient_clip_val=1.0, log_every_n_steps=10)
-    module = LMModule(model, learning_rate=1e-4, optimizer=optim, precision=lightning_precision)
-    trainer.fit(module, train_dataloaders=loader)
+    fabric_precision = "bf16-mixed" if precision == "bf16" else "32"
+    fabric = Fabric(accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=fabric_precision)
+    model.train()
+    optimizer = build_optimizer(model, optim, learning_rate=1e-4, precision=fabric_precision)
+    scheduler = build_schedule(optimizer, len(loader))
+    model, optimizer = fabric.setup(model, optimizer)
+    loader = fabric.setup_dataloaders(loader, use_distributed_sampler=False)
+    objective = get_objective("ce")
+    times = [clock(device)]
+    for batch in loader:
+        loss = objective(model, batch)
+        fabric.backward(loss)
+        fabric.clip_gradients(model, optimizer, max_norm=1.0, error_if_nonfinite=False)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        float(loss)  # the loop reads the loss every step (log, NaN guard)
+        times.append(clock(device))
     return times
 
 
@@ -225,9 +233,9 @@ def length_grouped_batches(args: WorkDirArgs, batch_size: int, n_examples: int, 
                            prefix: str) -> BenchBatches:
     """This bench's QA data and model (made in ``args.work_dir``, or a temp dir named ``prefix``...), the first
     ``n_examples`` training examples tokenized, and their first ``n_batches`` length-grouped batches (seed 0)."""
-    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.training.experiment import load_pretrained
     from jaqg.core.io import read_examples
+    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.models.loading import load_pretrained
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix=prefix))
     data, model_dir, described = prepare(work, Args(size=args.size))
@@ -243,12 +251,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import logging
     import warnings
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning_fabric").setLevel(logging.ERROR)
     logging.getLogger("transformers").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
-    from jaqg.training.experiment import load_pretrained
     from jaqg.core.io import read_examples
+    from jaqg.data.batching import Collator, LengthGroupedBatchSampler, TokenizedDataset
+    from jaqg.models.loading import load_pretrained
     from jaqg.models.t5_attention import set_attention
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="train_bench_"))
@@ -271,13 +279,13 @@ def main() -> None:
         sampler = LengthGroupedBatchSampler(train_set.lengths, args.batch_size, seed=0)
         model = copy.deepcopy(base_model)
         set_attention(model, args.attn_implementation)
-        times = epoch_lightning(model, train_set, collate, args.batch_size, args.optim, sampler=sampler,
+        times = epoch_ours(model, train_set, collate, args.batch_size, args.optim, sampler=sampler,
                                 device=args.device, precision=args.precision)
         return times, collate.tokens
 
     def original():
         collate = CountingCollator(pad_to_fixed(Collator(tokenizer.pad_token_id), 512, 64))
-        return epoch_lightning(copy.deepcopy(base_model), train_set, collate, args.batch_size, args.optim,
+        return epoch_ours(copy.deepcopy(base_model), train_set, collate, args.batch_size, args.optim,
                                device=args.device, precision=args.precision), collate.tokens
 
     hf_optim = []

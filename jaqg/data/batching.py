@@ -83,14 +83,15 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     list and takes every ``num_replicas``-th batch, so ranks share nothing and get the same count
     (the list is padded by repeating batches when it does not divide evenly).
 
-    ``start_batch`` (set by a resumed run, see ``experiment.BatchedData``) makes the next iteration begin at
+    ``start_batch`` (set by a resumed run, see ``jaqg.training.loop``) makes the next iteration begin at
     that batch of the epoch's list, so a run continued mid-epoch sees exactly the batches the uninterrupted run
-    would have; later iterations start at 0 again. ``len()`` is always the whole epoch's count, which Lightning
-    compares with its restored batch counter.
+    would have; later iterations start at 0 again. ``len()`` is always the whole epoch's count, which the training
+    loop counts an epoch's batches by.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 num_replicas: int = 1, rank: int = 0, bucket_factor: int = 50, drop_last: bool = False):
+                 num_replicas: int = 1, rank: int = 0, bucket_factor: int = 50, drop_last: bool = False,
+                 even: bool = True):
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -99,6 +100,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.bucket_factor = bucket_factor
         self.drop_last = drop_last
+        self.even = even
         self.epoch = 0
         self.start_batch = 0
 
@@ -127,7 +129,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         if self.num_replicas > 1:
             if self.drop_last:
                 batches = batches[: len(batches) - len(batches) % self.num_replicas]
-            else:
+            elif self.even:
                 batches = batches + batches[: -len(batches) % self.num_replicas]
             batches = batches[self.rank:: self.num_replicas]
         return batches

@@ -128,7 +128,7 @@ def _predict(capsys, model_dir: Path, input_file: Path, tmp_path: Path) -> list[
 def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, recipe):
     """train.py (--do_train --do_eval), predict.py, and for AQG models generate.py with --bad_words."""
     import generate
-    import train
+    from jaqg.cli import train
     out = tmp_path / "model"
     status, _, err = run_main_in_process(capsys, train.main, "train.py", "--do_train", "--do_eval",
                                          f"--model_name_or_path={standins[name]}", f"--data_dir={data / recipe}",
@@ -164,7 +164,7 @@ def test_seq2seq_recipes_on_standins(capsys, standins, data, tmp_path, name, rec
 def test_run_clm_recipes_on_standins(capsys, standins, data, tmp_path, name, lora):
     """run_clm.py full and LoRA (merged); the saved tokenizer encodes as SentencePiece (rinna: the issue's texts,
     unknown characters as <unk> 0, never </s> 2); predict.py runs on the output_dir."""
-    import run_clm
+    from jaqg.cli import train_clm as run_clm
     out = tmp_path / "output_gpt"
     flags = ["--lora_r=4", "--lora_alpha=8", "--merge_lora"] if lora else []
     status, stdout, err = run_main_in_process(capsys, run_clm.main, "run_clm.py",

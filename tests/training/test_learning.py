@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from jaqg.training.experiment import read_log
+from jaqg.training.log import read_log
 
 # The recipe of docs/learning_from_scratch.md (--max_steps overrides the default 3 epochs, as in HF).
 N_TRAIN, N_TEST, MAX_SENTENCES = 8000, 300, 1
@@ -39,8 +39,9 @@ def test_tiny_t5_learns_synthetic_qa(tmp_path, run):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     log = read_log(out / "logs" / "metrics.csv")
     curve = " ".join(f"{s}:{v:.3f}" for s, v in log["val_loss"])
-    print(f"\nlearning test: {elapsed:.0f}s wall in all, train.py {train_cpu:.0f} CPU-s, test exact_match {metrics['exact_match']:.1f} "
-          f"char_f1 {metrics['char_f1']:.1f} (n={metrics['n']})\nval_loss by step: {curve}")
+    print(f"\nlearning test: {elapsed:.0f}s wall in all, train.py {train_cpu:.0f} CPU-s, "
+          f"test exact_match {metrics['exact_match']:.1f} char_f1 {metrics['char_f1']:.1f} (n={metrics['n']})\n"
+          f"val_loss by step: {curve}")
     assert metrics["n"] == N_TEST
     assert log["val_loss"][-1][0] >= 1999  # trained the full schedule (the last validation is at the end)
     assert metrics["exact_match"] >= 80, proc.stdout[-3000:]

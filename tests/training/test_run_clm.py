@@ -12,12 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-import run_clm
-from jaqg.data.batching import IGNORE_INDEX
-from jaqg.data.clm_data import (encode_example, fit_block, group_texts, load_clm_dataset, load_tokenizer,
-                            read_gpt_examples)
+from jaqg.cli import train_clm as run_clm
 from jaqg.cli.args import run_cli
 from jaqg.core.errors import UserError
+from jaqg.data.batching import IGNORE_INDEX
+from jaqg.data.clm_data import (
+    encode_example,
+    fit_block,
+    group_texts,
+    load_clm_dataset,
+    load_tokenizer,
+    read_gpt_examples,
+)
 from jaqg.data.formats import GPT_END, GPT_SEP, HL_TOKEN
 from jaqg.models.lora import add_lora, load_causal_lm
 
@@ -162,7 +168,7 @@ def test_lora_trains_only_adapters_and_merged_export_matches(trained, gpt_data, 
         "--lora_r", "8", "--learning_rate=1e-2", "--merge_lora", f"--output_dir={out}", "--resume")
     assert "resumed at step 20" in capsys.readouterr().out
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 30
-    from jaqg.training.experiment import read_log
+    from jaqg.training.log import read_log
     assert read_log(out / "logs" / "metrics.csv")["val_loss"][-1][0] >= 29  # validated after the resume
     resumed = load_causal_lm(str(out)).eval()  # the best of all validations, merged again
     with torch.no_grad():
@@ -231,3 +237,22 @@ def test_do_lower_case_from_tokenizer_config(tmp_path):
     reloaded = load_tokenizer(str(tmp_path / "saved"))
     assert reloaded("GPT ABC")["input_ids"] == tokenizer("gpt abc")["input_ids"]
     assert reloaded.decode(reloaded("山梨県の甲府市", add_special_tokens=False)["input_ids"]) == "山梨県の甲府市"
+
+
+@pytest.mark.parametrize("flags, want", [
+    (["--block_size=1000"], "--block_size 1000 exceeds the model's context of 512 tokens"),
+    (["--block_size=64", "--do_eval", "--max_new_tokens=512"],
+     "--max_new_tokens 512 leaves no room for a prompt in the model's context of 512 tokens"),
+])
+def test_lengths_past_the_position_embeddings_stop_with_one_line(small_gpt2, gpt_data, tmp_path, capsys, flags, want):
+    """A GPT-2 has n_positions position embeddings: a block or a generation past them would index beyond them."""
+    out = tmp_path / "out"
+    argv = [f"--model_name_or_path={small_gpt2}", f"--train_file={gpt_data}/train.txt",
+            f"--validation_file={gpt_data}/dev.txt", "--do_train", f"--output_dir={out}", *flags]
+    capsys.readouterr()  # the fixtures' output
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(lambda: run_clm.main(argv), prog="run_clm.py")
+    err = capsys.readouterr().err.strip()  # transformers' loading bar, then the error's one line
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith(f"run_clm.py: error: {want}")
+    assert not (out / "checkpoints").exists()

@@ -2,12 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 import random
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,7 +101,7 @@ def rising_run(tmp_path_factory, tiny):
 
 
 def val_losses(out_dir):
-    from jaqg.training.experiment import read_log
+    from jaqg.training.log import read_log
     return read_log(Path(out_dir) / "logs" / "metrics.csv")["val_loss"]
 
 
@@ -119,8 +119,8 @@ def test_exports_best_not_last_model(rising_run):
     assert best["global_step"] < last["global_step"] == 16
     exported = load_file(out / "model.safetensors")
     name = "decoder.block.0.layer.2.DenseReluDense.wo.weight"
-    assert torch.equal(exported[name], best["state_dict"][f"model.{name}"])
-    assert not torch.equal(exported[name], last["state_dict"][f"model.{name}"])
+    assert torch.equal(exported[name], best["state_dict"][name])
+    assert not torch.equal(exported[name], last["state_dict"][name])
     AutoModelForSeq2SeqLM.from_pretrained(out)  # loadable as a HF model
     run_config = json.loads((out / "run_config.json").read_text(encoding="utf-8"))
     assert run_config["data"]["task"] == "qa" and run_config["max_steps"] == 16
@@ -149,8 +149,8 @@ def test_eval_without_train_loads_output_dir(rising_run):
 
 
 def test_references_come_from_test_references_json(tmp_path):
-    from jaqg.training.experiment import load_references
     from jaqg.core.io import read_examples
+    from jaqg.training.evaluate import load_references
     data = make_data(tmp_path / "data", n_train=1, n_dev=1, n_test=3)
     examples = read_examples(data / "test.tsv")
     assert load_references(data, examples) == [[e.target] for e in examples]
@@ -197,7 +197,8 @@ def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tm
     resumed = train_py(*args, "--output_dir", out, "--resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resumed at step {killed_at}" in resumed.stdout
-    # Lightning's "dataloader is not resumable ... unreliable results" warning is silenced: our sampler resumes
+    # no "dataloader is not resumable ... unreliable results" warning (Lightning's Trainer gave one): the sampler
+    # resumes
     assert "not resumable" not in resumed.stdout + resumed.stderr
     assert "trained 80 steps" in resumed.stdout and "trained 80 steps" in whole.stdout
     want, got = val_losses(tmp_path / "whole"), val_losses(out)
@@ -226,7 +227,7 @@ def test_resume_inside_a_gradient_accumulation_window_ends_where_the_uninterrupt
     proc.kill()
     proc.wait()
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
-    assert checkpoint["BatchedData"]["batches_done"] == 3 and checkpoint["global_step"] in (2, 4, 6), \
+    assert checkpoint["sampler"]["batches_done"] == 3 and checkpoint["global_step"] in (2, 4, 6), \
         "the run must die inside an accumulation window for this test to mean anything"
     assert checkpoint["accumulated_gradients"]
     resumed = train_py(*args, "--output_dir", out, "--resume")
@@ -258,7 +259,7 @@ def test_ctrl_c_exits_130_and_exports_nothing(tmp_path, tiny):
 NAN_WRAPPER = '''
 import sys
 from jaqg.cli.args import run_cli
-from jaqg.training.module import cross_entropy, register_loss
+from jaqg.training.objectives import cross_entropy, register_loss
 
 calls = 0
 
@@ -269,7 +270,7 @@ def nan_after_3(logits, labels, **options):
     calls += 1
     return cross_entropy(logits, labels) * (float("nan") if calls > 3 else 1.0)
 
-import train
+from jaqg.cli import train
 run_cli(train.main, prog="train.py")
 '''
 
@@ -293,7 +294,8 @@ def test_custom_loss_and_nan_guard(tmp_path, tiny):
 def test_label_smoothing_loss_matches_torch():
     import torch
     import torch.nn.functional as F
-    from jaqg.training.module import LOSSES
+
+    from jaqg.training.objectives import LOSSES
     torch.manual_seed(0)
     logits = torch.randn(3, 5, 11)
     labels = torch.randint(0, 11, (3, 5))
@@ -318,7 +320,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny):
 @pytest.mark.parametrize("case", ["no_data_dir", "no_model", "malformed_tsv", "eval_without_model", "resume_nothing",
                                   "earlier_run", "resume_changed"])
 def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
-    import train
+    from jaqg.cli import train
     from jaqg.core.errors import UserError
     data, model = tiny
     bad = tmp_path / "data"
@@ -366,7 +368,8 @@ def test_cli_error_is_one_line_exit_2(tmp_path):
 
 def test_collator_pads_inputs_and_masks_labels():
     from jaqg.data.batching import Collator
-    batch = Collator(pad_token_id=0)([{"input_ids": [5, 6, 1], "labels": [7, 1]}, {"input_ids": [5, 1], "labels": [8, 9, 1]}])
+    batch = Collator(pad_token_id=0)([{"input_ids": [5, 6, 1], "labels": [7, 1]},
+                                      {"input_ids": [5, 1], "labels": [8, 9, 1]}])
     assert batch["input_ids"].tolist() == [[5, 6, 1], [5, 1, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [[7, 1, -100], [8, 9, 1]]
@@ -374,8 +377,9 @@ def test_collator_pads_inputs_and_masks_labels():
 
 def test_tokenized_dataset_counts_truncation_and_keeps_eos(tiny):
     from transformers import AutoTokenizer
-    from jaqg.data.batching import TokenizedDataset
+
     from jaqg.core.io import Example
+    from jaqg.data.batching import TokenizedDataset
     tokenizer = AutoTokenizer.from_pretrained(tiny[1])
     ds = TokenizedDataset([Example("a", "赤い花", "赤"), Example("b", "とても古い花", "青い色")], tokenizer,
                           max_input_length=4, max_target_length=3)
@@ -419,12 +423,8 @@ def test_length_grouped_sampler_ddp_shares_and_padding():
     (40, 3, 8, 8),         # a sensible interval is kept
 ])
 def test_validation_interval_always_validates_a_run(max_steps, epochs, interval, want):
-    from types import SimpleNamespace
-    from jaqg.training.experiment import Experiment
-    args = SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, val_check_interval=interval,
-                           train_batch_size=4, gradient_accumulation_steps=1)
-    fake = SimpleNamespace(args=args, data=SimpleNamespace(train_set=[None] * 48))
-    assert Experiment._val_interval(fake) == want
+    from jaqg.training.config import batches_per_epoch, validation_interval
+    assert validation_interval(max_steps, epochs, interval, batches_per_epoch(48, 4), 1) == want
 
 
 def test_save_total_limit_keeps_that_many_best_checkpoints(tmp_path, tiny):
@@ -439,14 +439,17 @@ def test_save_total_limit_keeps_that_many_best_checkpoints(tmp_path, tiny):
 def test_pretrained_loads_fp32_and_gradient_checkpointing_turns_on(tmp_path, tiny):
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-    from jaqg.training.experiment import Experiment, TrainingArgs, load_pretrained
+
+    from jaqg.models.loading import load_pretrained
+    from jaqg.training.config import TrainingConfig
+    from jaqg.training.experiment import Experiment
     half = tmp_path / "bf16_model"
     AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).to(torch.bfloat16).save_pretrained(half)
     AutoTokenizer.from_pretrained(tiny[1]).save_pretrained(half)
     model, tokenizer = load_pretrained(str(half))
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # transformers 5 would keep bf16
     assert not model.is_activation_checkpointing
-    Experiment(TrainingArgs(output_dir=str(tmp_path / "out"), gradient_checkpointing=True), model, tokenizer, None)
+    Experiment(TrainingConfig(output_dir=str(tmp_path / "out"), gradient_checkpointing=True), model, tokenizer, None)
     assert model.is_activation_checkpointing and not model.config.use_cache
 
 
@@ -463,8 +466,8 @@ def test_max_steps_overrides_epochs_and_the_last_step_is_validated(tmp_path, tin
 
 
 def test_bf16_mixed_precision_trains_with_the_default_optimizer(tmp_path, tiny):
-    """Lightning will not clip a fused optimizer's gradients under mixed precision: the default fused AdamW
-    gives way to torch's loop there instead of failing at the first step."""
+    """Under mixed precision the default fused AdamW gives way to torch's loop (a gradient scaler unscales before
+    clipping) instead of failing at the first step."""
     data, model = tiny
     proc = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--output_dir", tmp_path / "o",
                     "--max_steps", 2, "--precision", "bf16-mixed", *FAST)
@@ -473,49 +476,44 @@ def test_bf16_mixed_precision_trains_with_the_default_optimizer(tmp_path, tiny):
 
 
 def test_resume_of_a_run_recorded_with_the_old_default_optimizer(tmp_path):
-    from jaqg.training.experiment import TrainingArgs
     from jaqg.core.io import write_json
+    from jaqg.training.config import TrainingConfig
     write_json(tmp_path / "run_config.json", {"optimizer": "adamw", "learning_rate": 3e-4})
-    assert TrainingArgs(output_dir=str(tmp_path), resume=True).optimizer == "adamw"  # its own command continues it
+    assert TrainingConfig(output_dir=str(tmp_path), resume=True).optimizer == "adamw"  # its own command continues it
     from jaqg.core.errors import UserError
-    with pytest.raises(UserError, match="--optimizer 'adamw' -> 'adafactor'"):
-        TrainingArgs(output_dir=str(tmp_path), resume=True, optimizer="adafactor")
+    with pytest.raises(UserError, match="optimizer 'adamw' -> 'adafactor'") as e:  # the library names fields
+        TrainingConfig(output_dir=str(tmp_path), resume=True, optimizer="adafactor")
+    assert "--" not in str(e.value)
+    assert "--resume: --optimizer 'adamw' -> 'adafactor'" in e.value.render(lambda name: f"--{name}")  # the CLI's
 
 
 def test_progress_bar_has_no_negative_epoch_count_under_max_steps():
-    """--max_steps leaves the epoch count open (max_epochs -1): Rich's bar said "Epoch 0/-2"."""
-    from types import SimpleNamespace
-    from jaqg.training.experiment import progress_bar
-    bar = progress_bar()
-    if bar is None:
-        pytest.skip("rich is not installed: Lightning's TQDM bar shows no epoch count")
-    bar._trainer = SimpleNamespace(max_epochs=-1)
-    assert bar._get_train_description(0).strip() == "Epoch 0"
-    bar._trainer = SimpleNamespace(max_epochs=3)
-    assert bar._get_train_description(1).strip() == "Epoch 1/2"
+    """max_steps leaves the epoch count open (max_epochs -1): Lightning's Rich bar said "Epoch 0/-2"."""
+    from jaqg.training.loop import progress_description
+    assert progress_description(0, -1).strip() == "Epoch 0"
+    assert progress_description(1, 3).strip() == "Epoch 1/2"
 
 
 def test_fused_adamw_makes_the_default_update(tiny):
     """--optim adamw_torch_fused (HF's name and default): one fused kernel, the same AdamW update up to rounding."""
     import torch
-    from types import SimpleNamespace
     from transformers import AutoModelForSeq2SeqLM
-    from jaqg.training.module import LMModule
+
+    from jaqg.training.objectives import cross_entropy, logits_and_labels
+    from jaqg.training.optim import build_optimizer
     batch = {"input_ids": torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]]),
              "attention_mask": torch.tensor([[1] * 4, [1] * 3 + [0]]), "labels": torch.tensor([[6, 1], [9, -100]])}
     weights = []
     for name in ("adamw", "adamw_torch_fused"):
-        module = LMModule(AutoModelForSeq2SeqLM.from_pretrained(tiny[1]), optimizer=name, learning_rate=1e-2,
-                          weight_decay=0.01)
-        module._trainer = SimpleNamespace(estimated_stepping_batches=10)  # all configure_optimizers reads
-        optimizer = module.configure_optimizers()["optimizer"]
+        model = AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).train()
+        optimizer = build_optimizer(model, name, learning_rate=1e-2, weight_decay=0.01)
         assert bool(optimizer.defaults["fused"]) == (name == "adamw_torch_fused")
         for _ in range(3):
-            logits, labels = module.logits_and_labels(batch)
-            module.loss_fn(logits, labels).backward()
+            logits, labels = logits_and_labels(model, batch)
+            cross_entropy(logits, labels).backward()
             optimizer.step()
             optimizer.zero_grad()
-        weights.append(torch.cat([p.detach().flatten() for p in module.parameters()]))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in
                                                    AutoModelForSeq2SeqLM.from_pretrained(tiny[1]).parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=1e-6)
@@ -524,7 +522,7 @@ def test_fused_adamw_makes_the_default_update(tiny):
 def test_eval_alone_reads_the_data_dir_the_model_was_trained_on(tmp_path, capsys):
     """`train.py --do_eval --output_dir M` used to score a multitask or AQG model on the default data/ (QA),
     overwriting its metrics with scores on the wrong task."""
-    import train
+    from jaqg.cli import train
     from jaqg.cli.args import parse_args
     trained_on, out = tmp_path / "data_multi", tmp_path / "model"
     trained_on.mkdir()
@@ -536,3 +534,86 @@ def test_eval_alone_reads_the_data_dir_the_model_was_trained_on(tmp_path, capsys
     assert parse_args(train.Args, ["--do_train", "--output_dir", str(out)]).data_dir == "data"
     trained_on.rmdir()  # moved away since: the default again
     assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out)]).data_dir == "data"
+
+
+def test_ddp_validation_loss_equals_one_process(tmp_path, tiny):
+    """Validation sees every dev example exactly once and reports the global token-weighted mean: with learning
+    rate 0 (the weights stay as loaded) two DDP processes report what one does. 16 dev examples in batches of 6
+    make 3 batches: uneven shards (2 + 1), which the old sampler evened out by repeating a batch on one rank."""
+    data, model = tiny
+    args = ["--do_train", "--model_name_or_path", model, "--data_dir", data, "--accelerator", "cpu",
+            "--max_steps", 1, "--learning_rate", 0, "--train_batch_size", 4, "--eval_batch_size", 6]
+    one = train_py(*args, "--devices", 1, "--output_dir", tmp_path / "one")
+    assert one.returncode == 0, one.stdout + one.stderr
+    two = train_py(*args, "--devices", 2, "--strategy", "ddp", "--output_dir", tmp_path / "two")
+    assert two.returncode == 0, two.stdout + two.stderr
+    want, got = val_losses(tmp_path / "one"), val_losses(tmp_path / "two")
+    assert len(want) == len(got) == 1
+    assert got[0][1] == pytest.approx(want[0][1], abs=1e-5)
+
+
+def test_validation_sampler_covers_every_example_once_across_ranks():
+    from jaqg.data.batching import LengthGroupedBatchSampler
+    lengths = list(range(16))
+    shares = [list(LengthGroupedBatchSampler(lengths, 6, shuffle=False, num_replicas=2, rank=r, even=False))
+              for r in range(2)]
+    assert [len(s) for s in shares] == [2, 1]
+    assert sorted(i for s in shares for b in s for i in b) == lengths
+
+
+OBJECTIVE_CALLS = []
+
+
+def test_objective_plug_in_gets_model_and_batch_and_logs_its_values(tmp_path, tiny):
+    """A registered objective (model, batch) -> (loss, logs) trains and its logs become columns of metrics.csv."""
+    from jaqg.cli import train
+    from jaqg.training.log import read_log
+    from jaqg.training.objectives import OBJECTIVES, cross_entropy, logits_and_labels, register_objective
+
+    @register_objective("ce_and_token_count")
+    def ce_and_token_count(model, batch, **options):
+        OBJECTIVE_CALLS.append((set(batch), options["config"].loss))
+        logits, labels = logits_and_labels(model, batch)
+        return cross_entropy(logits, labels), {"labelled_tokens": int((labels != -100).sum())}
+
+    data, model = tiny
+    out = tmp_path / "out"
+    try:
+        assert train.main(["--do_train", "--model_name_or_path", str(model), "--data_dir", str(data), "--output_dir",
+                           str(out), "--loss", "ce_and_token_count", "--max_steps", "3", "--log_every_n_steps", "1",
+                           "--accelerator", "cpu", "--devices", "1", *map(str, FAST)]) == 0
+    finally:
+        del OBJECTIVES["ce_and_token_count"]
+    assert len(OBJECTIVE_CALLS) == 3
+    assert all(keys >= {"input_ids", "attention_mask", "labels"} and loss == "ce_and_token_count"
+               for keys, loss in OBJECTIVE_CALLS)
+    log = read_log(out / "logs" / "metrics.csv")
+    assert [s for s, _ in log["labelled_tokens"]] == [0, 1, 2] and all(v > 0 for _, v in log["labelled_tokens"])
+    assert [s for s, _ in log["train_loss"]] == [0, 1, 2] and len(log["val_loss"]) == 1
+    assert (out / "model.safetensors").exists()
+
+
+def test_a_loss_on_logits_is_an_objective_and_unknown_ones_are_refused(tiny):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    from jaqg.core.errors import ParamError
+    from jaqg.training.objectives import (
+        LOSSES,
+        cross_entropy,
+        from_loss,
+        get_objective,
+        logits_and_labels,
+        split_result,
+    )
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny[1])
+    batch = {"input_ids": torch.tensor([[5, 6, 7, 1], [8, 9, 1, 0]]),
+             "attention_mask": torch.tensor([[1] * 4, [1] * 3 + [0]]), "labels": torch.tensor([[6, 1], [9, -100]])}
+    want = cross_entropy(*logits_and_labels(model, batch))
+    loss, logs = split_result(get_objective("ce")(model, batch, label_smoothing=0.1))
+    assert torch.equal(loss, want) and logs == {}
+    smoothed = from_loss(LOSSES["label_smoothing"])(model, batch, label_smoothing=0.2)
+    assert torch.allclose(smoothed, LOSSES["label_smoothing"](*logits_and_labels(model, batch), label_smoothing=0.2))
+    with pytest.raises(ParamError, match="no_such_loss: unknown") as e:
+        get_objective("no_such_loss")
+    assert e.value.param == "loss"
