@@ -19,10 +19,11 @@ from ..training.data import TrainingData, data_report
 from ..training.evaluate import evaluate
 from ..training.experiment import Experiment, seed_everything
 from .args import arg, parse_args
+from .generation_args import BackendArgs
 
 
 @dataclass
-class Args(TrainingConfig):
+class Args(TrainingConfig, BackendArgs):
     """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
     data_dir: Optional[str] = arg(None, help="prepared data dir with train.tsv, dev.tsv, test.tsv (default: data; "
                                              "--do_eval alone: the data dir the model in --output_dir was trained on)")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(args.output_dir, data_dir, args.output_dir, batch_size=args.eval_batch_size,
                  max_input_length=args.max_input_length, max_new_tokens=args.max_target_length,
                  num_beams=args.num_beams, repetition_penalty=args.repetition_penalty,
-                 tokenizers=args.eval_tokenizers, limit=args.max_eval_samples)
+                 tokenizers=args.eval_tokenizers, limit=args.max_eval_samples, **args.backend_kwargs())
         print(f"predictions: {Path(args.output_dir) / 'predictions.tsv'}\nmetrics: "
               f"{Path(args.output_dir) / 'metrics.json'}")
     return 0

@@ -172,7 +172,8 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
             out, batch_size=args.eval_batch_size,
             max_input_length=max(1, min(context_length(model), 1024) - args.max_new_tokens),
             max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, tokenizers=args.eval_tokenizers,
-            tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir, metrics=results)
+            tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir, metrics=results,
+            data_info=data_report(Path(args.validation_file).parent))  # a prepared dir's task: windows keep <hl>
         print(f"predictions: {out / 'predictions.tsv'}")
     else:
         write_json(out / "metrics.json", results)

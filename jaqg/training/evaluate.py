@@ -19,6 +19,8 @@ from ..core.io import prediction_text, read_examples, write_json, write_rows
 from ..data.formats import GPT_SEP, task_of_input
 from ..evaluation.metrics import compute_metrics, format_report, read_raw_reference_map, read_reference_map, score_data
 from ..generation.decoding import clean_prediction, generate, load_model
+from ..generation.fitting import model_templates
+from ..generation.outputs import GenerationStats
 from .data import TrainingData, data_report
 from .objectives import loss_sums
 
@@ -29,18 +31,24 @@ def evaluate_examples(model, tokenizer, ids: Sequence[str], inputs: Sequence[str
                       num_beams: int = 1, repetition_penalty: float = 1.0, tokenizers=("mecab",),
                       tokenizer_name_or_path: str | None = None, tsv_path: Path | None = None,
                       task_prefixes: dict | None = None, keep_special_tokens: Sequence[str] = (),
-                      metrics: dict | None = None) -> dict:
+                      metrics: dict | None = None, data_info: dict | None = None) -> dict:
     """Generate for ``inputs``, write predictions.tsv and metrics.json into output_dir, return the metrics.
 
     ``references``: per example (default: its target); ``tsv_path``: the data TSV, for JGLUE's raw golds beside
     it and the breakdowns; ``task_prefixes``: a multitask data dir's, adding per-task scores (``by_task``);
-    ``metrics``: values reported first (e.g. run_clm.py's perplexity)."""
+    ``metrics``: values reported first (e.g. run_clm.py's perplexity); ``data_info``: the data dir's task and
+    templates, so that inputs over the limit are windowed around their answer or question, not cut blind, and QA
+    answers holding ``<unk>`` are mapped back to their context. ``metrics["generation"]`` counts what generation
+    cut, repaired or dropped (jaqg.generation.outputs.GenerationStats: ``inputs_cut``, ``unk_in_outputs``, ...)."""
     output_dir = Path(output_dir)
     ids = list(ids)
     references = [list(r) for r in references] if references is not None else [[t] for t in targets]
+    stats = GenerationStats()
     outputs = generate(model, tokenizer, list(inputs), batch_size=batch_size, max_input_length=max_input_length,
                        max_new_tokens=max_new_tokens, num_beams=num_beams, repetition_penalty=repetition_penalty,
-                       progress=True, keep_special_tokens=tuple(keep_special_tokens))
+                       progress=True, keep_special_tokens=tuple(keep_special_tokens),
+                       templates=model_templates(data_info), extractive=(data_info or {}).get("task") == "qa",
+                       stats=stats)
     fields = [clean_prediction(o[0] if o else "") for o in outputs]
     write_rows(output_dir / "predictions.tsv", [[i, p, t] for i, p, t in zip(ids, fields, targets)])
     predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back (<empty> is "")
@@ -49,7 +57,7 @@ def evaluate_examples(model, tokenizer, ids: Sequence[str], inputs: Sequence[str
     raw_map = read_raw_reference_map(ids, tsv_path=tsv_path) if tsv_path else None
     scores, _ = score_data(predictions, ids, references, tsv_path=tsv_path, tokenizers=tuple(tokenizers),
                            tokenizer_name_or_path=tokenizer_name_or_path, raw_map=raw_map)
-    results = {**(metrics or {}), **scores}
+    results = {**(metrics or {}), **scores, "generation": stats.as_dict()}
     if task_prefixes:  # a multitask data dir: the same metrics per task, the task read from the input's prefix
         raw = raw_map[0] if raw_map else None
         raw_references = [raw[i] for i in ids] if raw else references
@@ -74,13 +82,15 @@ def load_references(data_dir: Path, examples) -> list[list[str]]:
 
 def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,
              max_input_length: int = 512, max_new_tokens: int = 64, num_beams: int = 1,
-             repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None) -> dict:
-    """Generate for data_dir/test.tsv with the model in model_dir; predictions.tsv and metrics.json in output_dir."""
+             repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None,
+             backend: str = "transformers", ct2_compute_type: str = "float32") -> dict:
+    """Generate for data_dir/test.tsv with the model in model_dir (on ``backend``, jaqg.generation.decoding's
+    load_model); predictions.tsv and metrics.json in output_dir."""
     data_dir = Path(data_dir)
     examples = read_examples(data_dir / "test.tsv")[:limit]
     if not examples:
         raise UserError(f"{data_dir / 'test.tsv'}: no examples to evaluate")
-    model, tokenizer = load_model(str(model_dir))
+    model, tokenizer = load_model(str(model_dir), backend=backend, ct2_compute_type=ct2_compute_type)
     info = data_report(data_dir) or {}
     return evaluate_examples(model, tokenizer, [e.id for e in examples], [e.input for e in examples],
                              [e.target for e in examples], output_dir, references=load_references(data_dir, examples),
@@ -88,7 +98,8 @@ def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path
                              num_beams=num_beams, repetition_penalty=repetition_penalty, tokenizers=tokenizers,
                              tokenizer_name_or_path=str(model_dir), tsv_path=data_dir / "test.tsv",
                              task_prefixes=info.get("task_prefixes"),
-                             keep_special_tokens=(GPT_SEP,) if info.get("task") in ("ae", "multi") else ())
+                             keep_special_tokens=(GPT_SEP,) if info.get("task") in ("ae", "multi") else (),
+                             data_info=info)
 
 
 def context_length(model) -> int:

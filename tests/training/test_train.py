@@ -146,6 +146,15 @@ def test_eval_without_train_loads_output_dir(rising_run):
     # score.py's keys: which golds JGLUE's metric scored, and the breakdowns (one implementation, metrics.score_data)
     assert metrics["jglue_references"].startswith("the references") and "by_answer_length" in metrics
     assert "| by_answer_length |" in proc.stdout
+    # what generation cut, repaired or dropped is counted (none of it here: short inputs, a character vocabulary)
+    assert metrics["generation"]["inputs"] == len(test_ids) and metrics["generation"]["inputs_cut"] == 0
+    cut = train_py("--do_eval", "--data_dir", data, "--output_dir", out, "--max_target_length", 8,
+                   "--max_input_length", 48)  # the question and task text fit, the context is windowed
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    inputs = [line.split("\t")[1] for line in (data / "test.tsv").read_text(encoding="utf-8").splitlines()]
+    longer = sum(len(x) + 1 > 48 for x in inputs)  # one token a character, and </s>
+    assert 0 < longer and metrics["generation"]["inputs_cut"] == longer and "longer than the limit" in cut.stderr
 
 
 def test_references_come_from_test_references_json(tmp_path):
@@ -617,3 +626,30 @@ def test_a_loss_on_logits_is_an_objective_and_unknown_ones_are_refused(tiny):
     with pytest.raises(ParamError, match="no_such_loss: unknown") as e:
         get_objective("no_such_loss")
     assert e.value.param == "loss"
+
+
+def test_a_run_replayed_from_its_run_config_ends_with_the_same_weights(tmp_path, tiny):
+    """``jaqg train --config out/run_config.json --output_dir other`` is the same run: bit-identical weights."""
+    import torch
+    from safetensors.torch import load_file
+
+    def jaqg_train(*args):
+        return subprocess.run([sys.executable, "-m", "jaqg", "train", *map(str, args)], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=ROOT)
+    data, _ = tiny
+    model = make_tiny_t5(data, tmp_path / "dropout_model", dropout=0.1)  # dropout: the seed must come back too
+    original = train_py("--do_train", "--model_name_or_path", model, "--data_dir", data, "--max_steps", 12,
+                        "--val_check_interval", 5, *FAST, "--seed", 7, "--warmup_steps", 2,
+                        "--output_dir", tmp_path / "original")
+    assert original.returncode == 0, original.stdout + original.stderr
+    config = tmp_path / "original" / "run_config.json"
+    replay = jaqg_train("--config", config, "--output_dir", tmp_path / "replay")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    want = load_file(tmp_path / "original" / "model.safetensors")
+    got = load_file(tmp_path / "replay" / "model.safetensors")
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    assert val_losses(tmp_path / "replay") == val_losses(tmp_path / "original")
+    other = jaqg_train("--config", config, "--output_dir", tmp_path / "other_seed", "--seed", 8)
+    assert other.returncode == 0, other.stdout + other.stderr  # a flag overrides the file: another run
+    changed = load_file(tmp_path / "other_seed" / "model.safetensors")
+    assert any(not torch.equal(want[k], changed[k]) for k in want)
