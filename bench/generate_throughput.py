@@ -66,6 +66,8 @@ class Args:
     device: str = arg("auto", help="auto | cpu | cuda")
     precision: str = arg("32", help="32 | bf16 | 16, both paths")
     output: Optional[str] = arg(None, help="also write the results as JSON here")
+    ct2: list[str] = arg(["float32", "int8"], help="CTranslate2 compute types to time too, each against "
+                         "hf_generate (none: --ct2 with no value is not allowed; pass --ct2 none)")
 
 
 def jsquad_inputs(n: int, source: Path, work: Path) -> tuple[list[str], Path, str]:
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.max_new_tokens} new tokens each, batch {args.batch_size}, {torch.get_num_threads()} "
               f"thread(s), device {model.device}, {model.dtype}")
         fixed = dict(max_new_tokens=args.max_new_tokens, min_new_tokens=args.max_new_tokens)
+        ct2_models = {f"ct2_{t}": load_model(model_dir, device=args.device, backend="ctranslate2", ct2_compute_type=t,
+                                             threads=max(args.threads, 1))[0]
+                      for t in args.ct2 if t != "none"}
         results = []
         for beams in args.beams:
             methods = {
@@ -167,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
                 "hf_generate": lambda: hf_generate(model, tokenizer, inputs, args.batch_size, num_beams=beams,
                                                    do_sample=False, **fixed),
             }
+            for name, ct2_model in ct2_models.items():  # the same inputs, batches, lengths; our tokenizer
+                methods[name] = lambda m=ct2_model: generate(m, tokenizer, inputs, batch_size=args.batch_size,
+                                                             num_beams=beams, **fixed)
             if args.one_by_one:
                 methods["one_by_one"] = lambda: one_by_one(model, tokenizer, inputs, num_beams=beams,
                                                            do_sample=False, **fixed)
@@ -176,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                          **fixed)
                 hf_generate(model, tokenizer, inputs[:args.batch_size], args.batch_size, num_beams=beams,
                             do_sample=False, **fixed)
+                for ct2_model in ct2_models.values():
+                    generate(ct2_model, tokenizer, inputs[:args.batch_size], batch_size=args.batch_size,
+                             num_beams=beams, **fixed)
             for r in range(args.rounds):
                 names = list(methods) if r % 2 == 0 else list(methods)[::-1]  # alternate who goes first
                 for name in names:
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                     timings[name].append(seconds_now(model.device) - start)
             rate = {name: len(inputs) / statistics.median(seconds) for name, seconds in timings.items()}
             per_round = {name: [theirs / mine for mine, theirs in zip(timings["ours"], seconds)]
-                         for name, seconds in timings.items() if name != "ours"}
+                         for name, seconds in timings.items() if name != "ours" and name not in ct2_models}
             results.append({"num_beams": beams, "batch_size": args.batch_size, "questions_per_cpu_s": rate,
                             "cpu_seconds": timings, "per_round_speedups": per_round})
             decoding = "greedy" if beams == 1 else f"beam {beams}"
@@ -196,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
                 line += (f" | {name} {rate[name]:7.2f} q/CPU-s, ours is {statistics.median(ratios):.2f}x "
                          f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
             print(line + f"; target vs hf_generate {target}x", flush=True)
+            for name in ct2_models:  # CTranslate2 against what a user would write: batched model.generate
+                ratios = [hf / mine for mine, hf in zip(timings[name], timings["hf_generate"])]
+                r = results[-1]
+                r.setdefault("ct2_speedups_vs_hf_generate", {})[name] = ratios
+                print(f"{'':>8}  {name} {rate[name]:7.2f} q/CPU-s, {statistics.median(ratios):.2f}x hf_generate "
+                      f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x)", flush=True)
         if model.config.is_encoder_decoder:
             from jaqg.models.t5_attention import chunked_attention
             encoding = {"hf": [], "ours": []}

@@ -99,9 +99,8 @@ class Ct2Model:
         """Generated token ids per input (prompt removed, no start/end token), ``num_return_sequences`` each,
         best first: the shape ``decoding._generate_batch`` returns. Keyword arguments are ``model.generate``'s
         (``max_new_tokens``, ``do_sample``, ``bad_words_ids``, ...); ``unused`` ones are settings CTranslate2 does not
-        need (``pad_token_id``, ``logits_processor``) and raise ParamError if they would change the output."""
-        if unused.get("min_new_tokens"):
-            raise ParamError("min_new_tokens", "is not supported by the ctranslate2 backend")
+        need (``pad_token_id``, ``logits_processor``); ``min_new_tokens`` forces a length as in ``generate``."""
+        min_new_tokens = unused.get("min_new_tokens") or 0
         to_tokens = tokenizer.convert_ids_to_tokens
         options = dict(beam_size=1 if do_sample else num_beams, num_hypotheses=num_return_sequences,
                        max_length=max_new_tokens, repetition_penalty=repetition_penalty,
@@ -113,12 +112,14 @@ class Ct2Model:
         sources = [to_tokens(ids) for ids in seqs]
         if self.config.is_encoder_decoder:
             options["max_decoding_length"] = options.pop("max_length")
+            options["min_decoding_length"] = min_new_tokens
             results = self.engine.translate_batch(sources, **options)
             hyps = [r.hypotheses for r in results]
         else:
             if eos_token_id is not None:
                 options["end_token"] = to_tokens([eos_token_id])
-            results = self.engine.generate_batch(sources, include_prompt_in_result=False, **options)
+            results = self.engine.generate_batch(sources, include_prompt_in_result=False, min_length=min_new_tokens,
+                                                 **options)
             hyps = [r.sequences for r in results]
         return [[tokenizer.convert_tokens_to_ids(h) for h in row] for row in hyps]
 
