@@ -14,7 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 # `make test` stays under 10 minutes on 2 cores; the learning tests train for minutes each (CI runs both targets).
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" --durations=10 tests
 
 # The package's layers (import-linter contracts in pyproject.toml) and the linter.
 lint: $(STAMP)

@@ -132,7 +132,7 @@ def test_sampling_is_reproducible_with_seed(tiny_t5_dir):
     assert generate(model, tok, INPUTS, seed=8, **kw) != first
 
 
-@pytest.mark.parametrize("kw, message", [(dict(num_return_sequences=3), "must be at least num_return_sequences"),
+@pytest.mark.parametrize("kw, message", [(dict(num_return_sequences=3), "must be at least `num_return_sequences`"),
                                          (dict(num_beams=4, num_beam_groups=3), "multiple of"),
                                          (dict(num_beams=2, num_beam_groups=2, do_sample=True), "does not combine")])
 def test_bad_generation_flags_are_user_errors(tiny_t5_dir, kw, message):

@@ -3,7 +3,6 @@
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -330,6 +329,7 @@ def test_ddp_two_cpu_processes(tmp_path, tiny):
                                   "earlier_run", "resume_changed"])
 def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
     from jaqg.cli import train
+    from jaqg.cli.args import as_flags
     from jaqg.core.errors import UserError
     data, model = tiny
     bad = tmp_path / "data"
@@ -360,9 +360,9 @@ def test_bad_inputs_one_line_error_nothing_written(tmp_path, tiny, case):
         (tmp_path / "out" / "checkpoints" / "last.ckpt").write_bytes(b"")
         want = "holds an earlier run; pass --resume to continue it or --overwrite_output_dir"
     argv = flags + [str(x) for kv in args.items() for x in kv]
-    with pytest.raises(UserError, match=re.escape(want)) as e:
+    with pytest.raises(UserError) as e:
         train.main(argv)
-    assert "\n" not in str(e.value)
+    assert want in as_flags(str(e.value)) and "\n" not in str(e.value)  # as the command line prints it
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == (
         ["checkpoints", "last.ckpt"] if case == "earlier_run" else
         ["checkpoints", "last.ckpt", "run_config.json"] if case == "resume_changed" else [])
@@ -490,10 +490,11 @@ def test_resume_of_a_run_recorded_with_the_old_default_optimizer(tmp_path):
     write_json(tmp_path / "run_config.json", {"optimizer": "adamw", "learning_rate": 3e-4})
     assert TrainingConfig(output_dir=str(tmp_path), resume=True).optimizer == "adamw"  # its own command continues it
     from jaqg.core.errors import UserError
-    with pytest.raises(UserError, match="optimizer 'adamw' -> 'adafactor'") as e:  # the library names fields
+    with pytest.raises(UserError, match="`optimizer` 'adamw' -> 'adafactor'") as e:  # the library names fields
         TrainingConfig(output_dir=str(tmp_path), resume=True, optimizer="adafactor")
     assert "--" not in str(e.value)
-    assert "--resume: --optimizer 'adamw' -> 'adafactor'" in e.value.render(lambda name: f"--{name}")  # the CLI's
+    from jaqg.cli.args import as_flags
+    assert "--resume: --optimizer 'adamw' -> 'adafactor'" in as_flags(str(e.value))  # as the CLI prints it
 
 
 def test_progress_bar_has_no_negative_epoch_count_under_max_steps():
