@@ -104,10 +104,15 @@ def hf_generate(model, tokenizer, inputs: list[str], batch_size: int, **kw) -> l
     """transformers' batched generate on the batches ours uses (length-sorted, longest first)."""
     order = sorted(inputs, key=lambda x: -len(tokenizer(x)["input_ids"]))
     outputs = []
-    for i in range(0, len(order), batch_size):
-        enc = tokenizer(order[i:i + batch_size], return_tensors="pt", padding=True, truncation=True,
-                        max_length=512).to(model.device)
-        outputs += tokenizer.batch_decode(model.generate(**enc, **kw), skip_special_tokens=True)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right" if model.config.is_encoder_decoder else "left"  # a decoder continues the prompt
+    try:
+        for i in range(0, len(order), batch_size):
+            enc = tokenizer(order[i:i + batch_size], return_tensors="pt", padding=True, truncation=True,
+                            max_length=512).to(model.device)
+            outputs += tokenizer.batch_decode(model.generate(**enc, **kw), skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
     return outputs
 
 
