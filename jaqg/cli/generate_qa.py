@@ -9,16 +9,21 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+import torch
+import torch.distributed as dist
 
 from ..core.errors import UserError
 from ..core.io import atomic_write, write_json
 from ..evaluation.hallucination import ANALYZERS
 from ..qag.loading import load_qag_models, plan_qag_models
 from ..qag.pipeline import QagConfig, generate_qa, print_summary, read_documents
+from ..qag.sharding import sharded, world
 from .args import arg, parse_args
 from .generation_args import BackendArgs
 
@@ -67,13 +72,26 @@ def main(argv: list[str] | None = None) -> int:
     if max_input_length < 8:
         raise UserError(f"--max_input_length {max_input_length}: too small for any passage")
 
-    models = load_qag_models(plan, device=args.device, precision=args.precision, threads=args.threads,
+    rank, size = world()
+    device = args.device
+    if size > 1 and not dist.is_initialized():  # under torchrun: each rank a shard of the documents (sharding.py)
+        cuda = torch.cuda.is_available() and args.device != "cpu"
+        if cuda:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if cuda else "gloo")
+    models = load_qag_models(plan, device=device, precision=args.precision, threads=args.threads,
                              **args.backend_kwargs())
     config = QagConfig(max_input_length=max_input_length, num_beams=args.num_beams, bad_words=args.bad_words,
                        batch_size=args.batch_size, min_roundtrip_f1=args.min_roundtrip_f1,
                        allow_hallucinated=args.allow_hallucinated,
                        hallucination_tokenizer=args.hallucination_tokenizer)
-    result = generate_qa(documents, models.qg, models.qa, answers=args.answers, ae=models.ae, config=config)
+    result = sharded(lambda docs: generate_qa(docs, models.qg, models.qa, answers=args.answers, ae=models.ae,
+                                              config=config), documents)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if result is None:  # another rank: rank 0 gathered its shard and writes every output
+        return 0
     with atomic_write(args.output_file) as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records)
     if args.passages_output:

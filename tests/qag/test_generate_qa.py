@@ -262,3 +262,49 @@ def test_score_qag_with_bertscore_of_a_local_encoder(tmp_path, capsys, tiny_t5_d
     assert metrics["similarity"].startswith("bertscore:")
     assert metrics["by_paragraph"][first.id]["f1"] == pytest.approx(1.0, abs=1e-5)
     assert 0 < metrics["by_paragraph"][second.id]["f1"] < 1  # unlike char F1 (0 here), embeddings always overlap
+
+
+def test_shards_merge_in_input_order():
+    from jaqg.qag.pipeline import QagResult
+    from jaqg.qag.sharding import merge_results, shard
+    assert [list(shard(7, r, 3)) for r in range(3)] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert [list(shard(1, r, 2)) for r in range(2)] == [[0], []]
+    part = lambda i, n: QagResult([{"id": f"d{i}"}] * n, {"documents": 1, "passages": n, "sentences": n,  # noqa
+                                  "sentences_cut": 0, "inputs_over_limit": 0, "candidates": n, "kept": 1,
+                                  "kept_hallucinated": 0, "max_input_tokens": 10 * i, "max_input_length": 96,
+                                  "answers": "ner", "dropped": {"empty question": n - 1},
+                                  "generation": {"inputs": n, "inputs_cut": i}},
+                                  [{"id": f"d{i}", "index": k} for k in range(n)])
+    merged = merge_results([part(1, 2), part(2, 3)])
+    assert [r["id"] for r in merged.records] == ["d1"] * 2 + ["d2"] * 3
+    assert [p["index"] for p in merged.passages] == [0, 1, 2, 3, 4]
+    assert merged.summary["candidates"] == 5 and merged.summary["max_input_tokens"] == 20
+    assert merged.summary["dropped"] == {"empty question": 3} and merged.summary["generation"] == {"inputs": 5,
+                                                                                                   "inputs_cut": 3}
+
+
+def test_generate_qa_on_two_processes_equals_one(multitask_dir, tmp_path):
+    """torchrun --nproc_per_node 2 (gloo on the CPU): each rank a shard of the documents, rank 0 writes the merged
+    records and summary, identical to one process."""
+    import os
+    import subprocess
+    import sys
+    docs = tmp_path / "docs.jsonl"
+    paragraphs = read_documents(EXAMPLES_VALID)[:5]
+    docs.write_text("".join(json.dumps({"id": d.id, "text": d.text}, ensure_ascii=False) + "\n"
+                            for d in paragraphs), encoding="utf-8")
+    common = ["--model_name_or_path", str(multitask_dir), "--input_file", str(docs), "--answers", "ner",
+              "--device", "cpu", "--hallucination_tokenizer", "mecab"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, str(ROOT / "generate_qa.py"), *common, "--output_file",
+                          str(tmp_path / "one.jsonl")], capture_output=True, text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29517", str(ROOT / "generate_qa.py"), *common, "--output_file",
+                          str(tmp_path / "two.jsonl")], capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr
+    for name in ("{}.jsonl", "{}.summary.json"):
+        a = (tmp_path / name.format("one")).read_text(encoding="utf-8")
+        b = (tmp_path / name.format("two")).read_text(encoding="utf-8")
+        assert a == b and a.strip()
+    assert json.loads((tmp_path / "two.summary.json").read_text())["documents"] == 5
