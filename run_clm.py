@@ -8,7 +8,7 @@
       --use_fast_tokenizer=False
 
 Flags follow Hugging Face's examples/pytorch/language-modeling/run_clm.py; training is jaqg.training.experiment's
-(the same Lightning module and output layout as train.py). Each line of a GPT file is
+(the same Fabric loop and output layout as train.py). Each line of a GPT file is
 ``prompt<sep>question</s>``: the loss falls on the question only, unless --group_texts trains a plain LM on
 blocks of concatenated text. --do_eval reports perplexity on --validation_file, generates a question for every
 validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).

@@ -81,6 +81,10 @@ class TrainingLoop:
         keep_rows, start_batch = 0, 0
         if resume_from is not None:
             checkpoint = fabric.load(resume_from, weights_only=False)
+            if "pytorch-lightning_version" in checkpoint or "sampler" not in checkpoint:
+                raise ConfigError("{where}: a checkpoint written by the Lightning Trainer jaqg used before its own "
+                                  "loop; it cannot be resumed here: start over with {overwrite_output_dir}",
+                                  where=str(resume_from))
             load_trainable_state_dict(self.raw_model, checkpoint["state_dict"])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.scheduler.load_state_dict(checkpoint["scheduler"])

@@ -654,3 +654,16 @@ def test_a_run_replayed_from_its_run_config_ends_with_the_same_weights(tmp_path,
     assert other.returncode == 0, other.stdout + other.stderr  # a flag overrides the file: another run
     changed = load_file(tmp_path / "other_seed" / "model.safetensors")
     assert any(not torch.equal(want[k], changed[k]) for k in want)
+
+
+def test_a_lightning_era_checkpoint_is_refused_in_one_line(tmp_path, tiny):
+    import torch
+    data, model = tiny
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    torch.save({"pytorch-lightning_version": "2.6.6", "state_dict": {"model.shared.weight": torch.zeros(1)},
+                "global_step": 3}, out / "checkpoints" / "last.ckpt")
+    proc = train_py("--do_train", "--resume", "--model_name_or_path", model, "--data_dir", data, "--output_dir", out,
+                    *FAST, "--max_steps", 4)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "written by the Lightning Trainer" in proc.stderr and "--overwrite_output_dir" in proc.stderr
