@@ -56,6 +56,20 @@ python predict.py --model_name_or_path "$M" --input_file "$D/test.tsv" --output_
 python score.py --predictions "$M/predictions.tsv" --compare "$OUT/predict_aqg_hl_beam4.tsv" --references "$D/test.tsv" \
   --tokenizers mecab sudachi_C char --output "$OUT/compare_beam1_vs_beam4.json" \
   --report_dir "$OUT/report_beam1_vs_beam4"
+# The CTranslate2 backend (converted once into ~/.cache/jaqg/ct2): float32 greedy writes train.py's predictions;
+# int8 against float32, paired bootstrap: what quantization costs in EM / BLEU on this trained model
+python predict.py --model_name_or_path "$M" --input_file "$D/test.tsv" --output_file "$OUT/predict_ct2_float32.tsv" \
+  --backend ctranslate2
+python predict.py --model_name_or_path "$M" --input_file "$D/test.tsv" --output_file "$OUT/predict_ct2_int8.tsv" \
+  --backend ctranslate2 --ct2_compute_type int8
+python score.py --predictions "$OUT/predict_ct2_float32.tsv" --compare "$OUT/predict_ct2_int8.tsv" \
+  --references "$D/test.tsv" --tokenizers mecab char --output "$OUT/compare_ct2_float32_vs_int8.json"
+python - "$M/predictions.tsv" "$OUT/predict_ct2_float32.tsv" <<'PY'
+import sys
+rows = [dict(line.split("\t")[:2] for line in open(path, encoding="utf-8")) for path in sys.argv[1:]]
+same = sum(rows[1].get(k) == v for k, v in rows[0].items())
+print(f"CTranslate2 float32 greedy vs transformers (train.py --do_eval): {same} of {len(rows[0])} predictions identical")
+PY
 # QA-based evaluation: the QA model of step 3 answers the generated (and the reference) questions
 python score.py --predictions "$M/predictions.tsv" --references "$D/test.tsv" --qa_model "$OUT/model_qa" \
   --tokenizers mecab --output "$M/qa_based.json"
@@ -143,6 +157,7 @@ QA model (best by val loss):   $OUT/model_qa            metrics: $OUT/model_qa/m
 AQG-HL model:                  $OUT/model_jsquad_aqg_hl  predictions.tsv, metrics.json, scores.tsv, hallucination.json,
                                qa_based.json + qa_based_per_question.tsv
 beam 1 vs beam 4:              $OUT/compare_beam1_vs_beam4.json  $OUT/report_beam1_vs_beam4/index.html
+CTranslate2 float32 vs int8:   $OUT/compare_ct2_float32_vs_int8.json
 loss curves:                   $OUT/model_qa/loss_curve.png  $OUT/model_jsquad_aqg_hl/loss_curve.png
 GPT-2 (run_clm.py):            $OUT/output_gpt
 multitask model:               $OUT/model_multi         metrics.json (by_task)
