@@ -66,7 +66,8 @@ class TrainingConfig:
     save_total_limit: int = option(1, help="keep this many checkpoints, the best by validation loss "
                                            "(plus last.ckpt for resume)")
     early_stopping_patience: int = option(0, help="stop after N validations without improvement (0 = off)")
-    loss: str = option("ce", help="training objective from jaqg.training.objectives (ce, label_smoothing, or "
+    loss: str = option("ce", help="training objective from jaqg.training.objectives (ce, label_smoothing, scst "
+                                  "(train.py: jaqg.training.scst), or "
                                   "your own: register_loss / register_objective)")
     label_smoothing: float = option(0.1, help="epsilon for the label_smoothing loss")
     precision: str = option("32", help="32 | bf16-mixed | 16-mixed (T5 overflows in fp16; use bf16 on GPUs "
