@@ -51,6 +51,11 @@ class ScstState:
     """What the objective loads once per run: tokenizer, frozen reference, QA judge, reward weights, input parser."""
 
     def __init__(self, config, device: torch.device):
+        # built on the first step (a resumed run's first is mid-run): loading draws no number from the run's RNG
+        with torch.random.fork_rng(devices=[]):
+            self._load(config, device)
+
+    def _load(self, config, device: torch.device) -> None:
         self.weights = parse_rewards(getattr(config, "reward", DEFAULT_REWARDS))
         self.kl_coef = float(getattr(config, "kl_coef", 0.0))
         self.mle_weight = float(getattr(config, "mle_weight", 0.0))
@@ -58,9 +63,8 @@ class ScstState:
         if self.num_samples < 1:
             raise ParamError("num_samples", f"must be at least 1, got {self.num_samples}")
         self.max_new_tokens = int(getattr(config, "max_target_length", 64))
-        with torch.random.fork_rng(devices=[]):  # as train.py drew the new-token rows; the run's RNG is untouched
-            torch.manual_seed(config.seed)
-            reference, self.tokenizer = load_pretrained(config.model_name_or_path, config.tokenizer_name_or_path)
+        torch.manual_seed(config.seed)  # as train.py drew the new-token rows before loading the model
+        reference, self.tokenizer = load_pretrained(config.model_name_or_path, config.tokenizer_name_or_path)
         self.reference = reference.to(device).eval().requires_grad_(False) if self.kl_coef > 0 else None
         qa_model = getattr(config, "qa_model", None)
         needs_qa = any(name == "qa_f1" for name, _ in self.weights)

@@ -193,3 +193,39 @@ def test_train_py_scst_without_qa_model_stops_with_one_line(models, tmp_path):
                     "--output_dir", tmp_path / "out", "--max_steps", 1)
     assert proc.returncode != 0
     assert "--qa_model" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_scst_resumes_exactly(models, tmp_path):
+    """Resumed from its step-2 checkpoint, an scst run (sampling, rewards, KL to the reloaded start) ends with the
+    same weights and logged rewards as the run never stopped: checkpoints need nothing extra."""
+    import shutil
+
+    from test_train import train_py
+    data = aqg_data(tmp_path / "data")
+    args = ["--do_train", "--loss", "scst", "--model_name_or_path", models["aqg"], "--data_dir", data,
+            "--reward", "ref_f1:1", "form:0.5", "leakage:-1.5", "--num_samples", 2, "--log_every_n_steps", 1,
+            "--train_batch_size", 2, "--eval_batch_size", 4, "--max_target_length", 24, "--learning_rate", "1e-3",
+            "--val_check_interval", 2, "--save_total_limit", 2, "--seed", 5, "--max_steps", 4]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    proc = train_py(*args, "--output_dir", whole)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shutil.copytree(whole, split)  # the same run, stopped at its step-2 checkpoint (the schedule is the same)
+    shutil.copy(split / "checkpoints" / "best-step=2.ckpt", split / "checkpoints" / "last.ckpt")
+    run_config = json.loads((split / "run_config.json").read_text(encoding="utf-8"))
+    (split / "run_config.json").write_text(json.dumps({**run_config, "output_dir": str(split)}), encoding="utf-8")
+    resumed = train_py(*args, "--output_dir", split, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed at step 2" in resumed.stdout
+    want = torch.load(whole / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    got = torch.load(split / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert got["global_step"] == want["global_step"] == 4
+    at_2 = torch.load(whole / "checkpoints" / "best-step=2.ckpt", map_location="cpu", weights_only=False)
+    assert not all(torch.equal(at_2["state_dict"][k], v) for k, v in want["state_dict"].items())  # steps 3-4 trained
+    assert set(got["state_dict"]) == set(want["state_dict"])  # the policy's weights only: no reference, no judge
+    for name, value in want["state_dict"].items():
+        assert torch.equal(got["state_dict"][name], value), name
+
+    def rewards(out):
+        with open(out / "logs" / "metrics.csv", encoding="utf-8") as f:
+            return [(r["step"], r["reward"], r["kl"]) for r in csv.DictReader(f) if r.get("reward")]
+    assert rewards(split) == rewards(whole) and len(rewards(whole)) == 4
