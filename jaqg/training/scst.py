@@ -38,8 +38,8 @@ from .rewards import DEFAULT_REWARDS, RewardItem, degenerate, input_parser, pars
 class ScstConfig:
     """The settings of ``loss="scst"`` (train.py's flags of the same names)."""
     reward: list[str] = option(DEFAULT_REWARDS, help="reward components NAME:WEIGHT (qa_f1, hallucination, "
-                                                     "leakage, form, ref_f1; a negative weight is a penalty), "
-                                                     "several after one flag")
+                                                     "leakage, form, ref_f1; a negative weight is a penalty); "
+                                                     "repeat the flag or give several after it")
     qa_model: Optional[str] = option(None, help="frozen QA model dir that answers the generated questions (the "
                                                 "qa_f1 reward)")
     kl_coef: float = option(0.05, help="weight of the KL penalty to the starting model (0 = off)")
@@ -146,8 +146,9 @@ def scst(model, batch: dict, config=None, **_) -> tuple[torch.Tensor, dict]:
         with torch.no_grad():
             common = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                           max_new_tokens=state.max_new_tokens, num_beams=1)
+            # from the model's own distribution (whatever its generation_config says): the log-probs below are its
             samples = raw.generate(**common, do_sample=True, num_return_sequences=k, top_k=0, top_p=1.0,
-                                   temperature=1.0)
+                                   temperature=1.0, repetition_penalty=1.0, no_repeat_ngram_size=0)
             greedy = raw.generate(**common, do_sample=False)
     finally:
         raw.train(was_training)

@@ -203,7 +203,8 @@ def test_scst_resumes_exactly(models, tmp_path):
     from test_train import train_py
     data = aqg_data(tmp_path / "data")
     args = ["--do_train", "--loss", "scst", "--model_name_or_path", models["aqg"], "--data_dir", data,
-            "--reward", "ref_f1:1", "form:0.5", "leakage:-1.5", "--num_samples", 2, "--log_every_n_steps", 1,
+            "--reward", "ref_f1:1", "form:0.5", "--reward", "leakage:-1.5", "--num_samples", 2,
+            "--log_every_n_steps", 1,
             "--train_batch_size", 2, "--eval_batch_size", 4, "--max_target_length", 24, "--learning_rate", "1e-3",
             "--val_check_interval", 2, "--save_total_limit", 2, "--seed", 5, "--max_steps", 4]
     whole, split = tmp_path / "whole", tmp_path / "split"
@@ -229,3 +230,5 @@ def test_scst_resumes_exactly(models, tmp_path):
         with open(out / "logs" / "metrics.csv", encoding="utf-8") as f:
             return [(r["step"], r["reward"], r["kl"]) for r in csv.DictReader(f) if r.get("reward")]
     assert rewards(split) == rewards(whole) and len(rewards(whole)) == 4
+    run_config = json.loads((whole / "run_config.json").read_text(encoding="utf-8"))
+    assert run_config["reward"] == ["ref_f1:1", "form:0.5", "leakage:-1.5"]  # the repeated flag adds up
