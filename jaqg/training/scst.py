@@ -178,3 +178,30 @@ def scst(model, batch: dict, config=None, **_) -> tuple[torch.Tensor, dict]:
         loss = loss + state.mle_weight * mle
         logs["mle"] = mle.item()
     return loss, logs
+
+
+@torch.no_grad()
+def validation_sums(model, batches, config) -> dict[str, tuple[float, int]]:
+    """The greedy questions' reward (``reward``), each component (``reward_{name}``) and the ``degenerate`` share
+    over the validation batches, as (sum, count): the loop logs them as val_ columns."""
+    raw = getattr(model, "module", model)
+    # every name from the start: a rank whose shard is empty still reports them (the ranks add them up)
+    names = ["reward", *(f"reward_{k}" for k, _ in parse_rewards(getattr(config, "reward", DEFAULT_REWARDS))),
+             "degenerate"]
+    sums: dict[str, list] = {name: [0.0, 0] for name in names}
+    for batch in batches:
+        state = state_for(config, batch["input_ids"].device)
+        greedy = raw.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              max_new_tokens=state.max_new_tokens, num_beams=1, do_sample=False)
+        questions = state.decode(sampled_labels(greedy, raw.config.eos_token_id))
+        items = state.items(batch)
+        totals, parts = score(questions, items, state.weights, state.judges)
+        values = {"reward": totals, **{f"reward_{k}": v for k, v in parts.items()},
+                  "degenerate": [float(degenerate(q, it)) for q, it in zip(questions, items)]}
+        for name, vals in values.items():
+            sums[name][0] += sum(vals)
+            sums[name][1] += len(vals)
+    return {name: (s, n) for name, (s, n) in sums.items()}
+
+
+scst.validation_sums = validation_sums

@@ -178,6 +178,8 @@ def test_train_py_scst_logs_rewards_and_exports(models, tmp_path):
     columns = set(rows[0])
     assert {"reward", "reward_greedy", "kl", "degenerate", "mle", "reward_qa_f1", "reward_ref_f1", "reward_form",
             "reward_leakage", "reward_hallucination"} <= columns
+    validated = [r for r in rows if r.get("val_loss")]
+    assert validated and all(r["val_reward"] and r["val_reward_qa_f1"] and r["val_degenerate"] for r in validated)
     trained = [r for r in rows if r.get("reward")]
     assert len(trained) == 2
     assert float(trained[0]["reward_greedy"]) > 0.5 and float(trained[0]["degenerate"]) < 0.5  # a good start
