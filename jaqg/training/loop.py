@@ -203,6 +203,16 @@ class TrainingLoop:
             self.val_logs = {f"val_{k}": float(s / c) if c else math.nan for k, (s, c) in zip(names, parts.tolist())}
         return total / n_tokens if n_tokens else math.nan
 
+    def best_key(self, val_loss: float) -> float:
+        """The value the best checkpoints and early stopping minimise: the config's metric_for_best_model,
+        negated when greater is better."""
+        name = self.config.metric_for_best_model
+        values = {"val_loss": val_loss, **self.val_logs}
+        if name not in values:
+            raise ConfigError("{metric_for_best_model} {name}: this run's validation does not report it; choose "
+                              "from {names}", name=name, names=", ".join(sorted(values)))
+        return -values[name] if self.config.best_is_greater else values[name]
+
     def validate_and_checkpoint(self, index: int, last_batch: bool, stepped: bool) -> bool:
         """Validate, log, write the checkpoints; True when early stopping ends the run."""
         fabric = self.fabric
@@ -211,8 +221,8 @@ class TrainingLoop:
         log_step = self.global_step - 1 if stepped else self.global_step
         if self.log is not None:
             self.log.log(max(log_step, 0), self.epoch, val_loss=val_loss, **self.val_logs)
-        best_path, delete = self.best.offer(val_loss, self.global_step)
-        stop = self.early_stopping.update(val_loss)
+        best_path, delete = self.best.offer(self.best_key(val_loss), self.global_step)
+        stop = self.early_stopping.update(self.best_key(val_loss))
         checkpoint = {"state_dict": trainable_state_dict(self.raw_model), "optimizer": self.optimizer.state_dict(),
                       "scheduler": self.scheduler.state_dict(), "global_step": self.global_step, "epoch": self.epoch,
                       "batches_total": self.batches_total,

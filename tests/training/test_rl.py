@@ -234,3 +234,32 @@ def test_scst_resumes_exactly(models, tmp_path):
     assert rewards(split) == rewards(whole) and len(rewards(whole)) == 4
     run_config = json.loads((whole / "run_config.json").read_text(encoding="utf-8"))
     assert run_config["reward"] == ["ref_f1:1", "form:0.5", "leakage:-1.5"]  # the repeated flag adds up
+
+
+def test_best_model_by_validation_reward(models, tmp_path):
+    """--metric_for_best_model val_reward exports the checkpoint with the highest validation reward; a metric
+    the run does not report stops with one line."""
+    import re
+
+    from test_train import train_py
+    data = aqg_data(tmp_path / "data")
+    args = ["--do_train", "--loss", "scst", "--model_name_or_path", models["aqg"], "--data_dir", data,
+            "--reward", "ref_f1:1", "form:0.5", "leakage:-1.5", "--num_samples", 2, "--train_batch_size", 2,
+            "--eval_batch_size", 4, "--max_target_length", 24, "--learning_rate", "0.1", "--val_check_interval", 1,
+            "--max_steps", 4, "--kl_coef", 0]  # a large step: the greedy questions change
+    out = tmp_path / "out"
+    proc = train_py(*args, "--output_dir", out, "--metric_for_best_model", "val_reward")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "logs" / "metrics.csv", encoding="utf-8") as f:
+        validations = [(float(r["val_loss"]), float(r["val_reward"])) for r in csv.DictReader(f) if r.get("val_loss")]
+    assert len(validations) == 4
+    best_index = max(range(4), key=lambda i: (validations[i][1], -i))  # ties: the earlier
+    by_loss = min(range(4), key=lambda i: (validations[i][0], i))
+    assert by_loss != best_index, "val_loss and val_reward must disagree for this test to mean anything"
+    best = re.search(r"best checkpoint: .*best-step=(\d+)\.ckpt \(val_reward (\S+)\)", proc.stdout)
+    assert best and int(best.group(1)) == best_index + 1
+    assert float(best.group(2)) == pytest.approx(validations[best_index][1], abs=1e-4)
+
+    bad = train_py(*args, "--output_dir", tmp_path / "bad", "--metric_for_best_model", "val_bleu")
+    assert bad.returncode != 0 and "Traceback" not in bad.stdout + bad.stderr
+    assert "--metric_for_best_model val_bleu" in bad.stdout + bad.stderr and "val_reward" in bad.stdout + bad.stderr
