@@ -50,6 +50,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "num_beams": ("--generation_num_beams",),
 }
 
+# List settings whose flag may be given more than once, the values adding up (``--reward qa_f1:1 --reward form:0.5``);
+# other list flags take several values after one flag, and a repeated one keeps its last.
+REPEATABLE = frozenset({"reward"})
+
 # Keys a run's run_config.json records beside its settings (what it read, what it measured): a replay skips them.
 RECORDED_KEYS = frozenset({"data", "tokenizer_coverage", "jaqg_version"})
 
@@ -70,6 +74,9 @@ class Parser(HfArgumentParser):
         self._own = {f"--{f.name}" for f in dataclasses.fields(cls)}
         super().__init__(cls, description=description or (cls.__doc__ or "").strip().split("\n")[0],
                          allow_abbrev=False, prog=prog)
+        for action in self._actions:
+            if action.dest in REPEATABLE and action.nargs == "+":
+                action.__class__ = RepeatedList
         self.add_argument("--config", metavar="FILE", help="JSON or YAML file of settings (e.g. a trained model's "
                                                            "run_config.json); flags given here override it")
 
@@ -80,6 +87,14 @@ class Parser(HfArgumentParser):
         field = copy.copy(field)
         field.metadata = types.MappingProxyType(meta)
         HfArgumentParser._parse_dataclass_field(parser, field)
+
+
+class RepeatedList(argparse._StoreAction):
+    """A list flag's values; given again, its values are added (the first time they replace the default)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, list(values) if current is self.default else [*current, *values])
 
 
 def read_config_file(path: str, cls: type) -> dict[str, Any]:

@@ -18,13 +18,17 @@ from ..training.config import TrainingConfig
 from ..training.data import TrainingData, data_report
 from ..training.evaluate import evaluate
 from ..training.experiment import Experiment, seed_everything
+from ..training.scst import ScstConfig
 from .args import arg, parse_args
 from .generation_args import BackendArgs
 
 
 @dataclass
-class Args(TrainingConfig, BackendArgs):
-    """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval)."""
+class Args(TrainingConfig, ScstConfig, BackendArgs):
+    """Fine-tune a seq2seq model on a prepared data dir (--do_train) and score it on test.tsv (--do_eval).
+
+    ``--loss scst`` fine-tunes a supervised question generator on rewards (jaqg.training.scst: --reward,
+    --qa_model, --kl_coef, --mle_weight, --num_samples)."""
     data_dir: Optional[str] = arg(None, help="prepared data dir with train.tsv, dev.tsv, test.tsv (default: data; "
                                              "--do_eval alone: the data dir the model in --output_dir was trained on)")
     max_input_length: int = arg(512, help="input tokens kept (longer inputs are truncated and counted)")

@@ -65,8 +65,14 @@ class TrainingConfig:
     log_every_n_steps: int = option(10, help="log the training loss every N steps")
     save_total_limit: int = option(1, help="keep this many checkpoints, the best by validation loss "
                                            "(plus last.ckpt for resume)")
+    metric_for_best_model: str = option("val_loss", help="validation value that picks the best model (and early "
+                                                         "stopping): val_loss, or a val_ column the objective "
+                                                         "reports (val_reward with loss scst)")
+    greater_is_better: Optional[bool] = option(None, help="whether a higher metric_for_best_model is better "
+                                                          "(default: unless its name ends in loss or degenerate)")
     early_stopping_patience: int = option(0, help="stop after N validations without improvement (0 = off)")
-    loss: str = option("ce", help="training objective from jaqg.training.objectives (ce, label_smoothing, or "
+    loss: str = option("ce", help="training objective from jaqg.training.objectives (ce, label_smoothing, scst "
+                                  "(train.py: jaqg.training.scst), or "
                                   "your own: register_loss / register_objective)")
     label_smoothing: float = option(0.1, help="epsilon for the label_smoothing loss")
     precision: str = option("32", help="32 | bf16-mixed | 16-mixed (T5 overflows in fp16; use bf16 on GPUs "
@@ -85,6 +91,12 @@ class TrainingConfig:
                                       choices=["auto", "sdpa", "eager"])
     gradient_checkpointing: bool = option(False, help="recompute activations in backward: much less memory, "
                                                       "~30%% slower")
+
+    @property
+    def best_is_greater(self) -> bool:
+        if self.greater_is_better is not None:
+            return self.greater_is_better
+        return not self.metric_for_best_model.endswith(("loss", "degenerate"))
 
     def __post_init__(self):
         if self.bf16 or self.fp16:

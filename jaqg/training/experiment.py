@@ -104,7 +104,9 @@ class Experiment:
             raise ConfigError("no validation ran, so there is no best model to export; train for at least one "
                               "validation (check {val_check_interval} / {max_steps})")
         load_best_weights(self.model, self.best_path)
-        print(f"best checkpoint: {self.best_path} (val_loss {self.best_score:.4f})")
+        name = self.config.metric_for_best_model
+        value = -self.best_score if self.config.best_is_greater else self.best_score
+        print(f"best checkpoint: {self.best_path} ({name} {value:.4f})")
         save_model_atomically(self.model, self.tokenizer, self.output_dir)
         return self.output_dir
 

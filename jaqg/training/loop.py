@@ -59,6 +59,7 @@ class TrainingLoop:
         self.early_stopping = EarlyStopping(config.early_stopping_patience)
         self.global_step = self.epoch = self.batches_total = 0
         self.log: MetricsLog | None = None
+        self.val_logs: dict[str, float] = {}
 
     # ---- setup and resume -------------------------------------------------------------------------------------
     def _setup(self, resume_from: Path | None) -> tuple:
@@ -185,14 +186,32 @@ class TrainingLoop:
     def validate(self) -> float:
         """The token-level cross-entropy over the whole validation set: every rank sums over its shard, the sums
         and token counts are added across ranks, then divided (a global token-weighted mean)."""
+        validation_sums = getattr(self.objective, "validation_sums", None)
         self.raw_model.eval()
         try:
             total, n_tokens = loss_sums(self.raw_model, self.val_loader, context=self.fabric.autocast)
+            extra = validation_sums(self.raw_model, self.val_loader, self.config) if validation_sums else {}
         finally:
             self.raw_model.train()
         sums = self.fabric.all_reduce(torch.tensor([total, float(n_tokens)], dtype=torch.float64), reduce_op="sum")
         total, n_tokens = float(sums[0]), float(sums[1])
+        self.val_logs = {}
+        if extra:  # the objective's own validation values: summed over every rank's shard, then averaged
+            names = sorted(extra)
+            parts = self.fabric.all_reduce(torch.tensor([[float(extra[k][0]), float(extra[k][1])] for k in names],
+                                                        dtype=torch.float64), reduce_op="sum")
+            self.val_logs = {f"val_{k}": float(s / c) if c else math.nan for k, (s, c) in zip(names, parts.tolist())}
         return total / n_tokens if n_tokens else math.nan
+
+    def best_key(self, val_loss: float) -> float:
+        """The value the best checkpoints and early stopping minimise: the config's metric_for_best_model,
+        negated when greater is better."""
+        name = self.config.metric_for_best_model
+        values = {"val_loss": val_loss, **self.val_logs}
+        if name not in values:
+            raise ConfigError("{metric_for_best_model} {name}: this run's validation does not report it; choose "
+                              "from {names}", name=name, names=", ".join(sorted(values)))
+        return -values[name] if self.config.best_is_greater else values[name]
 
     def validate_and_checkpoint(self, index: int, last_batch: bool, stepped: bool) -> bool:
         """Validate, log, write the checkpoints; True when early stopping ends the run."""
@@ -201,9 +220,9 @@ class TrainingLoop:
         # the 0-based index of the optimizer step this batch belongs to (the one just taken, or the one accumulating)
         log_step = self.global_step - 1 if stepped else self.global_step
         if self.log is not None:
-            self.log.log(max(log_step, 0), self.epoch, val_loss=val_loss)
-        best_path, delete = self.best.offer(val_loss, self.global_step)
-        stop = self.early_stopping.update(val_loss)
+            self.log.log(max(log_step, 0), self.epoch, val_loss=val_loss, **self.val_logs)
+        best_path, delete = self.best.offer(self.best_key(val_loss), self.global_step)
+        stop = self.early_stopping.update(self.best_key(val_loss))
         checkpoint = {"state_dict": trainable_state_dict(self.raw_model), "optimizer": self.optimizer.state_dict(),
                       "scheduler": self.scheduler.state_dict(), "global_step": self.global_step, "epoch": self.epoch,
                       "batches_total": self.batches_total,

@@ -13,8 +13,11 @@ and is selected with ``loss="my_objective"`` (the module holding it must be impo
 script). An objective may do anything inside the step, e.g. generate and score a reward; the logged values
 appear as columns of logs/metrics.csv. A loss on aligned (logits, labels) is the common special case:
 ``register_loss`` makes one an objective (``from_loss``); causal LMs are shifted before the loss is called.
-The validation loss (which picks the best model) is always plain token-level cross-entropy (``loss_sums``),
-so runs with different objectives stay comparable.
+The validation loss (which picks the best model unless ``metric_for_best_model`` names another value) is always
+plain token-level cross-entropy (``loss_sums``), so runs with different objectives stay comparable. An objective
+may also carry an attribute
+``validation_sums(model, batches, config) -> {name: (sum, count)}`` (the model in eval mode, the validation
+batches of this rank): each ``sum / count``, added over the ranks, is logged beside ``val_loss`` as ``val_{name}``.
 """
 
 from __future__ import annotations

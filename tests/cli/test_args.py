@@ -82,3 +82,27 @@ def test_library_settings_are_printed_as_flags(capsys):
         run_cli(main, prog="jaqg generate")
     assert e.value.code == 2
     assert capsys.readouterr().err == "jaqg generate: error: --num_beams must be at least 1, got 0\n"
+
+
+def test_a_repeatable_list_flag_adds_up():
+    @dataclass
+    class Rewards:
+        reward: list[str] = option(["qa_f1:1"], help="components")
+        eval_tokenizers: list[str] = option(["mecab"], help="word tokenizers")
+    assert parse_args(Rewards, []).reward == ["qa_f1:1"]
+    assert parse_args(Rewards, ["--reward", "form:0.5"]).reward == ["form:0.5"]  # replaces the default
+    assert parse_args(Rewards, ["--reward", "form:0.5", "--reward", "leakage:-1", "ref_f1:1"]).reward == [
+        "form:0.5", "leakage:-1", "ref_f1:1"]
+    assert parse_args(Rewards, ["--eval_tokenizers", "char", "--eval_tokenizers", "mecab"]).eval_tokenizers == [
+        "mecab"]  # other list flags: the last one
+
+
+def test_a_repeatable_flag_replaces_a_config_file_value(tmp_path):
+    @dataclass
+    class Rewards:
+        reward: list[str] = option(["qa_f1:1"], help="components")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"reward": ["ref_f1:1"]}))
+    assert parse_args(Rewards, ["--config", str(path)]).reward == ["ref_f1:1"]
+    assert parse_args(Rewards, ["--config", str(path), "--reward", "form:1", "--reward", "x:2"]).reward == [
+        "form:1", "x:2"]
