@@ -1,5 +1,4 @@
-"""Build a tokenizer + randomly initialised model from a data dir, for offline runs (see jaqg/tiny.py), or a tiny
-stand-in of a hub model dir with its real file layout (``--like NAME``, see jaqg/standins.py)."""
+"""`python make_tiny_model.py` is `jaqg make-tiny-model`, the same flags: see jaqg/cli/make_tiny_model.py or --help."""
 
 from jaqg.cli.args import run_cli
 from jaqg.cli.make_tiny_model import main

@@ -1,10 +1,4 @@
-"""JSQuAD -> question-answering TSVs: ``question: {question} context: {context}`` -> answer.
-
-    python prepare_jsquad.py [--jsquad_dir jsquad] [--output_dir data]
-
-train -> train.tsv/dev.tsv (split by article), official valid -> test.tsv (+ test_references.json with every
-annotated answer), prepare_report.json with counts.
-"""
+"""`python prepare_jsquad.py` is `jaqg prepare-jsquad`, the same flags: see jaqg/cli/prepare.py or --help."""
 
 from jaqg.cli.args import run_cli
 from jaqg.cli.prepare import prepare_jsquad as main

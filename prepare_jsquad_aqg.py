@@ -1,9 +1,4 @@
-"""JSQuAD -> answer-aware question generation data.
-
-    python prepare_jsquad_aqg.py                          # answer: {answer} context: {context} -> data_jsquad_aqg
-    python prepare_jsquad_aqg.py --highlight              # ...<hl>answer<hl>... -> data_jsquad_aqg_hl
-    python prepare_jsquad_aqg.py --highlight --format gpt # {input}<sep>{question}</s> lines -> data_jsquad_aqg_hl_gpt
-"""
+"""`python prepare_jsquad_aqg.py` is `jaqg prepare-jsquad-aqg`, the same flags: see jaqg/cli/prepare.py or --help."""
 
 from jaqg.cli.args import run_cli
 from jaqg.cli.prepare import prepare_jsquad_aqg as main

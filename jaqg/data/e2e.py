@@ -88,13 +88,18 @@ def _clean_pairs(items: list, problems: list[str]) -> list[tuple[str, str]]:
                             f"({json.dumps(item, ensure_ascii=False)[:60]})")
             continue
         pair = (question.strip(), answer.strip())
-        if not pair[0] or not pair[1]:
-            problems.append(f"pair {i}: empty question or answer")
-        elif pair in pairs:
-            problems.append(f"pair {i}: repeats an earlier pair")
-        else:
-            pairs.append(pair)
+        _keep(pair, i, pairs, problems)
     return pairs
+
+
+def _keep(pair: tuple[str, str], i: int, pairs: list[tuple[str, str]], problems: list[str]) -> None:
+    """Add a parsed pair, or say why not (empty side, repeat)."""
+    if not pair[0] or not pair[1]:
+        problems.append(f"pair {i}: empty question or answer")
+    elif pair in pairs:
+        problems.append(f"pair {i}: repeats an earlier pair")
+    else:
+        pairs.append(pair)
 
 
 def _parse_json(text: str, problems: list[str]) -> list[tuple[str, str]]:
@@ -141,12 +146,7 @@ def _parse_lmqg(text: str, problems: list[str]) -> list[tuple[str, str]]:
             problems.append(f"pair {i}: needs exactly one ', answer:' ({part[:60]!r})")
             continue
         pair = (cut[0].strip(), cut[1].strip())
-        if not pair[0] or not pair[1]:
-            problems.append(f"pair {i}: empty question or answer")
-        elif pair in pairs:
-            problems.append(f"pair {i}: repeats an earlier pair")
-        else:
-            pairs.append(pair)
+        _keep(pair, i, pairs, problems)
     return pairs
 
 
