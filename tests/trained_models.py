@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from jaqg.data.formats import GPT_END, GPT_SEP, format_input
+from jaqg.data.formats import DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES, GPT_END, GPT_SEP, format_input
 from jaqg.generation.decoding import generate, is_causal, load_model
 
 # The seed's example, and a second fact whose words the tiny tokenizer knows (甲, 庁, 在 are <unk> to it).
@@ -74,3 +74,13 @@ def trained_models(t5_dir: Path, bart_dir: Path, gpt2_dir: Path, tmp_path_factor
     gpt = memorise(gpt2_dir, root / "gpt", aqg_pairs())
     _TRAINED[key] = {"aqg": aqg, "qa": qa, "gpt": gpt}
     return _TRAINED[key]
+
+
+def make_multitask(tiny_t5_dir: Path, out: Path) -> Path:
+    """The session's random tiny T5 with the run_config train.py writes for a --task multi data dir."""
+    shutil.copytree(tiny_t5_dir, out)
+    templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
+    data = {"task": "multi", "template": None, "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
+    (out / "run_config.json").write_text(json.dumps({"max_input_length": 96, "max_target_length": 12,
+                                                     "data": data}), encoding="utf-8")
+    return out

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT, run_main_in_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trained_models import make_multitask
 
 import generate_qa
 import score_qag
@@ -47,13 +48,7 @@ def test_documents_keep_every_line_and_sentence(tmp_path):
 @pytest.fixture(scope="module")
 def multitask_dir(tiny_t5_dir, tmp_path_factory):
     """The session's random tiny T5 with the run_config train.py writes for a --task multi data dir."""
-    out = tmp_path_factory.mktemp("multi") / "model"
-    shutil.copytree(tiny_t5_dir, out)
-    templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
-    data = {"task": "multi", "template": None, "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
-    (out / "run_config.json").write_text(json.dumps({"max_input_length": 96, "max_target_length": 12,
-                                                     "data": data}), encoding="utf-8")
-    return out
+    return make_multitask(tiny_t5_dir, tmp_path_factory.mktemp("multi") / "model")
 
 
 def _tokens(model_dir):

@@ -1,8 +1,6 @@
 """Shared by the service tests: a multitask model dir, a free port, a uvicorn server in a thread or a process."""
 
-import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,23 +10,12 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-
-from jaqg.data.formats import DEFAULT_TASK_PREFIXES, DEFAULT_TEMPLATES
+from trained_models import make_multitask  # noqa: F401 (the service tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Invented text (no corpus text): short sentences with names, places and numbers for NER candidates.
 TEXT = ("青葉町は山形県の南部にある町である。人口は約8200人で、和紙の産地として知られる。\n"
         "町を流れる白川は、下流で星野湖に注いでいる。")
-
-
-def make_multitask(tiny_t5_dir: Path, out: Path) -> Path:
-    """The session's random tiny T5 with the run_config train.py writes for a --task multi data dir."""
-    shutil.copytree(tiny_t5_dir, out)
-    templates = {t: DEFAULT_TASK_PREFIXES[t] + DEFAULT_TEMPLATES[t] for t in DEFAULT_TASK_PREFIXES}
-    data = {"task": "multi", "template": None, "task_prefixes": DEFAULT_TASK_PREFIXES, "templates": templates}
-    (out / "run_config.json").write_text(json.dumps({"max_input_length": 96, "max_target_length": 12,
-                                                     "data": data}), encoding="utf-8")
-    return out
 
 
 def free_port() -> int:
