@@ -59,11 +59,16 @@ def test_qa_splits_by_article_and_keeps_every_reference(run, tmp_path):
     assert raw == {e.id: ALL_QUESTIONS[e.id]["answers"] for e in split["test"]}
 
 
-def test_split_is_seeded(run, tmp_path):
+def test_split_is_seeded(capsys, tmp_path):
+    from conftest import run_main_in_process
+
+    from jaqg.cli.prepare import prepare_jsquad
     ids = []
-    for seed in ("1", "1", "2"):
+    for seed in ("1", "1", "2"):  # in this process: three interpreter starts cost more than the test itself
         out = tmp_path / f"d{len(ids)}"
-        prepare(run, "prepare_jsquad.py", out, "--dev_ratio", "0.3", "--seed", seed)
+        status, _, err = run_main_in_process(capsys, prepare_jsquad, "prepare_jsquad.py", "--jsquad_dir", JSQUAD,
+                                             "--output_dir", out, "--dev_ratio", "0.3", "--seed", seed)
+        assert status == 0, err
         ids.append([e.id for e in read_examples(out / "dev.tsv")])
     assert ids[0] == ids[1] != ids[2]
 

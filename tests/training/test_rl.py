@@ -237,8 +237,12 @@ def test_scst_resumes_exactly(models, tmp_path):
 
 
 def test_best_model_by_validation_reward(models, tmp_path):
-    """--metric_for_best_model val_reward exports the checkpoint with the highest validation reward; a metric
-    the run does not report stops with one line."""
+    """--metric_for_best_model val_reward exports the checkpoint with the highest validation reward (with
+    --greater_is_better false, the lowest); a metric the run does not report stops with one line.
+
+    Whether val_loss agrees with val_reward on one run depends on the machine's float rounding, so the test does
+    not rely on it: the two directions must export different checkpoints, so at least one of them is not the one
+    val_loss would pick."""
     import re
 
     from test_train import train_py
@@ -247,18 +251,22 @@ def test_best_model_by_validation_reward(models, tmp_path):
             "--reward", "ref_f1:1", "form:0.5", "leakage:-1.5", "--num_samples", 2, "--train_batch_size", 2,
             "--eval_batch_size", 4, "--max_target_length", 24, "--learning_rate", "0.1", "--val_check_interval", 1,
             "--max_steps", 4, "--kl_coef", 0]  # a large step: the greedy questions change
-    out = tmp_path / "out"
-    proc = train_py(*args, "--output_dir", out, "--metric_for_best_model", "val_reward")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    with open(out / "logs" / "metrics.csv", encoding="utf-8") as f:
-        validations = [(float(r["val_loss"]), float(r["val_reward"])) for r in csv.DictReader(f) if r.get("val_loss")]
-    assert len(validations) == 4
-    best_index = max(range(4), key=lambda i: (validations[i][1], -i))  # ties: the earlier
-    by_loss = min(range(4), key=lambda i: (validations[i][0], i))
-    assert by_loss != best_index, "val_loss and val_reward must disagree for this test to mean anything"
-    best = re.search(r"best checkpoint: .*best-step=(\d+)\.ckpt \(val_reward (\S+)\)", proc.stdout)
-    assert best and int(best.group(1)) == best_index + 1
-    assert float(best.group(2)) == pytest.approx(validations[best_index][1], abs=1e-4)
+    exported = {}
+    for greater in (True, False):
+        out = tmp_path / f"out_{greater}"
+        extra = [] if greater else ["--greater_is_better", "false"]
+        proc = train_py(*args, "--output_dir", out, "--metric_for_best_model", "val_reward", *extra)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with open(out / "logs" / "metrics.csv", encoding="utf-8") as f:
+            rewards = [float(r["val_reward"]) for r in csv.DictReader(f) if r.get("val_loss")]
+        assert len(rewards) == 4 and len(set(rewards)) > 1, rewards  # equal rewards could not tell anything apart
+        sign = 1 if greater else -1
+        best_index = max(range(4), key=lambda i: (sign * rewards[i], -i))  # ties: the earlier
+        best = re.search(r"best checkpoint: .*best-step=(\d+)\.ckpt \(val_reward (\S+)\)", proc.stdout)
+        assert best and int(best.group(1)) == best_index + 1, (proc.stdout, rewards)
+        assert float(best.group(2)) == pytest.approx(rewards[best_index], abs=1e-4)
+        exported[greater] = best_index
+    assert exported[True] != exported[False]
 
     bad = train_py(*args, "--output_dir", tmp_path / "bad", "--metric_for_best_model", "val_bleu")
     assert bad.returncode != 0 and "Traceback" not in bad.stdout + bad.stderr
