@@ -12,7 +12,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# `make test` stays under 10 minutes on 2 cores; the learning tests train for minutes each (CI runs both targets).
+# `make test` stays under 10 minutes on 2 cores; the learning tests (minutes each) and the multi-process, resume and
+# replay equivalence runs are `slow` (CI runs both targets).
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" --durations=10 tests
 

@@ -278,6 +278,7 @@ def test_shards_merge_in_input_order():
                                                                                                    "inputs_cut": 3}
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_generate_qa_on_two_processes_equals_one(multitask_dir, tmp_path):
     """torchrun --nproc_per_node 2 (gloo on the CPU): each rank a shard of the documents, rank 0 writes the merged
     records and summary, identical to one process."""

@@ -197,6 +197,7 @@ def test_train_py_scst_without_qa_model_stops_with_one_line(models, tmp_path):
     assert "--qa_model" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_scst_resumes_exactly(models, tmp_path):
     """Resumed from its step-2 checkpoint, an scst run (sampling, rewards, KL to the reloaded start) ends with the
     same weights and logged rewards as the run never stopped: checkpoints need nothing extra."""
@@ -236,6 +237,7 @@ def test_scst_resumes_exactly(models, tmp_path):
     assert run_config["reward"] == ["ref_f1:1", "form:0.5", "leakage:-1.5"]  # the repeated flag adds up
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_best_model_by_validation_reward(models, tmp_path):
     """--metric_for_best_model val_reward exports the checkpoint with the highest validation reward (with
     --greater_is_better false, the lowest); a metric the run does not report stops with one line.

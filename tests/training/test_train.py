@@ -180,6 +180,7 @@ def wait_for_checkpoint(proc, last, min_step: int, timeout: float = 120, when=la
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tmp_path, tiny):
     """Exact resume: a run SIGKILLed in its second epoch, between checkpoints, and continued with --resume
     trains on the same batches with the same dropout masks, optimizer and schedule as a run never stopped:
@@ -215,6 +216,7 @@ def test_resume_after_sigkill_mid_epoch_ends_where_the_uninterrupted_run_ends(tm
     assert (out / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_resume_inside_a_gradient_accumulation_window_ends_where_the_uninterrupted_run_ends(tmp_path, tiny):
     """Exact resume with --gradient_accumulation_steps 4: 48 examples / batch 8 = 6 batches an epoch, windows
     of batches 1-4 and a short one of 5-6; validation (and last.ckpt) every 3 batches falls inside a window
@@ -314,6 +316,7 @@ def test_label_smoothing_loss_matches_torch():
                           + F.cross_entropy(logits[1:].flatten(0, 1), labels[1:].flatten()) * 10 / 13)
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_ddp_two_cpu_processes(tmp_path, tiny):
     data, model = tiny
     out = tmp_path / "out"
@@ -546,6 +549,7 @@ def test_eval_alone_reads_the_data_dir_the_model_was_trained_on(tmp_path, capsys
     assert parse_args(train.Args, ["--do_eval", "--output_dir", str(out)]).data_dir == "data"
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_ddp_validation_loss_equals_one_process(tmp_path, tiny):
     """Validation sees every dev example exactly once and reports the global token-weighted mean: with learning
     rate 0 (the weights stay as loaded) two DDP processes report what one does. 16 dev examples in batches of 6
@@ -629,6 +633,7 @@ def test_a_loss_on_logits_is_an_objective_and_unknown_ones_are_refused(tiny):
     assert e.value.param == "loss"
 
 
+@pytest.mark.slow  # several training processes compared: ~15-30 s on 2 cores
 def test_a_run_replayed_from_its_run_config_ends_with_the_same_weights(tmp_path, tiny):
     """``jaqg train --config out/run_config.json --output_dir other`` is the same run: bit-identical weights."""
     import torch
