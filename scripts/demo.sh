@@ -11,7 +11,8 @@ STEPS=${DEMO_STEPS:-2000}
 EVERY=$(( STEPS < 500 ? STEPS : 500 ))
 rm -rf "$OUT"
 mkdir -p "$OUT"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Each step's title shows the minutes:seconds since the demo began (bash's SECONDS), so a slow step is easy to find.
+step() { printf '\n\033[1m== [%02d:%02d] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "1. Data preparation from the hand-written samples in examples/ (no download)"
 python prepare_jsquad.py --jsquad_dir examples/jsquad --output_dir "$OUT/examples_qa"
