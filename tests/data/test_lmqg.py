@@ -79,7 +79,8 @@ def test_shards_and_data_processed(tmp_path):
 @pytest.mark.parametrize("line, message", [
     ("{not json", "test.jsonl:2: malformed JSON"),
     ('{"question": "q", "paragraph": "p", "answer": "a"}', "test.jsonl:2: missing key 'sentence'"),
-    ('{"question": 3, "paragraph": "p", "answer": "a", "sentence": "s"}', "test.jsonl:2: 'question' should be a string"),
+    ('{"question": 3, "paragraph": "p", "answer": "a", "sentence": "s"}',
+     "test.jsonl:2: 'question' should be a string"),
 ])
 def test_bad_line_names_file_and_line(tmp_path, line, message):
     path = tmp_path / "test.jsonl"
