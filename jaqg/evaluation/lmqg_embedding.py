@@ -74,7 +74,8 @@ def _embed(texts: Sequence[str], tokenizer, model):
         hidden = model(batch, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
     out = []
     for row, toks in enumerate(tokens):
-        emb = hidden[row, :len(toks)].double()
+        # float32 as lmqg (its distances are computed in the model's precision, then made double)
+        emb = hidden[row, :len(toks)].float()
         emb = emb / (emb.norm(dim=-1, keepdim=True) + 1e-30)
         weights = np.array([0.0 if "##" in w or w in _PUNCT else 1.0 for w in toks])
         out.append((emb.numpy(), weights))
@@ -85,9 +86,10 @@ def mover_score(ref: tuple[np.ndarray, np.ndarray], hyp: tuple[np.ndarray, np.nd
     """1 / (1 + EMD) (0-1) of two weighted embedding sets, lmqg's formula (see the module docstring)."""
     from pyemd import emd_with_flow
     (x, wx), (y, wy) = ref, hyp
-    points = np.concatenate([x, y])
-    diff = points[:, None, :] - points[None, :, :]
-    distance = np.sqrt(np.maximum((diff ** 2).sum(-1), 1e-30))
+    points = np.concatenate([x, y]).astype(np.float32)
+    # lmqg's batched_cdist_l2: |a|^2 + |b|^2 - 2 a.b, clamped at 1e-30, square root; in float32, then double
+    sq = (points ** 2).sum(-1, keepdims=True)
+    distance = np.sqrt(np.maximum(sq.T + sq - 2 * points @ points.T, np.float32(1e-30))).astype(np.float64)
     c1 = np.concatenate([wx, np.zeros(len(wy))])
     c2 = np.concatenate([np.zeros(len(wx)), wy])
     c1, c2 = c1 / (c1.sum() + 1e-30), c2 / (c2.sum() + 1e-30)

@@ -138,13 +138,15 @@ def tiny_bert(tmp_path_factory):
 def test_bertscore_and_moverscore_with_a_local_encoder(tiny_bert):
     same = ["富士 山 の 高 さ は ?"]
     assert bertscore_precision(same, same, tiny_bert, num_layers=2) == pytest.approx(100, abs=1e-4)
-    assert moverscore(same, same, tiny_bert) == pytest.approx(100, abs=1e-4)
+    # identical texts: EMD is 0 but for lmqg's float32 distances (|a|^2 + |b|^2 - 2ab of equal unit vectors is ~1e-7,
+    # whose square root ~3e-4), kept as lmqg computes them
+    assert moverscore(same, same, tiny_bert) == pytest.approx(100, abs=0.01)
     differ = bertscore_precision(["琵琶湖 の 広 さ は ?"], same, tiny_bert, num_layers=2)
     assert 0 < differ < 100
     assert 0 < moverscore(["琵琶湖 の 広 さ は ?"], same, tiny_bert) < 100
     # lmqg loads MoverScore's tokenizer with do_lower_case=True, which also strips accents: が (か + dakuten)
     # becomes か, so these two score as identical; BERTScore (cased) tells them apart.
-    assert moverscore(["が"], ["か"], tiny_bert) == pytest.approx(100, abs=1e-4)
+    assert moverscore(["が"], ["か"], tiny_bert) == pytest.approx(100, abs=0.01)
     assert bertscore_precision(["が"], ["か"], tiny_bert, num_layers=2) < 100
 
 
