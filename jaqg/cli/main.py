@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                                             "multitask; TSV or GPT text) (prepare_jsquad_aqg.py)"),
     "prepare-quiz": ("prepare", "prepare_quiz", "quiz data (AI王 / JAQKET) -> question generation data "
                                                 "(prepare_quiz_aqg.py)"),
+    "prepare-lmqg": ("prepare", "prepare_lmqg", "lmqg's processed QG JSONL (e.g. lmqg/qg_jaquad) -> question "
+                                                "generation data on lmqg's own split"),
     "make-tiny-model": ("make_tiny_model", "main", "a tiny random model + tokenizer, or a stand-in of a hub model "
                                                    "(make_tiny_model.py)"),
     "train": ("train", "main", "fine-tune a seq2seq model (T5, mT5, BART) and evaluate it (train.py)"),

@@ -3,6 +3,7 @@
     jaqg prepare-jsquad [--jsquad_dir jsquad] [--output_dir data] [--format chat]            # prepare_jsquad.py
     jaqg prepare-jsquad-aqg [--highlight] [--format gpt|chat] [--task ae|multi|e2e]          # prepare_jsquad_aqg.py
     jaqg prepare-quiz [--highlight] [--train_file F] [--format gpt|chat] [--task ae|multi|e2e]  # prepare_quiz_aqg.py
+    jaqg prepare-lmqg --lmqg_dir DIR [--highlight] [--format gpt|chat] [--task ae|multi|e2e]  # lmqg's split kept
 
 ``--format chat`` writes {split}.jsonl conversations (``--system_prompt``, ``--instruction_template``).
 
@@ -18,6 +19,8 @@ from typing import Optional
 
 from ..data.jsquad import JsquadArgs
 from ..data.jsquad import load_splits as load_jsquad
+from ..data.lmqg import LmqgArgs
+from ..data.lmqg import load_splits as load_lmqg
 from ..data.prepare import AqgArgs, CommonArgs, check_args, default_output_dir, prepare, prepare_aqg
 from ..data.quiz import QuizArgs
 from ..data.quiz import load_splits as load_quiz
@@ -50,6 +53,17 @@ class QuizAqgArgs(AqgArgs, QuizArgs):
     output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_quiz_aqg; _hl added "
                                                "with --highlight, _ae/_multi/_e2e with --task, _gpt/_chat with "
                                                "--format)")
+
+
+@dataclass
+class LmqgAqgArgs(AqgArgs, LmqgArgs):
+    """Prepare lmqg's processed QG data (train / validation / test kept as lmqg split them) for question generation."""
+    output_dir: Optional[str] = arg(None, help="where to write the data dir (default: data_lmqg_aqg; _hl added "
+                                               "with --highlight, _ae/_multi/_e2e with --task, _gpt/_chat with "
+                                               "--format)")
+    hl_strategy: str = arg("annotated", choices=["related", "annotated"],
+                           help="annotated (default here): the occurrence lmqg's paragraph_answer highlights; "
+                                "related: the question-related occurrence")
 
 
 def coverage_hook(args: CommonArgs, causal: bool):
@@ -85,4 +99,10 @@ def prepare_jsquad_aqg(argv=None) -> int:
 def prepare_quiz(argv=None) -> int:
     args = parse_args(QuizAqgArgs, argv)
     prepare_aqg(args, load_quiz, "data_quiz_aqg", extra_report=coverage_hook(args, args.format != "tsv"))
+    return 0
+
+
+def prepare_lmqg(argv=None) -> int:
+    args = parse_args(LmqgAqgArgs, argv)
+    prepare_aqg(args, load_lmqg, "data_lmqg_aqg", extra_report=coverage_hook(args, args.format != "tsv"))
     return 0

@@ -8,6 +8,8 @@ a QA model.
     python score.py --predictions A.tsv --compare B.tsv --references data/test.tsv --report_dir report/
     python score.py --predictions model_jsquad_aqg_hl/predictions.tsv --references data_jsquad_aqg_hl/test.tsv \\
         --qa_model model
+    python score.py --predictions model_lmqg/predictions.tsv --lmqg_file qg_jaquad/test.jsonl \\
+        [--lmqg_bertscore_model DIR] [--lmqg_moverscore_model DIR]     # lmqg's own scores (evaluation.md)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ..core.errors import UserError
 from ..core.io import prediction_field, write_json, write_rows
 from ..evaluation.breakdowns import data_fields
 from ..evaluation.compare_report import write_report
+from ..evaluation.lmqg_embedding import BERTSCORE_LAYERS
+from ..evaluation.lmqg_metrics import LEVELS, score_lmqg_file
 from ..evaluation.metrics import (
     check_same_ids,
     format_report,
@@ -64,6 +68,21 @@ class ScoreArgs(BackendArgs):
                                               "<name>_per_question.tsv)")
     batch_size: int = arg(32, help="QA model batch size")
     device: str = arg("auto", help="QA model device: auto | cpu | cuda | cuda:N")
+    lmqg_file: Optional[str] = arg(None, help="lmqg's processed JSONL of the predicted split (e.g. qg_jaquad "
+                                              "test.jsonl): add lmqg's BLEU-4 / ROUGE-L / METEOR as lmqg computes "
+                                              "them (metrics.json['lmqg']); ids as jaqg prepare-lmqg writes them")
+    lmqg_level: str = arg("sentence", choices=list(LEVELS), help="lmqg's prediction_level: sentence (questions of "
+                                                                 "one sentence form one multi-reference segment, "
+                                                                 "its first prediction scored; lmqg's model cards) "
+                                                                 "or answer (one segment per question)")
+    lmqg_bertscore_model: Optional[str] = arg(None, help="with --lmqg_file: local encoder dir for lmqg's BERTScore "
+                                                         "(precision; lmqg used bert-base-multilingual-cased)")
+    lmqg_bertscore_layers: int = arg(BERTSCORE_LAYERS, help="the encoder layer lmqg's BERTScore compares (9 for "
+                                                            "bert-base-multilingual-cased)")
+    lmqg_meteor: bool = arg(True, help="with --lmqg_file: METEOR through lmqg's METEOR 1.5 jar (needs Java and "
+                                       "pycocoevalcap; the jar takes ~40 s to start); --no_lmqg_meteor skips it")
+    lmqg_moverscore_model: Optional[str] = arg(None, help="with --lmqg_file: local encoder dir for lmqg's "
+                                                          "MoverScore (lmqg used bert-base-multilingual-cased)")
 
 
 def check_args(args: ScoreArgs, tokenizers: list[str]) -> None:
@@ -83,6 +102,10 @@ def check_args(args: ScoreArgs, tokenizers: list[str]) -> None:
         if path and Path(path).exists() and Path(path).is_dir() != (flag == "--report_dir"):
             raise UserError(f"{flag} {path}: exists and is a {'file' if flag == '--report_dir' else 'folder'}; "
                             "pass another path")
+    if (args.lmqg_bertscore_model or args.lmqg_moverscore_model) and not args.lmqg_file:
+        raise UserError("--lmqg_bertscore_model and --lmqg_moverscore_model need --lmqg_file (lmqg's JSONL)")
+    if not (args.references or args.references_json or args.lmqg_file):
+        raise UserError("pass --references DATA.tsv (or --references_json, or --lmqg_file LMQG.jsonl)")
     if args.qa_model and not args.references:
         raise UserError("--qa_model needs --references DATA.tsv (the AQG data whose inputs hold context and answer)")
 
@@ -92,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     tokenizers = args.tokenizers or ["mecab", "sudachi_C", "char"] + (["t5"] if args.tokenizer_name_or_path else [])
     check_args(args, tokenizers)
     predictions = read_prediction_map(args.predictions)
+    if not (args.references or args.references_json):  # lmqg's scores only
+        return _lmqg_only(args, predictions)
     references = read_reference_map(args.references, args.references_json)
     reference_path = args.references or args.references_json
     check_same_ids(predictions, references, args.predictions, reference_path, subset=args.allow_partial)
@@ -156,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"| generated | {q['exact_match']:.2f} | {q['char_f1']:.2f} |\n"
                       f"| reference (ceiling) | {c['exact_match']:.2f} | {c['char_f1']:.2f} |")
 
+    if args.lmqg_file:
+        metrics["lmqg"] = _lmqg(args, predictions)
+        tables.append(format_lmqg(metrics["lmqg"]))
     written = [args.output]
     if args.report_dir:
         index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
@@ -177,3 +205,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {', '.join(written)}")
     return 0
 
+
+
+def _lmqg(args: ScoreArgs, predictions: dict[str, str]) -> dict:
+    scores = score_lmqg_file(predictions, args.lmqg_file, args.lmqg_level, args.allow_partial,
+                             args.lmqg_bertscore_model, args.lmqg_bertscore_layers, args.lmqg_moverscore_model,
+                             with_meteor=args.lmqg_meteor)
+    return {"file": args.lmqg_file, **scores}
+
+
+def _lmqg_only(args: ScoreArgs, predictions: dict[str, str]) -> int:
+    metrics = {"lmqg": _lmqg(args, predictions)}
+    write_json(args.output, metrics)
+    print(format_lmqg(metrics["lmqg"]))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+def format_lmqg(scores: dict) -> str:
+    """A Markdown table of lmqg's scores, with what was not computed and why."""
+    names = [n for n in ("Bleu_4", "ROUGE_L", "METEOR", "BERTScore", "MoverScore") if n in scores]
+    cells = [f"{scores[n]:.2f}" if scores[n] is not None else "not computed" for n in names]
+    lines = [f"lmqg's scores ({scores['level']} level, {scores['segments']} segments of {scores['questions']} "
+             f"questions, {scores['missing_predictions']} predictions missing, scored as empty as lmqg does)", "",
+             "| " + " | ".join(names) + " |", "|" + "---:|" * len(names), "| " + " | ".join(cells) + " |"]
+    if "METEOR_not_computed" in scores:
+        lines.append(f"\nMETEOR not computed: {scores['METEOR_not_computed']}")
+    if not scores.get("comparable", True):
+        lines.append("\nnot comparable with lmqg's published numbers: --allow_partial left questions out")
+    return "\n".join(lines)

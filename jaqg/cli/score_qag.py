@@ -29,8 +29,8 @@ class Args:
     references_json: str = arg(help="JSQuAD (SQuAD v1.1) JSON holding the gold questions per paragraph")
     output: str = arg("qag_metrics.json", help="where to write the metrics JSON")
     include_dropped: bool = arg(False, help="score every candidate with a question, not only the kept pairs")
-    bertscore_model: Optional[str] = arg(None, help="similarity = BERTScore F1 with this local encoder dir "
-                                                    "(lmqg's choice) instead of char F1")
+    bertscore_model: Optional[str] = arg(None, help="similarity = BERTScore precision with this local "
+                                                    "encoder dir (lmqg's choice) instead of char F1")
     bertscore_layers: Optional[int] = arg(None, help="the encoder layer BERTScore compares (default: the last)")
     allow_partial: bool = arg(False, help="score only the paragraphs the predictions name (else every paragraph "
                                           "of the references counts, a missing one as 0)")

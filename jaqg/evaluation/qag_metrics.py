@@ -12,8 +12,10 @@ and the corpus score is the mean over paragraphs (a paragraph without generated 
 BERTScore or MoverScore of ``question: q, answer: a`` strings, which needs a hub model; here s is by default the
 char F1 (jaqg.evaluation.metrics.char_f1) of ``q + " " + a`` (whitespace is ignored by char F1, so this is question and
 answer
-characters together), or BERTScore F1 (the bert-score package, Zhang et al. 2020; no idf, no baseline rescaling) of
-lmqg's strings with a local encoder model dir (``bertscore_table``). Answer recall: the share of a paragraph's gold
+characters together), or, as lmqg, BERTScore PRECISION of the generated pair's string against the gold one's (lmqg's
+QAAlignedF1Score calls its BERTScore class, whose get_score returns bert_score.score(...)[0], the precision; the
+bert-score package, Zhang et al. 2020; no idf, no baseline rescaling) of lmqg's strings with a local encoder model
+dir (``bertscore_table``). Answer recall: the share of a paragraph's gold
 answers (distinct, any annotation counts)
 that some generated answer equals after normalization, averaged over paragraphs. All scores 0-100.
 """
@@ -102,9 +104,9 @@ def paragraph_pairs(generated: dict[str, list[Pair]], gold: dict[str, list[tuple
 
 def bertscore_table(model_dir: str, pairs: set[tuple[Pair, Pair]], num_layers: int | None = None,
                     batch_size: int = 64) -> dict[tuple[Pair, Pair], float]:
-    """BERTScore F1 (0-1) of lmqg's ``question: q, answer: a`` strings for each (generated, gold) pair, in one
-    batched bert-score call. ``model_dir``: a local encoder (BERT-style) dir; ``num_layers``: the layer whose
-    embeddings are compared (default: its last)."""
+    """BERTScore precision (0-1; lmqg's choice, see the module docstring) of lmqg's ``question: q, answer: a``
+    strings for each (generated, gold) pair, in one batched bert-score call. ``model_dir``: a local encoder
+    (BERT-style) dir; ``num_layers``: the layer whose embeddings are compared (default: its last)."""
     import bert_score
     from transformers import AutoConfig
     try:
@@ -118,9 +120,9 @@ def bertscore_table(model_dir: str, pairs: set[tuple[Pair, Pair]], num_layers: i
         return {}
     text = lambda p: f"question: {p[0]}, answer: {p[1]}"  # noqa: E731  lmqg's format
     try:
-        _, _, f1 = bert_score.score([text(h) for h, _ in ordered], [text(r) for _, r in ordered],
-                                    model_type=model_dir, num_layers=layers, batch_size=batch_size)
+        precision, _, _ = bert_score.score([text(h) for h, _ in ordered], [text(r) for _, r in ordered],
+                                           model_type=model_dir, num_layers=layers, batch_size=batch_size)
     except (ValueError, AssertionError, KeyError) as e:
         raise UserError(f"{model_dir}: bert-score cannot use this model ({e}); pass a BERT-style encoder dir "
                         "and `bertscore_layers`") from None
-    return {pair: float(v) for pair, v in zip(ordered, f1)}
+    return {pair: float(v) for pair, v in zip(ordered, precision)}

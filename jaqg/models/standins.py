@@ -27,6 +27,10 @@ from ..core.io import replacing_dir, write_json
 from ..tokenization.hub import load_tokenizer, read_model_proto
 from ..tokenization.spm_build import model_type
 from .standins_llm import (
+    GEMMA2_CONFIG,
+    GEMMA_SPECIALS,
+    GEMMA_TOKENIZER_CONFIG,
+    GEMMA_TURNS,
     LLMJP3_ADDED,
     LLMJP3_CONFIG,
     LLMJP3_SPECIALS,
@@ -58,12 +62,15 @@ class SpmLayout:
     eos_id: int = 2
     pad_id: int = -1
     control_symbols: tuple[str, ...] = ()
+    user_defined_symbols: tuple[str, ...] = ()
     byte_fallback: bool = False
     add_dummy_prefix: bool = True
     remove_extra_whitespaces: bool = True
     normalization_rule_name: str = "nmt_nfkc"
     split_digits: bool = False
     pad_piece: str = "<pad>"
+    bos_piece: str = "<s>"
+    eos_piece: str = "</s>"
     lowercase_corpus: bool = False  # the family's vocabulary is lowercase (its tokenizer asks do_lower_case)
     model_type: str = "unigram"     # or "bpe" (Llama-2 and its Japanese continuations)
 
@@ -158,6 +165,13 @@ FAMILIES.update({f.name: f for f in [
            SpmLayout(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, byte_fallback=True, remove_extra_whitespaces=False,
                      model_type="bpe"),
            weights="model.safetensors", spm_file="tokenizer.model", unchecked=("extra-whitespace removal",)),
+    Family("google/gemma-2-2b", GEMMA2_CONFIG, GEMMA_TOKENIZER_CONFIG, GEMMA_SPECIALS,
+           SpmLayout(pad_id=0, eos_id=1, bos_id=2, unk_id=3, byte_fallback=True, add_dummy_prefix=False,
+                     remove_extra_whitespaces=False, normalization_rule_name="identity", split_digits=True,
+                     model_type="bpe", bos_piece="<bos>", eos_piece="<eos>", control_symbols=("<mask>",),
+                     user_defined_symbols=GEMMA_TURNS),
+           weights="model.safetensors", spm_file="tokenizer.model",
+           unchecked=("a dummy prefix", "extra-whitespace removal")),
     Family("Qwen/Qwen2.5-0.5B-Instruct", QWEN25_CONFIG, QWEN_TOKENIZER_CONFIG, QWEN_SPECIALS, None,
            weights="model.safetensors", added_tokens=QWEN_ADDED, byte_bpe="qwen2",
            generation_config=QWEN_GENERATION_CONFIG),
@@ -222,8 +236,10 @@ def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayou
         sentence_iterator=iter(texts), model_writer=buf, hard_vocab_limit=False,
         vocab_size=vocab_size + (256 if layout.byte_fallback else 0),
         model_type=model_type, character_coverage=1.0, unk_id=layout.unk_id, bos_id=layout.bos_id,
-        eos_id=layout.eos_id, pad_id=layout.pad_id, pad_piece=layout.pad_piece,
-        control_symbols=list(layout.control_symbols), byte_fallback=layout.byte_fallback,
+        eos_id=layout.eos_id, pad_id=layout.pad_id, pad_piece=layout.pad_piece, bos_piece=layout.bos_piece,
+        eos_piece=layout.eos_piece,
+        control_symbols=list(layout.control_symbols), user_defined_symbols=list(layout.user_defined_symbols),
+        byte_fallback=layout.byte_fallback,
         add_dummy_prefix=layout.add_dummy_prefix, remove_extra_whitespaces=layout.remove_extra_whitespaces,
         normalization_rule_name=layout.normalization_rule_name, split_digits=layout.split_digits,
         minloglevel=2, **options)
@@ -252,7 +268,7 @@ def tiny_config(fam: Family, vocab_size: int) -> dict:
               "gpt2": dict(n_embd=d, n_head=h, n_layer=n, n_inner=ff),
               "gpt_neox": dict(hidden_size=d, num_attention_heads=h, num_hidden_layers=n, intermediate_size=ff)}
     kind = "t5" if cfg["model_type"] in ("t5", "mt5") else cfg["model_type"]
-    if kind in ("llama", "qwen2"):
+    if kind in ("llama", "qwen2", "gemma2"):
         cfg = tiny_llm_config(cfg, d, h, n)
     else:
         cfg.update(shapes[kind])
@@ -313,7 +329,8 @@ def build_standin(name: str, output_dir: str | Path, data_dir: str | Path | None
         write_json(tmp / "special_tokens_map.json", fam.special_tokens_map)
         tokenizer = load_tokenizer(str(tmp), causal=causal)  # checked against SentencePiece on the probe
         if len(tokenizer) != n_tokens:
-            raise UserError(f"{name}: the stand-in tokenizer has {len(tokenizer)} tokens, expected {n_tokens}")
+            raise UserError(f"{name}: the stand-in tokenizer has {len(tokenizer)} tokens, expected {n_tokens}"
+                            f" (added tokens: {', '.join(tokenizer.get_added_vocab())})")
         multiple = fam.vocab_multiple
         cfg = tiny_config(fam, -(-n_tokens // multiple) * multiple)
         vocab = tokenizer.get_vocab()

@@ -1,4 +1,5 @@
-"""The decoder-LLM families of the stand-ins (``make_tiny_model.py --like``): llm-jp-3, Swallow (Llama-2), Qwen2.5.
+"""The decoder-LLM families of the stand-ins (``make_tiny_model.py --like``): llm-jp-3, Swallow (Llama-2), Gemma-2,
+Qwen2.5.
 
 Configs as published (public model cards / config.json files; what is assumed is said in docs/stand_ins.md), the
 Qwen2 byte-level BPE trainer and ChatML chat template, and the tiny shapes of Llama and Qwen2 configs that keep the
@@ -103,6 +104,34 @@ def tiny_llm_config(config: dict, d: int, heads: int, layers: int) -> dict:
                intermediate_size=round(d * cfg["intermediate_size"] / cfg["hidden_size"]))
     if "head_dim" in cfg:
         cfg["head_dim"] = d // heads
+    if "query_pre_attn_scalar" in cfg:  # Gemma-2 scales queries by head_dim ** -0.5 (it equals head_dim there)
+        cfg["query_pre_attn_scalar"] = d // heads
     if "max_window_layers" in cfg:
         cfg["max_window_layers"] = min(cfg["max_window_layers"], layers)
     return cfg
+
+
+# google/gemma-2-2b (Gemma2ForCausalLM): the published config.json as recalled, not checked against a copy here
+# (docs/stand_ins.md). Left out: "torch_dtype" and "cache_implementation" (the stand-in runs float32 on CPU).
+GEMMA2_CONFIG = {
+    "architectures": ["Gemma2ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "attn_logit_softcapping": 50.0, "bos_token_id": 2, "eos_token_id": 1, "final_logit_softcapping": 30.0,
+    "head_dim": 256, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
+    "hidden_size": 2304, "initializer_range": 0.02, "intermediate_size": 9216, "max_position_embeddings": 8192,
+    "model_type": "gemma2", "num_attention_heads": 8, "num_hidden_layers": 26, "num_key_value_heads": 4,
+    "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+    "sliding_window": 4096, "tie_word_embeddings": True, "vocab_size": 256000}
+# Gemma's turn markers: user-defined pieces of its SentencePiece model (ids 106 / 107 in the real one).
+GEMMA_TURNS = ("<start_of_turn>", "<end_of_turn>")
+GEMMA_SPECIALS = {"bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"}
+# Gemma-2's chat template: no system role (it raises), the assistant's turn is "model".
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+    "{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}")
+GEMMA_TOKENIZER_CONFIG = {"tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "add_eos_token": False,
+                          "clean_up_tokenization_spaces": False, "spaces_between_special_tokens": False,
+                          "chat_template": GEMMA_CHAT_TEMPLATE, **GEMMA_SPECIALS}

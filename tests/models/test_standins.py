@@ -285,3 +285,25 @@ def test_swallow_standin_from_a_given_tokenizer_model(capsys, tmp_path, model_ty
     sp = spm.SentencePieceProcessor(model_file=str(model))
     for text in (*PROBE, "  富士山  は\u3000高い  "):
         assert tok(text)["input_ids"] == [1, *sp.encode(text)], text
+
+
+def test_gemma_standin_renders_chat_data_with_its_turns(capsys, standins, tmp_path):
+    """Gemma-2's template on prepare --format chat data: no system role (the template raises; the user passes
+    --system_prompt= with nothing), turns <start_of_turn>user / model, each marker one token."""
+    from jinja2.exceptions import TemplateError
+
+    import prepare_jsquad
+    model_dir = standins["google/gemma-2-2b"]
+    status, _, err = run_main_in_process(capsys, prepare_jsquad.main, "prepare_jsquad.py", f"--jsquad_dir={EXAMPLES}",
+                                         "--format=chat", "--system_prompt=", f"--output_dir={tmp_path / 'chat'}")
+    assert status == 0, err
+    record = json.loads((tmp_path / "chat" / "test.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    user, answer = record["messages"]
+    text = tok.apply_chat_template(record["messages"], tokenize=False)
+    assert text == (f"<bos><start_of_turn>user\n{user['content'].strip()}<end_of_turn>\n"
+                    f"<start_of_turn>model\n{answer['content'].strip()}<end_of_turn>\n")
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert ids.count(tok.convert_tokens_to_ids("<start_of_turn>")) == 2 and ids[0] == tok.bos_token_id == 2
+    with pytest.raises(TemplateError, match="System role not supported"):
+        tok.apply_chat_template([{"role": "system", "content": "x"}, user], tokenize=False)
