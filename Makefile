@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench chromium check-report clean
+.PHONY: demo test test-slow lint bench chromium java check-report clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(STAMP)
 # The HTML report's render check needs Debian's headless Chromium and a Japanese font (tests skip without them).
 chromium:
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-ipafont-gothic)
+
+# lmqg's METEOR is the Java METEOR 1.5 jar (shipped by pycocoevalcap): score.py --lmqg_file needs a JRE for it.
+java:
+	command -v java >/dev/null || (apt-get update && apt-get install -y default-jre-headless)
 
 check-report: $(STAMP) chromium
 	$(PY) -m pytest -q tests/evaluation/test_compare_report.py
