@@ -2,62 +2,23 @@
 content comes back (a harmony-style channel header and end marker never reach a prediction, an unwrappable output is
 counted, not guessed), batches are left-padded; few-shot prompts."""
 
-import shutil
-
 import pytest
 import torch
+from chat_models import HARMONY_TOKENS, forced, make_harmony, make_qwen
 
 from jaqg.core.errors import UserError
 from jaqg.generation.chat import ChatTemplate, Prompt, chat_template_for, draw_shots
 from jaqg.generation.decoding import generate, load_model
 from jaqg.generation.outputs import GenerationStats
-from jaqg.models.standins import build_standin
-
-# A harmony-style template (gpt-oss; llm-jp-4 writes its turns alike): the assistant's content comes after a channel
-# header and before an end marker; the generation prompt only opens the assistant turn.
-HARMONY = ("{% for m in messages %}{% if m['role'] == 'assistant' %}"
-           "<|start|>assistant<|channel|>final<|message|>{{ m['content'] }}"
-           "{% if loop.last %}<|return|>{% else %}<|end|>{% endif %}"
-           "{% else %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endif %}{% endfor %}"
-           "{% if add_generation_prompt %}<|start|>assistant{% endif %}")
-HARMONY_TOKENS = ["<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>"]
-
 
 @pytest.fixture(scope="module")
 def qwen_dir(tmp_path_factory):
-    from conftest import ROOT
-    return build_standin("Qwen/Qwen2.5-0.5B-Instruct", tmp_path_factory.mktemp("chat") / "qwen",
-                         data_dir=ROOT / "examples" / "jsquad")
+    return make_qwen(tmp_path_factory.mktemp("chat") / "qwen")
 
 
 @pytest.fixture(scope="module")
 def harmony_dir(qwen_dir, tmp_path_factory):
-    """The Qwen stand-in with harmony's markers as special tokens and a harmony-style template."""
-    out = tmp_path_factory.mktemp("chat") / "harmony"
-    shutil.copytree(qwen_dir, out)
-    model, tok = load_model(str(out), device="cpu")
-    tok.add_special_tokens({"additional_special_tokens": HARMONY_TOKENS})
-    tok.chat_template = HARMONY
-    model.resize_token_embeddings(len(tok))
-    model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|return|>"), tok.eos_token_id]
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
-def forced(model, tok, replies: dict[str, str], seen: dict):
-    """Make ``model.generate`` return each row's prompt followed by the tokens of a fixed reply (a model that
-    writes exactly this): the reply of the last key the row's prompt holds; remember what it was called with."""
-    def fake(input_ids, attention_mask, **kwargs):
-        seen.update(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        prompts = [tok.decode(row) for row in input_ids]
-        rows = [tok(next(r for k, r in reversed(replies.items()) if k in p), add_special_tokens=False)["input_ids"]
-                for p in prompts]
-        width = max(map(len, rows))
-        pad = kwargs["pad_token_id"]
-        new = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        return torch.cat([input_ids, new], dim=1)
-    model.generate = fake
+    return make_harmony(qwen_dir, tmp_path_factory.mktemp("chat") / "harmony")
 
 
 def test_harmony_header_and_end_marker_are_read_from_the_template(harmony_dir):
