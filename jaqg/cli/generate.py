@@ -26,7 +26,7 @@ from ..generation.fitting import model_templates
 from ..generation.inputs import question_input
 from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
-from .generation_args import GenerationArgs, generation_kwargs, model_prompt
+from .generation_args import GenerationArgs, check_few_shot, generation_kwargs, model_prompt
 
 
 @dataclass
@@ -56,6 +56,7 @@ def read_items(path: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
+    check_few_shot(args)
     if args.input_file and (args.answer is not None or args.context is not None):
         raise UserError("pass either --input_file or --answer with --context, not both")
     if args.input_file:

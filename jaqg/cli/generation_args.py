@@ -91,19 +91,24 @@ def read_inputs(path: str) -> tuple[list[list[str]], list[list[dict]] | None]:
     return [[str(lineno), line.strip()] for lineno, line in lines], None
 
 
-def model_prompt(args: GenerationArgs, model, tokenizer, run_config: dict, ids: list[str], inputs: list[str],
-                 heads: list[list[dict]] | None = None) -> Prompt | None:
-    """How a causal LM is prompted for these inputs (jaqg.generation.chat): its chat template (a model trained on
-    chat data, chat input with ``heads``, or a hub model that has one) with the system turn it was trained with,
-    and ``few_shot`` shots from ``few_shot_file``; None for a plain prompt (and always for seq2seq models)."""
-    data_info = run_config.get("data")
-    chat = chat_template_for(model, tokenizer, data_info, chat_input=heads is not None)
+def check_few_shot(args: GenerationArgs) -> None:
+    """UserError for few-shot flags that do not go together (before any model loads)."""
     if args.few_shot < 0:
         raise UserError(f"--few_shot {args.few_shot}: must be 0 or more")
     if args.few_shot and not args.few_shot_file:
         raise UserError("--few_shot needs --few_shot_file, a training file of the same format as the input")
     if args.few_shot_file and not args.few_shot:
         raise UserError("--few_shot_file needs --few_shot K (how many examples each prompt gets)")
+
+
+def model_prompt(args: GenerationArgs, model, tokenizer, run_config: dict, ids: list[str], inputs: list[str],
+                 heads: list[list[dict]] | None = None) -> Prompt | None:
+    """How a causal LM is prompted for these inputs (jaqg.generation.chat): its chat template (a model trained on
+    chat data, chat input with ``heads``, or a hub model that has one) with the system turn it was trained with,
+    and ``few_shot`` shots from ``few_shot_file``; None for a plain prompt (and always for seq2seq models)."""
+    check_few_shot(args)
+    data_info = run_config.get("data")
+    chat = chat_template_for(model, tokenizer, data_info, chat_input=heads is not None)
     if args.few_shot and model.config.is_encoder_decoder:
         raise UserError("--few_shot applies to causal LMs (chat or plain); this model is seq2seq")
     shots = None

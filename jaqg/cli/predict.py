@@ -25,7 +25,7 @@ from ..generation.decoding import EMPTY_PREDICTION, clean_prediction, generate, 
 from ..generation.fitting import model_templates
 from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
-from .generation_args import GenerationArgs, generation_kwargs, model_prompt, read_inputs
+from .generation_args import GenerationArgs, check_few_shot, generation_kwargs, model_prompt, read_inputs
 
 log = logging.getLogger("predict")
 
@@ -42,6 +42,7 @@ class Args(GenerationArgs):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(name)s: %(message)s")  # the model loader's warnings, one line each
     args = parse_args(Args, argv)
+    check_few_shot(args)
     rows, heads = read_inputs(args.input_file)
     run_config = read_run_config(args.model_name_or_path)
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,

@@ -40,8 +40,8 @@ from ..data.formats import GPT_SEP
 from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
 from ..tokenization.hub import load_tokenizer
-from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
 from .chat import Prompt
+from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
 from .ct2 import Ct2Model
 from .fitting import fit_input, input_budget, mean_logprob
 from .outputs import UNK_MARKER, GenerationStats, decode_output, resolve_unknown  # noqa: F401

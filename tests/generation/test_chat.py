@@ -11,6 +11,7 @@ from jaqg.generation.chat import ChatTemplate, Prompt, chat_template_for, draw_s
 from jaqg.generation.decoding import generate, load_model
 from jaqg.generation.outputs import GenerationStats
 
+
 @pytest.fixture(scope="module")
 def qwen_dir(tmp_path_factory):
     return make_qwen(tmp_path_factory.mktemp("chat") / "qwen")

@@ -5,8 +5,8 @@ A T5 e2e model memorised on one paragraph (lmqg's target), and a chat model forc
 import json
 
 import pytest
-from conftest import run_main_in_process
 from chat_models import HARMONY_TOKENS, forced, make_harmony, make_qwen
+from conftest import run_main_in_process
 from trained_models import FACT, OTHER_QUESTION, memorise
 
 import generate_qa
@@ -33,8 +33,8 @@ def jsquad(path):
 
 @pytest.fixture(scope="module")
 def e2e_t5(tiny_bart_dir, tmp_path_factory):
-    """A BART (quicker to memorise than a from-scratch T5) that writes lmqg's e2e target for the fact: two good pairs, one whose answer is not in the passage,
-    and a malformed one (no ``, answer:``)."""
+    """A BART (quicker to memorise than a from-scratch T5) that writes lmqg's e2e target for the fact: two good
+    pairs, one whose answer is not in the passage, and a malformed one (no ``, answer:``)."""
     target = format_e2e_target(PAIRS, "tsv") + " | question: 北部"
     out = memorise(tiny_bart_dir, tmp_path_factory.mktemp("e2e") / "bart", [(format_input("e2e", context=FACT[1]),
                                                                               target)], max_new_tokens=200)
@@ -83,7 +83,8 @@ def test_e2e_needs_a_qa_model_and_no_answer_source(e2e_t5, tmp_path, capsys):
 def test_generate_qa_e2e_with_a_chat_model_reads_its_wrapped_json_list(models, tmp_path):
     harmony_dir = make_harmony(make_qwen(tmp_path / "qwen"), tmp_path / "harmony")
     model, tok = load_model(str(harmony_dir), device="cpu")
-    data = {"task": "e2e", "format": "chat", "system_prompt": "簡潔に。", "template": "次の文章から質問と答えを。\n{context}"}
+    data = {"task": "e2e", "format": "chat", "system_prompt": "簡潔に。",
+            "template": "次の文章から質問と答えを。\n{context}"}
     reply = ("<|channel|>analysis<|message|>考えます<|end|><|start|>assistant<|channel|>final<|message|>```json\n"
              + format_e2e_target(PAIRS[:2], "chat")[:-1] + ', {"question": "答えのない質問"}]\n```<|return|>')
     seen = {}
