@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from ..core.errors import UserError
@@ -116,7 +117,9 @@ def model_prompt(args: GenerationArgs, model, tokenizer, run_config: dict, ids: 
         pool, _ = read_inputs(args.few_shot_file)
         if any(len(row) < 3 for row in pool):
             raise UserError(f"{args.few_shot_file}: its examples need targets (id, input, target) to serve as shots")
-        shots = draw_shots(pool, ids, inputs, args.few_shot, args.seed)
+        input_file = getattr(args, "input_file", None)  # ids name the same example only within one file
+        same = bool(input_file) and Path(input_file).resolve() == Path(args.few_shot_file).resolve()
+        shots = draw_shots(pool, ids, inputs, args.few_shot, args.seed, same_file=same)
     if chat is None and shots is None:
         return None
     return Prompt(tokenizer, chat, system=system_prompt_for(data_info), heads=heads, shots=shots)

@@ -178,15 +178,16 @@ class Prompt:
 
 
 def draw_shots(pool: Sequence[tuple[str, str, str]], ids: Sequence[str], inputs: Sequence[str], k: int,
-               seed: int) -> list[list[tuple[str, str]]]:
+               seed: int, same_file: bool = True) -> list[list[tuple[str, str]]]:
     """``k`` few-shot (input, target) pairs per example from ``pool`` ((id, input, target) rows of a training
     file), drawn with a generator seeded by ``seed`` and the example's id (the same shots whatever the order),
-    never a row with the example's id or input. UserError when the pool has fewer than ``k`` rows to draw from."""
+    never a row with the example's input, nor (``same_file``: the pool is the examples' own file) its id.
+    UserError when the pool has fewer than ``k`` rows to draw from."""
     if k < 1:
         return [[] for _ in ids]
     shots = []
     for example_id, text in zip(ids, inputs):
-        usable = [(x, y) for pid, x, y in pool if pid != example_id and x != text]
+        usable = [(x, y) for pid, x, y in pool if x != text and not (same_file and pid == example_id)]
         if len(usable) < k:
             raise UserError(f"`few_shot_file` holds {len(usable)} usable example(s) for {example_id!r}, fewer than "
                             f"`few_shot` {k}; pass a bigger training file or a smaller `few_shot`")
