@@ -20,7 +20,8 @@ OTHER_QUESTION = "森瀬市はどの県にあるか。"  # answered with 山梨�
 AQG_DATA = {"task": "aqg", "template": "answer: {answer} context: {context}", "format": "tsv"}
 
 
-def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], max_steps: int = 300) -> Path:
+def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], max_steps: int = 300,
+             max_new_tokens: int = 64) -> Path:
     """Copy a tiny model and train it (plain torch loop) until greedy decoding reproduces every pair's target."""
     torch.manual_seed(0)
     model, tok = load_model(str(base_dir), device="cpu")
@@ -40,7 +41,8 @@ def memorise(base_dir: Path, out_dir: Path, pairs: list[tuple[str, str]], max_st
         model(**enc, labels=labels).loss.backward()
         opt.step()
         opt.zero_grad()
-        if step % 20 == 0 and generate(model.eval(), tok, [x for x, _ in pairs]) == [[y] for _, y in pairs]:
+        if step % 20 == 0 and generate(model.eval(), tok, [x for x, _ in pairs], max_new_tokens=max_new_tokens) == \
+                [[y] for _, y in pairs]:
             break
     else:
         raise AssertionError(f"{base_dir.name} did not memorise {len(pairs)} pairs in {max_steps} steps")

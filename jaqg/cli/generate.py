@@ -6,7 +6,9 @@
         --num_return_sequences 4 --json
 
 The input is built the way the model was trained (its run_config.json: answer/context template, or the
-context with the answer highlighted); --highlight forces the highlighted form.
+context with the answer highlighted; a chat model's instruction, through its chat template with its system turn);
+--highlight forces the highlighted form. --few_shot K --few_shot_file train.tsv prompts a causal LM with K
+training examples first.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..generation.fitting import model_templates
 from ..generation.inputs import question_input
 from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
-from .generation_args import GenerationArgs, generation_kwargs
+from .generation_args import GenerationArgs, check_few_shot, generation_kwargs, model_prompt
 
 
 @dataclass
@@ -54,6 +56,7 @@ def read_items(path: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv)
+    check_few_shot(args)
     if args.input_file and (args.answer is not None or args.context is not None):
         raise UserError("pass either --input_file or --answer with --context, not both")
     if args.input_file:
@@ -72,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{item['where']}: {e}") from None
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
                                   threads=args.threads, **args.backend_kwargs())
+    prompt = model_prompt(args, model, tokenizer, run_config, [it["id"] for it in items], inputs)
     stats = GenerationStats()
     questions = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, progress=len(inputs) > 16),
-                         templates=model_templates(run_config.get("data")), stats=stats)
+                         templates=model_templates(run_config.get("data")), stats=stats, prompt=prompt)
 
     dropped = [[] for _ in items]
     if args.roundtrip_qa:

@@ -4,6 +4,10 @@
     python generate_qa.py --model_name_or_path model_multi --input_file doc.txt --output_file qa.jsonl
     python generate_qa.py --model_name_or_path model_aqg_hl --qa_model model_qa --answers ner \\
         --input_file docs.jsonl --output_file qa.jsonl
+    python generate_qa.py --mode e2e --model_name_or_path model_e2e --qa_model model_qa \\
+        --input_file docs.jsonl --output_file qa.jsonl     # one model writes every pair of a passage (jaqg/qag/e2e.py)
+
+A causal LM trained on chat data is prompted through its chat template (jaqg.generation.chat).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch.distributed as dist
 from ..core.errors import UserError
 from ..core.io import atomic_write, write_json
 from ..evaluation.hallucination import ANALYZERS
-from ..qag.loading import load_qag_models, plan_qag_models
+from ..qag.e2e import e2e_format, generate_qa_e2e
+from ..qag.loading import MODES, load_qag_models, plan_qag_models
 from ..qag.pipeline import QagConfig, generate_qa, print_summary, read_documents
 from ..qag.sharding import sharded, world
 from .args import arg, parse_args
@@ -36,6 +41,9 @@ class Args(BackendArgs):
     input_file: str = arg(help="a .txt file (one document), a .jsonl of {\"text\"[, \"id\", \"title\"]}, or a "
                                "JSQuAD .json (one document per paragraph)")
     output_file: str = arg(help="JSON lines, one per candidate; the summary goes beside it (.summary.json)")
+    mode: str = arg("pipeline", choices=list(MODES),
+                    help="pipeline: answer candidates, then a question each (an AQG-HL or multitask model); e2e: "
+                         "an end-to-end model (prepare --task e2e) writes every pair of a passage at once")
     answers: str = arg("model", choices=["model", "ner"],
                        help="answer candidates: model (AE task of the multitask model or --ae_model) or ner "
                             "(GiNZA entities and numeric expressions)")
@@ -64,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.min_roundtrip_f1 <= 1:
         raise UserError(f"--min_roundtrip_f1 {args.min_roundtrip_f1}: must be between 0 and 1")
     plan = plan_qag_models(args.model_name_or_path, qa_model=args.qa_model, ae_model=args.ae_model,
-                           answers=args.answers, assume_multitask=args.assume_multitask)  # all checked before loading
+                           answers=args.answers, assume_multitask=args.assume_multitask,
+                           mode=args.mode)  # all checked before loading
     for note in plan.notes:
         print(note, file=sys.stderr)
     documents = read_documents(args.input_file)
@@ -86,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
                        batch_size=args.batch_size, min_roundtrip_f1=args.min_roundtrip_f1,
                        allow_hallucinated=args.allow_hallucinated,
                        hallucination_tokenizer=args.hallucination_tokenizer)
-    result = sharded(lambda docs: generate_qa(docs, models.qg, models.qa, answers=args.answers, ae=models.ae,
-                                              config=config), documents)
+    if args.mode == "e2e":
+        fmt = e2e_format(plan.infos.get("e2e"))
+        result = sharded(lambda docs: generate_qa_e2e(docs, models.e2e, models.qa, fmt=fmt, config=config),
+                         documents)
+    else:
+        result = sharded(lambda docs: generate_qa(docs, models.qg, models.qa, answers=args.answers, ae=models.ae,
+                                                  config=config), documents)
     if dist.is_initialized():
         dist.destroy_process_group()
     if result is None:  # another rank: rank 0 gathered its shard and writes every output

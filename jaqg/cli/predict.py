@@ -5,7 +5,11 @@
         --num_beams 4 --num_return_sequences 4 --output_file nbest.jsonl
 
 Input: a data TSV (``id<TAB>input[<TAB>target]``), a run_clm.py data file (``prompt<sep>question</s>`` lines: the
-prompt is the input, the question the target) or plain text, one input per line (ids are line numbers).
+prompt is the input, the question the target), chat JSONL (``{"id", "messages"}``: every message but the last is
+the prompt, through the model's chat template; the last, the assistant's, is the target) or plain text, one input
+per line (ids are line numbers). A causal LM trained on chat data is prompted through its chat template, and
+returns the assistant's content only; ``--few_shot K --few_shot_file train.tsv`` puts K training examples first
+(the few-shot baseline, llm-jp-eval style).
 Output: ``id<TAB>prediction[<TAB>target]``; with --num_return_sequences N, N rows per id, best first, or one
 JSON object per input when --output_file ends in .jsonl. Written atomically.
 """
@@ -16,15 +20,12 @@ import json
 import logging
 from dataclasses import dataclass
 
-from ..core.errors import UserError
-from ..core.io import atomic_write, read_lines, read_rows, write_rows
-from ..data.clm_data import read_gpt_examples
-from ..data.formats import GPT_END, GPT_SEP
+from ..core.io import atomic_write, write_rows
 from ..generation.decoding import EMPTY_PREDICTION, clean_prediction, generate, load_model, read_run_config
 from ..generation.fitting import model_templates
 from ..generation.outputs import GenerationStats
 from .args import arg, parse_args
-from .generation_args import GenerationArgs, generation_kwargs
+from .generation_args import GenerationArgs, check_few_shot, generation_kwargs, model_prompt, read_inputs
 
 log = logging.getLogger("predict")
 
@@ -38,46 +39,21 @@ class Args(GenerationArgs):
     progress: bool = arg(True, help="show a progress bar on stderr")
 
 
-def read_inputs(path: str) -> list[list[str]]:
-    """[id, input, target?] rows: a TSV when the first line has a tab; a run_clm.py data file
-    (``prompt<sep>question</s>`` lines, e.g. ``data_jsquad_aqg_hl_gpt/test.txt``) when it has ``<sep>``: the prompt
-    is the input (generation adds the separator) and the question the target, ids ``line<N>`` as run_clm.py
-    --do_eval writes them; else plain lines numbered from 1."""
-    lines = list(read_lines(path))
-    if not lines:
-        raise UserError(f"{path}: empty input file; write one input per line")
-    if "\t" not in lines[0][1] and GPT_SEP in lines[0][1]:
-        for lineno, line in lines:
-            if line.strip() and GPT_SEP not in line:
-                raise UserError(f"{path}:{lineno}: no {GPT_SEP} here, but line 1 has one (a run_clm.py data file: "
-                                f"prompt{GPT_SEP}question{GPT_END}); fix or remove this line")
-        examples, _ = read_gpt_examples(path)
-        return [[e.id, e.prompt, e.target] for e in examples]
-    if "\t" in lines[0][1]:
-        rows = read_rows(path, 2, None, what="id, input[, target]")
-        seen: set[str] = set()
-        for lineno, row in enumerate(rows, 1):
-            if row[0] in seen:
-                raise UserError(f"{path}:{lineno}: duplicate id {row[0]!r}; ids must be unique")
-            seen.add(row[0])
-        return [row[:3] for row in rows]
-    for lineno, line in lines:
-        if not line.strip():
-            raise UserError(f"{path}:{lineno}: empty line; remove it (plain text holds one input per line)")
-    return [[str(lineno), line.strip()] for lineno, line in lines]
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(name)s: %(message)s")  # the model loader's warnings, one line each
     args = parse_args(Args, argv)
-    rows = read_inputs(args.input_file)
+    check_few_shot(args)
+    rows, heads = read_inputs(args.input_file)
     run_config = read_run_config(args.model_name_or_path)
     model, tokenizer = load_model(args.model_name_or_path, device=args.device, precision=args.precision,
                                   threads=args.threads, **args.backend_kwargs())
     data_info = run_config.get("data") or {}
+    inputs = [r[1] for r in rows]
+    prompt = model_prompt(args, model, tokenizer, run_config, [r[0] for r in rows], inputs, heads)
     stats = GenerationStats()
-    outputs = generate(model, tokenizer, [r[1] for r in rows], **generation_kwargs(args, run_config, args.progress),
-                       templates=model_templates(data_info), extractive=data_info.get("task") == "qa", stats=stats)
+    outputs = generate(model, tokenizer, inputs, **generation_kwargs(args, run_config, args.progress),
+                       templates=model_templates(data_info), extractive=data_info.get("task") == "qa", stats=stats,
+                       prompt=prompt)
     # an extractive output the source did not determine (an unknown token) is dropped: written as <empty>
     outputs = [[clean_prediction(o) for o in outs] or [EMPTY_PREDICTION] for outs in outputs]
     empty = sum(o == EMPTY_PREDICTION for outs in outputs for o in outs)
@@ -94,5 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         write_rows(args.output_file, ([row[0], o, *row[2:3]] for row, outs in zip(rows, outputs) for o in outs))
     n = sum(map(len, outputs))
     counts = ", ".join(f"{k} {v}" for k, v in stats.as_dict().items() if k != "inputs")
-    print(f"predict: wrote {n} prediction(s) for {len(rows)} input(s) to {args.output_file} ({counts})")
+    how = ("chat template" if prompt and prompt.chat else "plain prompt") + (
+        f", {args.few_shot}-shot: {stats.few_shot_examples} shots used, {stats.few_shot_prompts_cut} prompt(s) cut "
+        "to fit" if args.few_shot else "")
+    print(f"predict: wrote {n} prediction(s) for {len(rows)} input(s) to {args.output_file} ({how}; {counts})")
     return 0

@@ -140,7 +140,7 @@ def task_template(data_info: dict | None, task: str) -> str | None:
     data_info = data_info or {}
     trained = data_info.get("task") or task
     if trained == task:
-        return data_info.get("template") or DEFAULT_TEMPLATES[task]
+        return data_info.get("template") or default_template(task)
     if trained == "multi":
         template = (data_info.get("templates") or {}).get(task)
         prefix = (data_info.get("task_prefixes") or {}).get(task)

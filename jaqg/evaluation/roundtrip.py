@@ -23,6 +23,7 @@ from ..core.errors import UserError
 from ..core.io import read_json
 from ..core.normalize import match_key, normalize
 from ..data.formats import format_input, task_template
+from ..generation.chat import Prompt, chat_template_for, system_prompt_for
 from ..generation.decoding import check_model_path, clean_text, generate, is_causal, load_model, read_run_config
 from ..generation.outputs import GenerationStats
 from .metrics import char_f1, exact_match
@@ -53,13 +54,15 @@ class QAModel:
     template: str
     max_input_length: int = 512
     max_new_tokens: int = 64
+    prompt: Prompt | None = None  # a chat model's template and system turn
 
     def answer(self, questions: Sequence[str], contexts: Sequence[str], *, batch_size: int = 16,
                progress: bool = False, stats: GenerationStats | None = None) -> list[str]:
         """``answer_questions`` with this model's template and lengths: one answer per (question, context)."""
         return answer_questions(self.model, self.tokenizer, questions, contexts, template=self.template,
                                 batch_size=batch_size, max_input_length=self.max_input_length,
-                                max_new_tokens=self.max_new_tokens, progress=progress, stats=stats)
+                                max_new_tokens=self.max_new_tokens, progress=progress, stats=stats,
+                                prompt=self.prompt)
 
 
 def check_generative(model_dir: str) -> None:
@@ -88,7 +91,14 @@ def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32"
     model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, param=param,
                                   backend=backend, ct2_compute_type=ct2_compute_type)
     return QAModel(model, tokenizer, template, max_input_length=run_config.get("max_input_length") or 512,
-                   max_new_tokens=run_config.get("max_target_length") or 64)
+                   max_new_tokens=run_config.get("max_target_length") or 64,
+                   prompt=chat_prompt(model, tokenizer, run_config.get("data")))
+
+
+def chat_prompt(model, tokenizer, data_info: dict | None) -> Prompt | None:
+    """A causal LM's chat prompting (its template, the system turn it was trained with), or None for a plain one."""
+    chat = chat_template_for(model, tokenizer, data_info)
+    return Prompt(tokenizer, chat, system=system_prompt_for(data_info)) if chat is not None else None
 
 
 def qa_inputs(questions: Sequence[str], contexts: Sequence[str], template: str | None = None) -> list[str]:
@@ -101,7 +111,7 @@ def qa_inputs(questions: Sequence[str], contexts: Sequence[str], template: str |
 def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Sequence[str], *,
                      template: str | None = None, batch_size: int = 16, max_input_length: int = 512,
                      max_new_tokens: int = 64, progress: bool = False,
-                     stats: GenerationStats | None = None) -> list[str]:
+                     stats: GenerationStats | None = None, prompt: Prompt | None = None) -> list[str]:
     """One greedy answer per (question, context) pair, in input order; ``""`` when the model says nothing.
 
     Answers are one line of text (jaqg.generation.decoding.clean_text: whitespace runs become one space; a causal LM's
@@ -117,7 +127,7 @@ def answer_questions(model, tokenizer, questions: Sequence[str], contexts: Seque
         return []
     outputs = generate(model, tokenizer, qa_inputs(questions, contexts, template), batch_size=batch_size,
                        max_input_length=max_input_length, max_new_tokens=max_new_tokens, progress=progress,
-                       templates=[template] if template else [], extractive=True, stats=stats)
+                       templates=[template] if template else [], extractive=True, stats=stats, prompt=prompt)
     first_line = is_causal(model)
     return [clean_text(o[0] if o else "", first_line=first_line) for o in outputs]
 

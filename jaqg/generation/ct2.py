@@ -94,7 +94,8 @@ class Ct2Model:
     def generate_ids(self, tokenizer, seqs: list[list[int]], *, num_beams: int, num_return_sequences: int,
                      max_new_tokens: int, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
                      repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
-                     bad_words_ids: Sequence[Sequence[int]] = (), eos_token_id: int | None = None, **unused
+                     bad_words_ids: Sequence[Sequence[int]] = (), eos_token_id: int | list[int] | None = None,
+                     **unused
                      ) -> list[list[list[int]]]:
         """Generated token ids per input (prompt removed, no start/end token), ``num_return_sequences`` each,
         best first: the shape ``decoding._generate_batch`` returns. Keyword arguments are ``model.generate``'s
@@ -117,7 +118,8 @@ class Ct2Model:
             hyps = [r.hypotheses for r in results]
         else:
             if eos_token_id is not None:
-                options["end_token"] = to_tokens([eos_token_id])
+                ends = list(eos_token_id) if isinstance(eos_token_id, (list, tuple)) else [eos_token_id]
+                options["end_token"] = to_tokens(ends)  # a chat template's end of turn as well as eos
             results = self.engine.generate_batch(sources, include_prompt_in_result=False, min_length=min_new_tokens,
                                                  **options)
             hyps = [r.sequences for r in results]

@@ -40,6 +40,7 @@ from ..data.formats import GPT_SEP
 from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
 from ..tokenization.hub import load_tokenizer
+from .chat import Prompt
 from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
 from .ct2 import Ct2Model
 from .fitting import fit_input, input_budget, mean_logprob
@@ -231,7 +232,7 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
              bad_words: Sequence[str] | None = None, num_beam_groups: int = 1, diversity_penalty: float = 0.0,
              do_sample: bool = False, seed: int | None = None, progress: bool = False,
              keep_special_tokens: Sequence[str] = (), templates: Sequence[str] = (), extractive: bool = False,
-             stats: GenerationStats | None = None, **gen_kwargs) -> list[list[str]]:
+             stats: GenerationStats | None = None, prompt: Prompt | None = None, **gen_kwargs) -> list[list[str]]:
     """Up to ``num_return_sequences`` distinct outputs per input (best first), in input order.
 
     Special tokens are dropped from the outputs except those in ``keep_special_tokens`` (e.g. ``<sep>``, which
@@ -244,7 +245,10 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
     and the best-scoring window's outputs kept. ``stats`` (a GenerationStats) gets the counts; a line on stderr
     (logging) says what was cut or unknown.
     Beam search returns the best distinct strings among all ``num_beams`` hypotheses, so N <= num_beams;
-    sampling draws N (fewer come back only if draws repeat). Other keyword arguments go to ``model.generate``
+    sampling draws N (fewer come back only if draws repeat). ``prompt`` (causal LMs; jaqg.generation.chat.Prompt):
+    inputs go through the chat template (generation stops at its end of turn and only the assistant's content is
+    returned) and/or get few-shot examples; without it a causal LM is prompted with ``{input}<sep>``.
+    Other keyword arguments go to ``model.generate``
     (temperature, top_p, repetition_penalty, no_repeat_ngram_size, ...).
     """
     for param, value in (("num_beams", num_beams), ("num_return_sequences", num_return_sequences),
@@ -271,10 +275,14 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
     own = GenerationStats()
     causal = is_causal(model)
     budget, for_positions = input_budget(model, causal, max_input_length, max_new_tokens)
-    count = _counter(tokenizer, causal)
+    if prompt is not None and not causal:
+        raise UserError("chat templates and few-shot prompts apply to causal LMs; this model is seq2seq")
     windows: list[str] = []
     owner: list[int] = []  # the input each window belongs to
     for i, text in enumerate(inputs):
+        if prompt is not None:
+            prompt.fit_shots(text, i, budget)
+        count = prompt.counter(i) if prompt is not None else _counter(tokenizer, causal)
         fitted = fit_input(text, count, budget, templates,
                            param="max_new_tokens" if for_positions and count(text) <= max_input_length
                            else "max_input_length")
@@ -284,20 +292,28 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         windows += fitted
         owner += [i] * len(fitted)
     own.inputs = len(inputs)
-    encoded = _encode(tokenizer, windows, causal, budget)
+    encoded = _encode(tokenizer, windows, causal, budget) if prompt is None else \
+        [prompt.encode(text, owner[w])[-budget:] for w, text in enumerate(windows)]
     # Beam search keeps every hypothesis (deduplication may need more than N); sampling draws N.
     per_group = num_return_sequences if do_sample else num_beams // num_beam_groups
     gen_kwargs = dict(gen_kwargs, max_new_tokens=max_new_tokens, do_sample=do_sample)
-    if causal:
-        gen_kwargs.setdefault("eos_token_id", tokenizer.eos_token_id)
+    if causal:  # a chat template's end of turn as well as eos
+        gen_kwargs.setdefault("eos_token_id", prompt.stop_ids if prompt is not None else tokenizer.eos_token_id)
     eos = gen_kwargs.get("eos_token_id", tokenizer.eos_token_id)
+    stops = set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    chat = prompt.chat if prompt is not None else None
     banned = bad_words_ids(tokenizer, bad_words) if bad_words else []
     kept_ids = {tokenizer.convert_tokens_to_ids(t) for t in keep_special_tokens} - {tokenizer.unk_token_id}
     drop_ids = set(tokenizer.all_special_ids) - kept_ids
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def decode(w: int, ids: list[int], tally: GenerationStats) -> str | None:
-        text = decode_output(tokenizer, ids, drop_ids, eos not in ids, tally)
+        at_limit = not stops & set(ids)
+        if chat is not None:  # the assistant's content only, never the template's wrapping
+            ids = chat.content(ids, tally)
+            if ids is None:
+                return None
+        text = decode_output(tokenizer, ids, drop_ids, at_limit, tally)
         if extractive and UNK_MARKER in text:
             source = resolve_unknown(tokenizer, text, inputs[owner[w]])
             tally.unk_resolved += source is not None
@@ -358,6 +374,8 @@ def generate(model, tokenizer, inputs: Sequence[str], *, batch_size: int = 16, m
         merged[i] = results[w]
         own.add(tallies[w])
     own.inputs = len(inputs)
+    if prompt is not None:
+        prompt.tally(own, len(inputs))
     if stats is not None:
         stats.add(own)
     if own.describe():

@@ -32,7 +32,10 @@ class GenerationStats:
     inputs_cut_for_positions: of those, cut because prompt + new tokens passed the model's position limit;
     unk_in_outputs: outputs that held an unknown token; unk_resolved: extractive ones mapped back to the source;
     unk_dropped: extractive ones the source did not determine (dropped); outputs_cut_at_limit: outputs whose
-    last character was cut in half at max_new_tokens (its bytes trimmed)."""
+    last character was cut in half at max_new_tokens (its bytes trimmed); chat_unwrapped: chat outputs without the
+    template's assistant header (dropped, jaqg.generation.chat); chat_cut_at_marker: chat outputs whose content was
+    cut at a template token; few_shot_examples: shots in the prompts; few_shot_prompts_cut: prompts that dropped
+    shots to fit the input limit."""
     inputs: int = 0
     inputs_cut: int = 0
     inputs_cut_for_positions: int = 0
@@ -40,6 +43,10 @@ class GenerationStats:
     unk_resolved: int = 0
     unk_dropped: int = 0
     outputs_cut_at_limit: int = 0
+    chat_unwrapped: int = 0
+    chat_cut_at_marker: int = 0
+    few_shot_examples: int = 0
+    few_shot_prompts_cut: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +67,12 @@ class GenerationStats:
         if self.outputs_cut_at_limit:
             parts.append(f"{self.outputs_cut_at_limit} output(s) stopped inside a character at the new-token limit "
                          "(its bytes trimmed)")
+        if self.chat_unwrapped or self.chat_cut_at_marker:
+            parts.append(f"{self.chat_unwrapped} chat output(s) lacked the template's assistant header (dropped), "
+                         f"{self.chat_cut_at_marker} had content cut at a template token")
+        if self.few_shot_prompts_cut:
+            parts.append(f"{self.few_shot_prompts_cut} prompt(s) dropped few-shot examples to fit the input limit "
+                         f"({self.few_shot_examples} shots used)")
         return "; ".join(parts)
 
 

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..data.formats import DEFAULT_TASK_PREFIXES, task_template
+from ..evaluation.roundtrip import chat_prompt
 from ..generation.decoding import check_model_path, load_model, read_run_config
 from .pipeline import TaskModel
 
-TASK_NAMES = {"qa": "question answering", "aqg_hl": "question generation (AQG-HL)", "ae": "answer extraction"}
+TASK_NAMES = {"qa": "question answering", "aqg_hl": "question generation (AQG-HL)", "ae": "answer extraction",
+              "e2e": "end-to-end question-answer generation (e2e)"}
+MODES = ("pipeline", "e2e")  # pipeline: answers then questions (separate or multitask models); e2e: pairs at once
 
 
 def model_data_info(path: str, tasks: list[str], assume_multitask: bool, notes: list[str]) -> dict | None:
@@ -62,25 +65,36 @@ class QagPlan:
     settings: dict[str, str]
     configs: dict[str, tuple[str, int, int | None]]
     notes: list[str] = field(default_factory=list)
+    infos: dict[str, dict | None] = field(default_factory=dict)  # per task: the model's data info
 
     @property
     def max_input_length(self) -> int | None:
-        """The question-generation model's trained input length (run_config), if it says."""
-        return self.configs["aqg_hl"][2]
+        """The question-generation (or e2e) model's trained input length (run_config), if it says."""
+        return self.configs["e2e" if "e2e" in self.configs else "aqg_hl"][2]
 
 
 def plan_qag_models(model_name_or_path: str, *, qa_model: str | None = None, ae_model: str | None = None,
-                    answers: str = "model", assume_multitask: bool = False) -> QagPlan:
-    """Check every model dir and that each serves its task, before anything loads; UserError naming the setting."""
+                    answers: str = "model", assume_multitask: bool = False, mode: str = "pipeline") -> QagPlan:
+    """Check every model dir and that each serves its task, before anything loads; UserError naming the setting.
+    ``mode`` e2e: ``model_name_or_path`` writes every pair of a passage (task e2e) and ``qa_model`` answers them."""
+    if mode not in MODES:
+        raise UserError(f"`mode` {mode}: choose one of {', '.join(MODES)}")
     if answers not in ("model", "ner"):
         raise UserError(f"`answers` {answers}: choose model or ner")
     if ae_model and answers != "model":
         raise UserError("`ae_model` applies only to `answers` model")
     m = model_name_or_path
-    needs = {"aqg_hl": (m, "pass a multitask or AQG-HL model as `model_name_or_path`")}
+    if mode == "e2e":
+        if ae_model or answers != "model":
+            raise UserError("`mode` e2e writes its own answers; drop `ae_model` / `answers`")
+        if not qa_model:
+            raise UserError("`mode` e2e needs a QA model for the round trip; pass `qa_model`")
+        answers = "e2e"
+    needs = {"e2e": (m, "pass an end-to-end model (prepare `task` e2e) as `model_name_or_path`")} \
+        if mode == "e2e" else {"aqg_hl": (m, "pass a multitask or AQG-HL model as `model_name_or_path`")}
     needs["qa"] = (qa_model or m, "pass a QA model with `qa_model`" if not qa_model
                    else "pass a QA or multitask model as `qa_model`")
-    if answers == "model":
+    if answers == "model" and mode != "e2e":
         needs["ae"] = (ae_model or m, "pass an answer-extraction model with `ae_model`, or `answers` ner"
                        if not ae_model else "pass an AE or multitask model as `ae_model`")
     # A missing model dir stops here, in one line naming its setting, before notes are printed or documents read.
@@ -94,14 +108,16 @@ def plan_qag_models(model_name_or_path: str, *, qa_model: str | None = None, ae_
     infos = {path: model_data_info(path, tasks, assume_multitask, notes) for path, tasks in tasks_of.items()}
     configs = {task: task_model_config(path, task, fix, infos[path]) for task, (path, fix) in needs.items()}
     return QagPlan(answers, {task: path for task, (path, _) in needs.items()},
-                   {task: settings[path] for task, (path, _) in needs.items()}, configs, notes)
+                   {task: settings[path] for task, (path, _) in needs.items()}, configs, notes,
+                   {task: infos[path] for task, (path, _) in needs.items()})
 
 
 @dataclass
 class QagModels:
-    qg: TaskModel
+    qg: TaskModel | None
     qa: TaskModel
     ae: TaskModel | None = None
+    e2e: TaskModel | None = None
 
 
 def load_qag_models(plan: QagPlan, *, device: str = "auto", precision: str = "32", threads: int = 0,
@@ -117,5 +133,7 @@ def load_qag_models(plan: QagPlan, *, device: str = "auto", precision: str = "32
                                       param=plan.settings[task], backend=backend,
                                       ct2_compute_type=ct2_compute_type)
         template, max_new_tokens, _ = plan.configs[task]
-        task_models[task] = TaskModel(*loaded[path], template=template, max_new_tokens=max_new_tokens)
-    return QagModels(task_models["aqg_hl"], task_models["qa"], task_models.get("ae"))
+        model, tokenizer = loaded[path]
+        task_models[task] = TaskModel(model, tokenizer, template=template, max_new_tokens=max_new_tokens,
+                                      prompt=chat_prompt(model, tokenizer, plan.infos.get(task)))
+    return QagModels(task_models.get("aqg_hl"), task_models["qa"], task_models.get("ae"), task_models.get("e2e"))

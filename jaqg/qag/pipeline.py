@@ -49,6 +49,7 @@ from ..data.jsquad import load_paragraphs
 from ..evaluation.hallucination import find_hallucinations
 from ..evaluation.metrics import char_f1
 from ..evaluation.roundtrip import answer_questions, qa_inputs
+from ..generation.chat import Prompt
 from ..generation.decoding import generate
 from ..generation.outputs import UNK_MARKER, GenerationStats, resolve_unknown
 
@@ -56,8 +57,8 @@ log = logging.getLogger(__name__)
 
 # Tokens a <hl> marker inside a passage may add over one around the whole passage (it can split a piece).
 HL_SLACK = 2
-REASONS = ("unknown character in answer", "answer not in sentence", "empty question", "roundtrip mismatch",
-           "hallucinated", "duplicate question")
+REASONS = ("malformed pair", "unknown character in answer", "answer not in sentence", "answer not in passage",
+           "empty question", "roundtrip mismatch", "hallucinated", "duplicate question")
 
 
 class Document(NamedTuple):
@@ -145,14 +146,18 @@ def fit_passages(sentences: Sequence[str], fits: Callable[[str], bool]) -> tuple
 
 @dataclass
 class TaskModel:
-    """A loaded model, the full input template of one task, and its lengths."""
+    """A loaded model, the full input template of one task, its lengths, and (a causal LM trained on chat data)
+    how it is prompted (jaqg.generation.chat.Prompt: chat template and system turn)."""
     model: object
     tokenizer: object
     template: str
     max_new_tokens: int
+    prompt: Prompt | None = None
 
     def input_length(self, text: str) -> int:
-        """Tokens of ``text`` as this model's tokenizer encodes it, special tokens included."""
+        """Tokens of ``text`` as this model's tokenizer encodes it, special tokens (or the chat template) included."""
+        if self.prompt is not None:
+            return len(self.prompt.encode(text, 0))
         return len(self.tokenizer(text)["input_ids"])
 
 
@@ -254,7 +259,7 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         outputs = generate(ae.model, ae.tokenizer, inputs, batch_size=config.batch_size,
                            max_input_length=config.max_input_length, max_new_tokens=ae.max_new_tokens,
                            keep_special_tokens=(GPT_SEP,), progress=config.progress,
-                           templates=[ae.template], stats=stats) if inputs else []
+                           templates=[ae.template], stats=stats, prompt=ae.prompt) if inputs else []
         found = [parse_ae_output(o[0]) if o else [] for o in outputs]
         for (p, a, b, _), answers_ in zip(sentence_refs, found):  # <unk> stands for what the sentence holds there
             for j, answer in enumerate(answers_):
@@ -285,18 +290,34 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
     questions = generate(qg.model, qg.tokenizer, qg_inputs, batch_size=config.batch_size,
                          max_input_length=config.max_input_length, max_new_tokens=qg.max_new_tokens,
                          num_beams=config.num_beams, bad_words=config.bad_words, templates=[qg.template],
-                         progress=config.progress, stats=stats) if qg_inputs else []
+                         progress=config.progress, stats=stats, prompt=qg.prompt) if qg_inputs else []
     for i, q in zip(todo, questions):
         records[i]["question"] = q[0] if q else ""
         if not records[i]["question"]:
             records[i]["reason"] = "empty question"
     todo = [i for i in todo if records[i]["reason"] is None]
+    filter_pairs(records, todo, qa, config, stats, measured)
+    summary = summarize(records, len(documents), len(passages), n_sentences, n_cut, config, longest[0], over[0],
+                        answers, stats)
+    if n_cut:
+        log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
+                    n_cut, config.max_input_length)
+    passage_info = [{"id": documents[d].id, "index": i, "passage": text, "sentences": len(spans),
+                     "worst_input_tokens": worst(text)} for i, (d, text, spans) in enumerate(passages)]
+    return QagResult(records, summary, passage_info)
 
+
+def filter_pairs(records: list[dict], todo: list[int], qa: TaskModel, config: QagConfig, stats: GenerationStats,
+                 measured: Callable[[TaskModel, list[str]], list[str]]) -> None:
+    """The filters every mode shares, on ``records[i]`` for i in ``todo`` (pairs with a question and no reason
+    yet): round trip (``roundtrip mismatch``), hallucination check (``hallucinated``), ``duplicate question`` within
+    a document; sets roundtrip_answer, roundtrip_f1, hallucinated_words, kept and reason."""
     qa_questions, qa_passages = [records[i]["question"] for i in todo], [records[i]["passage"] for i in todo]
     measured(qa, qa_inputs(qa_questions, qa_passages, qa.template))  # the inputs answer_questions builds
     replies = answer_questions(qa.model, qa.tokenizer, qa_questions, qa_passages, template=qa.template,
                                batch_size=config.batch_size, max_input_length=config.max_input_length,
-                               max_new_tokens=qa.max_new_tokens, progress=config.progress, stats=stats)
+                               max_new_tokens=qa.max_new_tokens, progress=config.progress, stats=stats,
+                               prompt=qa.prompt)
     hallucinated = find_hallucinations(qa_questions, qa_passages, tokenizer=config.hallucination_tokenizer) \
         if qa_questions else []
     seen: dict[str, set[str]] = {}
@@ -315,20 +336,18 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
             seen[r["id"]].add(key)
             r["kept"] = True
 
+
+def summarize(records: list[dict], documents: int, passages: int, sentences: int, cut: int, config: QagConfig,
+              longest: int, over: int, answers: str, stats: GenerationStats) -> dict:
+    """The run's summary (see ``generate_qa``)."""
     dropped = Counter(r["reason"] for r in records if not r["kept"])
-    summary = {"documents": len(documents), "passages": len(passages), "sentences": n_sentences,
-               "sentences_cut": n_cut, "max_input_length": config.max_input_length,
-               "max_input_tokens": longest[0], "inputs_over_limit": over[0], "answers": answers,
-               "candidates": len(records), "kept": sum(r["kept"] for r in records),
-               "dropped": {reason: dropped[reason] for reason in REASONS if dropped[reason]},
-               "kept_hallucinated": sum(bool(r["kept"] and r["hallucinated_words"]) for r in records),
-               "generation": stats.as_dict()}
-    if n_cut:
-        log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
-                    n_cut, config.max_input_length)
-    passage_info = [{"id": documents[d].id, "index": i, "passage": text, "sentences": len(spans),
-                     "worst_input_tokens": worst(text)} for i, (d, text, spans) in enumerate(passages)]
-    return QagResult(records, summary, passage_info)
+    return {"documents": documents, "passages": passages, "sentences": sentences,
+            "sentences_cut": cut, "max_input_length": config.max_input_length,
+            "max_input_tokens": longest, "inputs_over_limit": over, "answers": answers,
+            "candidates": len(records), "kept": sum(r["kept"] for r in records),
+            "dropped": {reason: dropped[reason] for reason in REASONS if dropped[reason]},
+            "kept_hallucinated": sum(bool(r["kept"] and r["hallucinated_words"]) for r in records),
+            "generation": stats.as_dict()}
 
 
 def format_summary(summary: dict) -> str:

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+from chat_models import forced, make_qwen
 from conftest import run_main_in_process
 from trained_models import FACT, SEED, aqg_pairs
 
 from jaqg.cli import predict as predict_script
+from jaqg.generation.decoding import load_model
 
 
 def run_main(capsys, *argv):
@@ -47,6 +50,7 @@ def test_gpt_data_file_prompts_with_the_prompt_alone(capsys, tmp_path, monkeypat
     data.write_text(f"{SEED[1]}<sep>{SEED[2]}</s>\n{FACT[1]}<sep>{FACT[2]}</s>\n", encoding="utf-8")
     seen = []
     monkeypatch.setattr(predict_script, "load_model", lambda *a, **k: (None, None))
+    monkeypatch.setattr(predict_script, "model_prompt", lambda *a, **k: None)
     monkeypatch.setattr(predict_script, "generate", lambda model, tok, inputs, **k: seen.extend(inputs) or
                         [["答え"] for _ in inputs])
     out = tmp_path / "p.tsv"
@@ -59,3 +63,51 @@ def test_gpt_data_file_prompts_with_the_prompt_alone(capsys, tmp_path, monkeypat
                               tmp_path / "never.tsv")
     assert status == 2 and "test.txt:2: no <sep> here, but line 1 has one" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "never.tsv").exists()
+
+
+def chat_file(path, rows):
+    path.write_text("".join(json.dumps({"id": i, "messages": [
+        {"role": "system", "content": "短く答えて。"}, {"role": "user", "content": q},
+        {"role": "assistant", "content": a}]}, ensure_ascii=False) + "\n" for i, q, a in rows), encoding="utf-8")
+    return path
+
+
+def test_chat_jsonl_prompts_through_the_template_and_few_shot_adds_turns(capsys, tmp_path, monkeypatch):
+    """messages[:-1] through the chat template, the assistant turn the reference; --few_shot K puts K training
+    examples first as user/assistant turns and says how many were used."""
+    model, tok = load_model(str(make_qwen(tmp_path / "qwen")), device="cpu")
+    seen = {}
+    forced(model, tok, {"甲府市": "山梨県<|im_end|>", "森瀬市": "北部<|im_end|>"}, seen)
+    monkeypatch.setattr(predict_script, "load_model", lambda *a, **k: (model, tok))
+    test = chat_file(tmp_path / "test.jsonl", [("t1", "甲府市はどこの市か。", "山梨県"),
+                                               ("t2", "森瀬市はどこか。", "北部")])
+    train = chat_file(tmp_path / "train.jsonl", [(f"r{i}", f"例の質問{i}", f"例の答え{i}") for i in range(5)])
+    out = tmp_path / "p.tsv"
+    status, stdout, err = run_main(capsys, "--model_name_or_path", tmp_path / "qwen", "--input_file", test,
+                                   "--output_file", out)
+    assert status == 0, err
+    assert out.read_text(encoding="utf-8") == "t1\t山梨県\t山梨県\nt2\t北部\t北部\n" and "chat template" in stdout
+    prompt = tok.decode(seen["input_ids"][0])
+    assert "<|im_start|>system\n短く答えて。<|im_end|>" in prompt and "山梨県" not in prompt  # no reference leak
+    status, stdout, err = run_main(capsys, "--model_name_or_path", tmp_path / "qwen", "--input_file", test,
+                                   "--output_file", out, "--few_shot", "2", "--few_shot_file", train)
+    assert status == 0 and "2-shot: 4 shots used, 0 prompt(s) cut to fit" in stdout, err
+    prompt = tok.decode(seen["input_ids"][0])
+    assert prompt.count("<|im_start|>assistant\n例の答え") == 2 and prompt.index("例の答え") < prompt.index("甲府市")
+
+
+@pytest.mark.parametrize("content, flags, message", [
+    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n', [], "test.jsonl:1: needs \"messages\""),
+    ('{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "r"}]}\n', [],
+     "test.jsonl:1: the last two messages"),
+    ('{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}]}\n',
+     ["--few_shot", "2"], "--few_shot needs --few_shot_file")])
+def test_bad_chat_input_or_few_shot_flags_are_one_line(capsys, tmp_path, monkeypatch, models, content, flags,
+                                                       message):
+    data = tmp_path / "test.jsonl"
+    data.write_text(content, encoding="utf-8")
+    out = tmp_path / "p.tsv"
+    status, _, err = run_main(capsys, "--model_name_or_path", models["gpt"], "--input_file", data, "--output_file",
+                              out, *flags)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
