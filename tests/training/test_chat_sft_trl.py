@@ -21,16 +21,10 @@ from jaqg.data.batching import IGNORE_INDEX
 from jaqg.data.chat_sft import encode_conversation, read_chat_file
 from jaqg.data.clm_data import load_tokenizer
 from jaqg.models.standins import build_standin
-from jaqg.models.standins_llm import QWEN_CHAT_TEMPLATE
+from jaqg.models.standins_llm import QWEN_CHAT_TEMPLATE_MARKED as QWEN_MARKED
 
 torch.set_num_threads(1)
 QWEN, SWALLOW = "Qwen/Qwen2.5-0.5B-Instruct", "tokyotech-llm/Swallow-7b-hf"
-# ChatML (the stand-in's template) with TRL's generation markers around each assistant content and its <|im_end|>.
-QWEN_MARKED = QWEN_CHAT_TEMPLATE.replace(
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}",
-    "{%- if message['role'] == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{% generation %}"
-    "{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
-    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endif %}")
 LLMJP_STYLE = (
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
     "{{ '\\n\\n### 指示:\\n' + message['content'] }}{% elif message['role'] == 'system' %}{{ message['content'] }}"
