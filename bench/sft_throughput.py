@@ -182,7 +182,7 @@ def main() -> None:
                 results[mode][name].append((total / cpu, len(times) - 1, n_rows))
                 print(f"  {mode} round {r + 1} {name:<5} {total / cpu:8.0f} tokens/CPU-s  {len(times) - 1} steps, "
                       f"{n_rows} rows", flush=True)
-    print(f"\ntokens per CPU-second over a whole epoch (median round); ours / TRL per round (min-max)")
+    print("\ntokens per CPU-second over a whole epoch (median round); ours / TRL per round (min-max)")
     print(f"{'mode':<10}{'ours tok/s':>12}{'TRL tok/s':>12}{'ours/TRL':>10}{'spread':>14}{'rows ours/TRL':>15}"
           f"{'ours pad tokens':>17}")
     for mode, by in results.items():

@@ -117,3 +117,22 @@ def test_run_clm_chat_template_file_is_saved_with_the_model(setup, capsys, tmp_p
     assert saved.chat_template == LLMJP_STYLE
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["val_tokens"] > 0 and metrics["perplexity"] > 1
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--load_in_4bit", "--lora_r=8"], "--load_in_4bit (QLoRA through bitsandbytes) needs a CUDA GPU"),
+    (["--load_in_8bit"], "--load_in_8bit trains LoRA adapters on a frozen quantized base; pass --lora_r too"),
+    (["--use_dora"], "--use_dora trains DoRA adapters: pass --lora_r too"),
+    (["--group_texts"], "--group_texts trains plain text blocks; chat JSONL trains on assistant turns"),
+])
+def test_options_that_cannot_run_stop_in_one_line_before_loading(setup, capsys, tmp_path, flags, says):
+    """No GPU here: QLoRA is refused before the (missing) model would load; so are flags that do not fit."""
+    from jaqg.cli import train_clm as run_clm
+    if "CUDA" in says and torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: QLoRA is not refused for want of one")
+    _, _, out = setup
+    status, _, err = run_main_in_process(
+        capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={tmp_path / 'missing'}", "--do_train",
+        f"--train_file={out / 'chat' / 'train.jsonl'}", f"--validation_file={out / 'chat' / 'dev.jsonl'}", *flags)
+    assert status == 2 and err.strip() == f"run_clm.py: error: {err.split('error: ', 1)[1].strip()}"
+    assert says in err and len(err.strip().splitlines()) == 1
