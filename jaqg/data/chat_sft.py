@@ -138,7 +138,8 @@ def set_chat_template(tokenizer, template_file: str | None) -> str:
         source = str(path)
     elif not getattr(tokenizer, "chat_template", None):
         raise UserError(f"tokenizer {tokenizer.name_or_path!r} has no chat template; pass `chat_template` with a "
-                        "Jinja file (docs/training.md#chat-sft) or train an instruct model that has one")
+                        "Jinja file (docs/training.md#chat-sft-run_clmpy-on-chat-jsonl) or train an instruct model "
+                        "that has one")
     else:
         source = "the tokenizer's own"
     try:

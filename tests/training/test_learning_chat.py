@@ -6,7 +6,7 @@ synthetic JSQuAD (held-out town / person / company names in valid) -> prepare_js
 rendered with add_generation_prompt, stopped at the template's eos) scored by char F1 against the reference.
 A question about a held-out name is only right when the model copies the name from the context, and stopping only
 works when the end-of-turn token was in the labels. The thresholds sit below every one of the measured runs
-recorded in docs/training.md#chat-sft (seeds 0, 1, 2); they were not loosened to pass.
+recorded in docs/training.md#chat-sft-run_clmpy-on-chat-jsonl (seeds 0, 1, 2); they were not loosened to pass.
 """
 
 import json
