@@ -37,10 +37,14 @@ def llms(tmp_path_factory):
     prepare_jsquad_aqg.main([f"--jsquad_dir={EXAMPLES}", "--highlight", "--format=chat",
                              f"--output_dir={out / 'chat'}"])
     (out / "llmjp.jinja").write_text(LLMJP_STYLE, encoding="utf-8")
-    dirs = {name: build_standin(name, out / name.split("/")[0], data_dir=EXAMPLES,
-                                spiece_model=LLMJP_SPM if "llm-jp" in name and LLMJP_SPM.is_file() else None)
-            for name in LLMS}
-    return out, dirs
+    built: dict[str, object] = {}
+
+    def standin(name: str):  # built on first use: llm-jp's (real vocabulary, slow) only when its cells run
+        if name not in built:
+            built[name] = build_standin(name, out / name.split("/")[0], data_dir=EXAMPLES,
+                                        spiece_model=LLMJP_SPM if "llm-jp" in name and LLMJP_SPM.is_file() else None)
+        return built[name]
+    return out, standin
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
@@ -48,11 +52,11 @@ def llms(tmp_path_factory):
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if "llm-jp" in n else n for n in LLMS])
 def test_chat_sft_on_llm_standins(capsys, llms, tmp_path, name, adapter):
     from jaqg.cli import train_clm as run_clm
-    out, dirs = llms
+    out, standin = llms
     template = [] if "Qwen" in name else [f"--chat_template={out / 'llmjp.jinja'}"]
     model_dir = tmp_path / "model"
     status, stdout, err = run_main_in_process(
-        capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={dirs[name]}",
+        capsys, run_clm.main, "run_clm.py", f"--model_name_or_path={standin(name)}",
         f"--train_file={out / 'chat' / 'train.jsonl'}", f"--validation_file={out / 'chat' / 'dev.jsonl'}",
         "--do_train", "--do_eval", "--max_steps=2", "--per_device_train_batch_size=8", "--block_size=512",
         "--packing", "--accelerator=cpu", "--devices=1", "--seed=0", f"--output_dir={model_dir}",
@@ -69,5 +73,5 @@ def test_chat_sft_on_llm_standins(capsys, llms, tmp_path, name, adapter):
     if adapter == "dora":
         assert json.loads((model_dir / "adapter_config.json").read_text())["use_dora"] is True
     saved = AutoTokenizer.from_pretrained(model_dir)
-    assert saved.chat_template == (LLMJP_STYLE if template else AutoTokenizer.from_pretrained(dirs[name])
+    assert saved.chat_template == (LLMJP_STYLE if template else AutoTokenizer.from_pretrained(standin(name))
                                    .chat_template)
