@@ -10,7 +10,6 @@ recorded in docs/training.md#chat-sft-run_clmpy-on-chat-jsonl (seeds 0, 1, 2); t
 """
 
 import json
-import math
 import statistics
 import sys
 import time
@@ -35,8 +34,10 @@ LLMJP_STYLE = (
 TRAIN_FLAGS = ["--do_train", "--packing", "--block_size=256", "--per_device_train_batch_size=8",
                "--learning_rate=2e-3", "--warmup_steps=50", "--max_steps=1200", "--val_check_interval=400",
                "--accelerator=cpu", "--devices=1", "--weight_decay=0.0"]
-# Measured (docs/training.md#chat-sft): three seeds; each threshold is below the lowest run.
-MIN_CHAR_F1, MIN_STOPPED, MAX_VAL_LOSS = 0.0, 0.0, math.inf
+# Measured (docs/training.md#chat-sft-run_clmpy-on-chat-jsonl), seeds 0 / 1 / 2: char F1 72.5 / 57.0 / 77.5, stopped
+# 100 / 100 / 97 %, test loss 0.361 / 0.323 / 0.286 (6.7 untrained). Each threshold is below (above, for the loss) all
+# three. The best CONSTANT question scores char F1 49.9 on this test set, so 55 still asks for more than a template.
+MIN_CHAR_F1, MIN_STOPPED, MAX_TEST_LOSS = 55.0, 95.0, 0.40
 
 
 def learn(work: Path, seed: int) -> dict:
@@ -102,7 +103,7 @@ def test_tiny_llama_learns_aqg_hl_with_chat_sft(tmp_path):
     print(f"\nchat SFT learning test: {json.dumps(scores, ensure_ascii=False)}")
     assert scores["n"] == N_TEST
     assert scores["char_f1"] >= MIN_CHAR_F1 and scores["stopped"] >= MIN_STOPPED
-    assert scores["test_loss"] <= MAX_VAL_LOSS
+    assert scores["test_loss"] <= MAX_TEST_LOSS
 
 
 if __name__ == "__main__":  # the measured runs: PYTHONPATH=. python tests/training/test_learning_chat.py WORK SEED
