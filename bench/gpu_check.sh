@@ -102,7 +102,7 @@ $PY - "$WORK" "$OUT" "$LIGHTNING_PREC" "$LORA_STEPS" "$DEVICE" <<'EOF'
 import sys, time, torch
 work, out, precision, steps, device = sys.argv[1:]
 import run_clm
-from jaqg.core.errors import run_cli
+from jaqg.cli.args import run_cli
 args = ["--model_name_or_path", f"{work}/model_gpt2", "--train_file", f"{work}/data_aqg_hl_gpt/train.txt",
         "--validation_file", f"{work}/data_aqg_hl_gpt/dev.txt", "--do_train", "--lora_r", "8", "--lora_alpha", "16",
         "--precision", precision, "--per_device_train_batch_size", "8", "--max_steps", steps,
@@ -133,7 +133,7 @@ fi
   --data_dir examples/jsquad --output_dir "$WORK/model_qwen" >/dev/null
 CHAT_FLAGS=(--model_name_or_path "$WORK/model_qwen" --train_file "$CHAT_DATA/train.jsonl"
   --validation_file "$CHAT_DATA/dev.jsonl" --do_train --lora_r 8 --lora_alpha 16 --precision "$LIGHTNING_PREC"
-  --per_device_train_batch_size 8 --max_steps "$LORA_STEPS" --max_eval_samples 64 --block_size 1024
+  --per_device_train_batch_size 8 --max_steps "$LORA_STEPS" --max_eval_samples 64 --block_size 2048
   --accelerator "$([[ $DEVICE == cuda ]] && echo gpu || echo cpu)" --devices 1 --overwrite_output_dir)
 $PY run_clm.py "${CHAT_FLAGS[@]}" --use_dora --packing --output_dir "$OUT/chat_dora" 2>&1 \
   | grep -E "packing:|trainable|best checkpoint|error" || exit 1
