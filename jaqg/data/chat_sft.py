@@ -46,6 +46,7 @@ class ChatExample:
     id: str
     messages: list[dict]
     line: int
+    path: str = ""
 
 
 def is_chat_file(path: str | os.PathLike) -> bool:
@@ -119,7 +120,7 @@ def read_chat_file(path: str | os.PathLike, skip_bad_lines: bool = False) -> tup
                                 "lines)") from None
             skipped, first_bad = skipped + 1, first_bad or where
             continue
-        examples.append(ChatExample(str(record.get("id", f"line{lineno}")), messages, lineno))
+        examples.append(ChatExample(str(record.get("id", f"line{lineno}")), messages, lineno, str(path)))
     if not examples:
         raise UserError(f"{path}: no usable conversations ({skipped} bad lines); expected chat JSONL as "
                         "prepare_jsquad_aqg.py --format chat writes it")
@@ -184,13 +185,21 @@ def encode_conversation(tokenizer, messages: list[dict]) -> dict[str, list[int]]
     """{input_ids, labels} of one conversation: labels on the assistant content and its end-of-turn token only.
 
     ValueError when the template puts no special token right after an assistant turn's content."""
+    return encode_counting(tokenizer, messages)[0]
+
+
+def encode_counting(tokenizer, messages: list[dict]) -> tuple[dict[str, list[int]], int]:
+    """``encode_conversation`` and the number of labelled tokens that straddle the start of an assistant content
+    (a token merging template text with the answer's first characters: labelled, since the model must produce it)."""
     text, spans = assistant_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     labels = [IGNORE_INDEX] * len(ids)
     specials = special_ids(tokenizer)
+    straddling = 0
     for start, end in spans:
         inside = [t for t, (a, b) in enumerate(offsets) if a < end and b > start]
+        straddling += offsets[inside[0]][0] < start
         after = next((t for t in range(inside[-1] + 1, len(ids)) if offsets[t][1] > offsets[t][0]), None)
         if after is None or ids[after] not in specials or offsets[after][0] != end:
             found = "nothing" if after is None else repr(text[offsets[after][0]: offsets[after][1]])
@@ -199,18 +208,19 @@ def encode_conversation(tokenizer, messages: list[dict]) -> dict[str, list[int]]
                              "turn with one")
         for t in (*inside, after):
             labels[t] = ids[t]
-    return {"input_ids": list(ids), "labels": labels}
+    return {"input_ids": list(ids), "labels": labels}, straddling
 
 
 def tokenize_chat(examples: list[ChatExample], tokenizer, block_size: int, report: str = ""):
     """Conversations -> masked features (a ClmDataset without prompt/target pairs). A conversation longer than
     ``block_size`` is dropped and counted (cutting it would cut its template); the report says how many."""
-    features, dropped = [], 0
+    features, dropped, straddling = [], 0, 0
     for e in examples:
         try:
-            feature = encode_conversation(tokenizer, e.messages)
+            feature, n = encode_counting(tokenizer, e.messages)
         except ValueError as err:
-            raise UserError(f"line {e.line} (id {e.id}): {err}") from None
+            raise UserError(f"{e.path}:{e.line} (id {e.id}): {err}") from None
+        straddling += n
         if len(feature["input_ids"]) > block_size:
             dropped += 1
             continue
@@ -219,8 +229,10 @@ def tokenize_chat(examples: list[ChatExample], tokenizer, block_size: int, repor
         raise UserError(f"{report}: every conversation is longer than `block_size` {block_size} tokens; raise it")
     tokens = sum(len(f["input_ids"]) for f in features)
     labelled = sum(sum(label != IGNORE_INDEX for label in f["labels"]) for f in features)
+    note = (f"; {straddling} assistant turns begin inside a token shared with the template (that token is "
+            "trained)") if straddling else ""
     return ClmDataset(features, report=f"{report}; {tokens} tokens, {labelled} of them assistant (trained); "
-                                       f"{dropped} longer than `block_size` {block_size} dropped")
+                                       f"{dropped} longer than `block_size` {block_size} dropped{note}")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from conftest import ROOT
 from jaqg.core.errors import UserError
 from jaqg.data.batching import IGNORE_INDEX, Collator
 from jaqg.data.chat_sft import (
+    ChatExample,
     chat_mode,
     encode_conversation,
     pack,
@@ -112,6 +113,8 @@ def test_a_template_without_an_end_of_turn_token_is_refused(tokenizers, tmp_path
         set_chat_template(tok, str(path))
         with pytest.raises(ValueError, match=r"writes '\\n' after an assistant turn, not a special end-of-turn"):
             encode_conversation(tok, CONVERSATIONS[0])
+        with pytest.raises(UserError, match=r"^train.jsonl:3 \(id a\): the chat template writes '\\n' after"):
+            tokenize_chat([ChatExample("a", CONVERSATIONS[0], 3, "train.jsonl")], tok, 512, "train.jsonl")
     finally:
         tok.chat_template = original
 
@@ -154,7 +157,6 @@ def test_data_kind_is_detected_from_the_files(tmp_path):
 
 
 def test_long_conversations_are_dropped_and_counted(tokenizers):
-    from jaqg.data.chat_sft import ChatExample
     examples = [ChatExample(str(i), c, i + 1) for i, c in enumerate(CONVERSATIONS)]
     lengths = [len(encode_conversation(tokenizers["qwen"], c)["input_ids"]) for c in CONVERSATIONS]
     data = tokenize_chat(examples, tokenizers["qwen"], min(lengths), "f.jsonl")
