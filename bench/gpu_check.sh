@@ -4,7 +4,9 @@
 #      (bench/train_throughput.py, whole epochs of the same JSQuAD-length examples);
 #   2. fp16 for T5: train.py --fp16 is either refused or stopped by the non-finite-loss guard, never a NaN model;
 #   3. greedy and beam-4 generation against batched model.generate (bench/generate_throughput.py, t5-small shape);
-#   4. LoRA (r=8, bf16) on a random gpt2-medium-shaped GPT-2 with run_clm.py: time, trainable share, peak memory.
+#   4. LoRA (r=8, bf16) on a random gpt2-medium-shaped GPT-2 with run_clm.py: time, trainable share, peak memory;
+#   5. chat SFT on the Qwen2.5 stand-in: DoRA with --packing, and QLoRA (--load_in_4bit; bitsandbytes needed, else
+#      the one-line refusal is shown).
 # Everything it writes goes to $OUT (default gpu_check_out/); the full log is $OUT/gpu_check.log.
 #
 #   bash bench/gpu_check.sh               # on a machine with a CUDA GPU
@@ -100,7 +102,7 @@ $PY - "$WORK" "$OUT" "$LIGHTNING_PREC" "$LORA_STEPS" "$DEVICE" <<'EOF'
 import sys, time, torch
 work, out, precision, steps, device = sys.argv[1:]
 import run_clm
-from jaqg.core.errors import run_cli
+from jaqg.cli.args import run_cli
 args = ["--model_name_or_path", f"{work}/model_gpt2", "--train_file", f"{work}/data_aqg_hl_gpt/train.txt",
         "--validation_file", f"{work}/data_aqg_hl_gpt/dev.txt", "--do_train", "--lora_r", "8", "--lora_alpha", "16",
         "--precision", precision, "--per_device_train_batch_size", "8", "--max_steps", steps,
@@ -117,4 +119,29 @@ peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device == "cuda" else floa
 print(f"LoRA run: {steps} steps (plus loading, validation, export) in {elapsed:.1f} s wall; "
       f"peak GPU memory {peak:.2f} GiB")
 EOF
+stamp "5. chat SFT (run_clm.py on chat JSONL) on the Qwen2.5 stand-in: DoRA + --packing, then QLoRA --load_in_4bit"
+CHAT_DATA="$WORK/data_aqg_hl_chat"
+if [[ ! -f "$CHAT_DATA/train.jsonl" ]]; then
+  if [[ -f $JSQUAD ]]; then
+    $PY prepare_jsquad_aqg.py --train_file $JSQUAD --valid_file $JSQUAD --highlight --format chat \
+      --output_dir "$CHAT_DATA" >/dev/null
+  else
+    $PY prepare_jsquad_aqg.py --jsquad_dir "$WORK/jsquad_syn" --highlight --format chat --output_dir "$CHAT_DATA" >/dev/null
+  fi
+fi
+[[ -f "$WORK/model_qwen/config.json" ]] || $PY make_tiny_model.py --like Qwen/Qwen2.5-0.5B-Instruct \
+  --data_dir examples/jsquad --output_dir "$WORK/model_qwen" >/dev/null
+CHAT_FLAGS=(--model_name_or_path "$WORK/model_qwen" --train_file "$CHAT_DATA/train.jsonl"
+  --validation_file "$CHAT_DATA/dev.jsonl" --do_train --lora_r 8 --lora_alpha 16 --precision "$LIGHTNING_PREC"
+  --per_device_train_batch_size 8 --max_steps "$LORA_STEPS" --max_eval_samples 64 --block_size 2048
+  --accelerator "$([[ $DEVICE == cuda ]] && echo gpu || echo cpu)" --devices 1 --overwrite_output_dir)
+$PY run_clm.py "${CHAT_FLAGS[@]}" --use_dora --packing --output_dir "$OUT/chat_dora" 2>&1 \
+  | grep -E "packing:|trainable|best checkpoint|error" || exit 1
+set +e  # QLoRA: trains on a GPU with bitsandbytes; anywhere else it must stop with one line (exit 2)
+$PY run_clm.py "${CHAT_FLAGS[@]}" --load_in_4bit --gradient_checkpointing --output_dir "$OUT/chat_qlora" \
+  > "$OUT/chat_qlora.log" 2>&1
+status=$?
+set -e
+echo "QLoRA (--load_in_4bit): exit status $status; $(grep -E 'trainable|best checkpoint|error' "$OUT/chat_qlora.log" \
+  | tr '\n' ' ')"
 stamp "done; log: $OUT/gpu_check.log"

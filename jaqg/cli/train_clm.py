@@ -1,4 +1,5 @@
-"""Fine-tune a causal LM (GPT-2 style) for question generation, optionally with LoRA; evaluate it.
+"""Fine-tune a causal LM for question generation (GPT text lines, or chat SFT on chat JSONL), optionally with
+LoRA / DoRA / QLoRA; evaluate it.
 
     python prepare_jsquad_aqg.py --highlight --format gpt
     python run_clm.py --model_name_or_path=rinna/japanese-gpt2-medium \\
@@ -13,6 +14,11 @@ GPT file is
 ``prompt<sep>question</s>``: the loss falls on the question only, unless --group_texts trains a plain LM on
 blocks of concatenated text. --do_eval reports perplexity on --validation_file, generates a question for every
 validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).
+
+Chat SFT: a .jsonl train/validation file of conversations (``prepare_jsquad_aqg.py --format chat``) is rendered
+with the model's chat template (or --chat_template FILE, saved with the output), loss on the assistant's tokens
+only (jaqg.data.chat_sft); --do_eval then reports the assistant-token perplexity. --packing puts several examples
+in one row without attention across them.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import torch
 
 from ..core.errors import ParamError, UserError
 from ..core.io import write_json
+from ..data.chat_sft import chat_mode, pack, read_chat_file, set_chat_template, tokenize_chat
 from ..data.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
 from ..generation.decoding import resolve_device, resolve_dtype
-from ..models.lora import add_lora, is_lora, load_causal_lm, trainable_share
+from ..models.lora import add_lora, is_lora, load_causal_lm, quantization_config, trainable_share
 from ..models.tiny import ensure_special_tokens
 from ..tokenization.word import check_names
 from ..training.config import TrainingConfig
@@ -47,11 +54,12 @@ from .args import arg, parse_args
 
 @dataclass
 class ClmArgs(TrainingConfig):
-    """Fine-tune a causal LM (GPT-2 style) on prompt<sep>question</s> lines, optionally with LoRA; evaluate it."""
+    """Fine-tune a causal LM on prompt<sep>question</s> lines or chat JSONL, optionally with LoRA; evaluate it."""
     output_dir: str = arg("output_gpt", help="where the best model (or LoRA adapter), logs, checkpoints and "
                                              "results go")
     train_file: Optional[str] = arg(None, help="GPT text file, one 'prompt<sep>question</s>' a line "
-                                               "(any text with --group_texts)")
+                                               "(any text with --group_texts), or chat JSONL (.jsonl, "
+                                               "{\"messages\": [...]} a line) for chat SFT")
     validation_file: Optional[str] = arg(None, help="same format; picks the best model, and --do_eval scores it")
     learning_rate: Optional[float] = arg(None, help="peak learning rate (default 5e-5 as in HF's run_clm; "
                                                     "2e-4 with --lora_r)")
@@ -59,7 +67,12 @@ class ClmArgs(TrainingConfig):
                                                "at most 1024)")
     group_texts: bool = arg(False, help="plain LM training: concatenate all lines and cut into --block_size "
                                         "blocks, loss on every token")
-    skip_bad_lines: bool = arg(False, help="count and skip lines without the <sep> separator instead of failing")
+    skip_bad_lines: bool = arg(False, help="count and skip bad lines (no <sep>; chat: not JSON, no final "
+                                           "assistant turn) instead of failing")
+    chat_template: Optional[str] = arg(None, help="chat SFT: a Jinja chat template file for a model without one "
+                                                  "(saved with the trained model, so inference renders the same)")
+    packing: bool = arg(False, help="pack several examples into each row of up to --block_size tokens (positions "
+                                    "restart per example, no attention across examples)")
     use_fast_tokenizer: bool = arg(True, help="accepted for HF compatibility; transformers 5 has one tokenizer "
                                               "backend (quirks such as do_lower_case come from the model's files)")
     lora_r: int = arg(0, help="LoRA rank; 0 = full fine-tuning")
@@ -67,6 +80,11 @@ class ClmArgs(TrainingConfig):
     lora_dropout: float = arg(0.05, help="dropout on the LoRA input")
     lora_target_modules: Optional[list[str]] = arg(None, help="module names to adapt (default: per model type, "
                                                               "e.g. c_attn for GPT-2, q_proj v_proj for LLaMA)")
+    use_dora: bool = arg(False, help="DoRA: LoRA with a trained magnitude per output (peft; needs --lora_r)")
+    load_in_4bit: bool = arg(False, help="QLoRA: the frozen base in 4-bit NF4 through bitsandbytes (CUDA GPU and "
+                                         "--lora_r needed)")
+    load_in_8bit: bool = arg(False, help="the frozen base in 8-bit through bitsandbytes (CUDA GPU and --lora_r "
+                                         "needed)")
     merge_lora: bool = arg(False, help="export a plain model with the adapter merged in (adapter kept in "
                                        "output_dir/adapter)")
     max_new_tokens: int = arg(64, help="generation length for --do_eval")
@@ -111,15 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = args.model_name_or_path if args.do_train else args.output_dir
     if not args.do_train and not Path(model_dir).is_dir():
         raise UserError(f"{model_dir}: no trained model here; train with --do_train or pass its --output_dir")
+    if args.use_dora and not args.lora_r:
+        raise UserError("--use_dora trains DoRA adapters: pass --lora_r too")
+    half = resolve_dtype(args.precision)
+    quantization = quantization_config(args.load_in_4bit, args.load_in_8bit, half, args.lora_r)
     # Parse the data first: a bad line should not wait for a 7B model to load.
     files = {"validation": args.validation_file, **({"train": args.train_file} if args.do_train else {})}
-    texts = {name: read_clm_file(path, group=args.group_texts, skip_bad_lines=args.skip_bad_lines)
+    chat = chat_mode(files, group_texts=args.group_texts, chat_template=args.chat_template, packing=args.packing)
+    texts = {name: read_chat_file(path, args.skip_bad_lines) if chat else
+             read_clm_file(path, group=args.group_texts, skip_bad_lines=args.skip_bad_lines)
              for name, path in files.items()}
     tokenizer = load_tokenizer(args.tokenizer_name_or_path or model_dir, args.use_fast_tokenizer)
+    if chat:
+        print(f"chat template: {set_chat_template(tokenizer, args.chat_template)}")
     seed_everything(args.seed)  # new embedding rows and LoRA adapters start random: the same draw every run
     # LoRA leaves the base frozen, so it needs no fp32 master copy: hold it in the half type the run computes in
     # (a 7B base: 14 GB in bf16, not 28). peft keeps the adapter weights themselves in fp32.
-    model = load_causal_lm(model_dir, resolve_dtype(args.precision) if args.lora_r else torch.float32)
+    model = load_causal_lm(model_dir, half if args.lora_r else torch.float32, quantization)
     if args.do_train and not args.lora_r:
         # <hl>/<sep> as single new tokens, as train.py does. Not with LoRA: the adapter must fit the unchanged
         # base model, and new embedding rows would stay frozen at random values.
@@ -129,15 +155,21 @@ def main(argv: list[str] | None = None) -> int:
         generation_prompt_length(model, args.max_new_tokens)  # max_new_tokens must leave room for a prompt
     datasets = {}
     for name, (parsed, report) in texts.items():
-        datasets[name] = tokenize_clm(parsed, tokenizer, block_size, report)
+        tokenize = tokenize_chat if chat else tokenize_clm
+        datasets[name] = tokenize(parsed, tokenizer, block_size, report)
         print(datasets[name].report)
     val_set = datasets["validation"]
     if args.max_eval_samples:
         val_set = ClmDataset(val_set.features[: args.max_eval_samples], val_set.examples[: args.max_eval_samples])
     if args.do_train:
         train_set = datasets["train"]
+        if args.packing:
+            rows, packed = pack(train_set.features, block_size)
+            train_set = ClmDataset(rows, train_set.examples, train_set.report)
+            print(packed)
         if args.lora_r:
-            model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules)
+            model = add_lora(model, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules,
+                             use_dora=args.use_dora, gradient_checkpointing=args.gradient_checkpointing)
         print(trainable_share(model))
         data = TrainingData(train_set, val_set, tokenizer.pad_token_id, args.train_batch_size, args.eval_batch_size,
                            num_workers=args.num_workers, seed=args.seed)

@@ -61,6 +61,13 @@ QWEN_CHAT_TEMPLATE = (
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endif %}{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+# The same template with TRL's {% generation %} markers around each assistant content and its <|im_end|> (what
+# SFTTrainer's assistant_only_loss needs); it renders the same text. Used by the TRL comparisons.
+QWEN_CHAT_TEMPLATE_MARKED = QWEN_CHAT_TEMPLATE.replace(
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}",
+    "{%- if message['role'] == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{% generation %}"
+    "{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}"
+    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endif %}")
 QWEN_TOKENIZER_CONFIG = {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "unk_token": None,
                          "errors": "replace", "model_max_length": 131072, "split_special_tokens": False,
                          "add_prefix_space": False, "clean_up_tokenization_spaces": False,

@@ -84,7 +84,12 @@ def logits_and_labels(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and the labels they predict, aligned: causal LMs are shifted (token t predicts token t+1)."""
     labels = batch["labels"]
     if is_causal(model):
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        if "position_ids" in batch:
+            # Packed rows (jaqg.data.chat_sft.pack): positions restart at each example, and with no attention mask
+            # (and no cache) transformers makes the mask block-diagonal from them: no attention across examples.
+            logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        else:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return logits[:, :-1], labels[:, 1:]
     # decoder inputs = labels shifted right; asking the model for its own loss would compute it twice
     decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
