@@ -17,7 +17,8 @@ validation prompt and scores it (predictions.tsv, metrics.json in --output_dir).
 
 Chat SFT: a .jsonl train/validation file of conversations (``prepare_jsquad_aqg.py --format chat``) is rendered
 with the model's chat template (or --chat_template FILE, saved with the output), loss on the assistant's tokens
-only (jaqg.data.chat_sft); --do_eval then reports the assistant-token perplexity. --packing puts several examples
+only (jaqg.data.chat_sft); --do_eval then reports the assistant-token perplexity and scores what the model
+generates for each conversation's last turn, prompted through its chat template. --packing puts several examples
 in one row without attention across them.
 """
 
@@ -34,6 +35,7 @@ from ..core.errors import ParamError, UserError
 from ..core.io import write_json
 from ..data.chat_sft import chat_mode, pack, read_chat_file, set_chat_template, tokenize_chat
 from ..data.clm_data import ClmDataset, load_tokenizer, read_clm_file, tokenize_clm
+from ..generation.chat import Prompt, chat_template_for, read_chat_examples
 from ..generation.decoding import resolve_device, resolve_dtype
 from ..models.lora import add_lora, is_lora, load_causal_lm, quantization_config, trainable_share
 from ..models.tiny import ensure_special_tokens
@@ -182,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         model = experiment.model
         print(f"best model: {args.output_dir}\nloss curve: {Path(args.output_dir) / 'loss_curve.png'}")
     if args.do_eval:
-        evaluate(args, model, tokenizer, val_set)
+        evaluate(args, model, tokenizer, val_set, chat)
     return 0
 
 
-def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
-    """Perplexity on the validation file; with prompt/question lines, a question generated for every prompt,
-    scored (predictions.tsv, metrics.json in output_dir)."""
+def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset, chat: bool = False) -> dict:
+    """Perplexity on the validation file; with prompt/question lines or chat conversations, a question generated
+    for every prompt (chat: through the model's chat template, the assistant's content only), scored
+    (predictions.tsv, metrics.json in output_dir)."""
     model = model.to(resolve_device("auto"))
     if model.device.type != "cpu":
         model = model.to(resolve_dtype(args.precision))
@@ -197,15 +200,23 @@ def evaluate(args: ClmArgs, model, tokenizer, val_set: ClmDataset) -> dict:
     results = perplexity_metrics(loss, n_tokens)
     print(f"{args.validation_file}: loss {loss:.4f}, perplexity {results['perplexity']:.2f} over {n_tokens} tokens")
     out = Path(args.output_dir)
-    if val_set.examples:  # prompt/question pairs; a GPT file has no raw golds beside it: JGLUE scores the targets
-        examples = val_set.examples
+    prompt = None
+    if chat:  # every message but the last is the prompt, through the model's chat template; the last the reference
+        rows, heads = read_chat_examples(args.validation_file)
+        rows, heads = rows[: args.max_eval_samples or None], heads[: args.max_eval_samples or None]
+        prompt = Prompt(tokenizer, chat_template_for(model, tokenizer, {"format": "chat"}, chat_input=True),
+                        heads=heads)
+    else:  # prompt/question pairs
+        rows = [[e.id, e.prompt, e.target] for e in val_set.examples]
+    if rows:  # a GPT or chat file has no raw golds beside it: JGLUE scores the targets
         results = evaluate_examples(
-            model, tokenizer, [e.id for e in examples], [e.prompt for e in examples], [e.target for e in examples],
+            model, tokenizer, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
             out, batch_size=args.eval_batch_size,
             max_input_length=max(1, min(context_length(model), 1024) - args.max_new_tokens),
             max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, tokenizers=args.eval_tokenizers,
             tokenizer_name_or_path=args.tokenizer_name_or_path or args.output_dir, metrics=results,
-            data_info=data_report(Path(args.validation_file).parent))  # a prepared dir's task: windows keep <hl>
+            data_info=data_report(Path(args.validation_file).parent),  # a prepared dir's task: windows keep <hl>
+            prompt=prompt)
         print(f"predictions: {out / 'predictions.tsv'}")
     else:
         write_json(out / "metrics.json", results)

@@ -99,6 +99,16 @@ def check_conversation(record) -> list[dict]:
     return messages
 
 
+def parse_chat_line(line: str, lineno: int, path: str | os.PathLike = "") -> ChatExample:
+    """One JSONL line of a chat file, checked (``check_conversation``); ValueError saying what is wrong. An id-less
+    record is ``line{lineno}``."""
+    try:
+        record = json.loads(line)
+    except ValueError as e:
+        raise ValueError(f"not valid JSON ({e.msg})") from None
+    return ChatExample(str(record.get("id", f"line{lineno}")), check_conversation(record), lineno, str(path))
+
+
 def read_chat_file(path: str | os.PathLike, skip_bad_lines: bool = False) -> tuple[list[ChatExample], str]:
     """Parse and check a chat JSONL file before any model loads; a bad line raises UserError naming path:line, or
     is counted and skipped with ``skip_bad_lines``. Returns the examples and a one-line report."""
@@ -107,11 +117,7 @@ def read_chat_file(path: str | os.PathLike, skip_bad_lines: bool = False) -> tup
         if not line.strip():
             continue
         try:
-            try:
-                record = json.loads(line)
-            except ValueError as e:
-                raise ValueError(f"not valid JSON ({e.msg})") from None
-            messages = check_conversation(record)
+            examples.append(parse_chat_line(line, lineno, path))
         except ValueError as e:
             where = f"{path}:{lineno}: {e}"
             if not skip_bad_lines:
@@ -119,8 +125,6 @@ def read_chat_file(path: str | os.PathLike, skip_bad_lines: bool = False) -> tup
                                 '"content": ...}]} (fix the line, or pass `skip_bad_lines` to count and skip such '
                                 "lines)") from None
             skipped, first_bad = skipped + 1, first_bad or where
-            continue
-        examples.append(ChatExample(str(record.get("id", f"line{lineno}")), messages, lineno, str(path)))
     if not examples:
         raise UserError(f"{path}: no usable conversations ({skipped} bad lines); expected chat JSONL as "
                         "prepare_jsquad_aqg.py --format chat writes it")

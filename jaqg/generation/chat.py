@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..core.errors import UserError
-from ..core.io import read_jsonl
+from ..core.io import read_lines
+from ..data.chat_sft import parse_chat_line
 from ..data.formats import DEFAULT_SYSTEM_PROMPT, GPT_SEP
 from .outputs import GenerationStats
 
@@ -195,33 +196,30 @@ def draw_shots(pool: Sequence[tuple[str, str, str]], ids: Sequence[str], inputs:
     return shots
 
 
-CHAT_ROLES = ("system", "user", "assistant")
-
-
 def read_chat_examples(path: str) -> tuple[list[list[str]], list[list[dict]]]:
     """A chat JSONL file (``{"id", "messages": [{"role", "content"}, ...]}``, prepare ``format`` chat) as
     ``([id, user turn, reference] rows, earlier turns per row)``: every message but the last is the prompt (the last
-    user turn is the model input, the ones before it its ``heads``), the last (assistant) turn the reference.
-    UserError (file:line: what, how to fix) on a malformed record or a repeated id."""
+    user turn is the model input, the ones before it its ``heads``), the last (assistant) turn the reference. Each
+    line is checked as chat SFT checks it (jaqg.data.chat_sft.parse_chat_line); UserError (file:line: what, how to
+    fix) on a malformed record or a repeated id."""
     rows, heads, seen = [], [], set()
-    expected = 'write one {"id": ..., "messages": [{"role": ..., "content": ...}, ...]} per line'
-    for lineno, record in read_jsonl(path, expected):
-        messages = record.get("messages") if isinstance(record, dict) else None
-        where = f"{path}:{lineno}"
-        if not isinstance(messages, list) or len(messages) < 2 or not all(
-                isinstance(m, dict) and m.get("role") in CHAT_ROLES and isinstance(m.get("content"), str)
-                for m in messages):
-            raise UserError(f"{where}: needs \"messages\", a list of at least two {{\"role\", \"content\"}} objects "
-                            f"(roles {', '.join(CHAT_ROLES)}); {expected}")
-        if messages[-1]["role"] != "assistant" or messages[-2]["role"] != "user":
-            raise UserError(f"{where}: the last two messages must be a user turn and the assistant's reply (the "
-                            "reference); fix the record")
-        example_id = str(record.get("id", lineno))
-        if example_id in seen:
-            raise UserError(f"{where}: duplicate id {example_id!r}; ids must be unique")
-        seen.add(example_id)
-        rows.append([example_id, messages[-2]["content"], messages[-1]["content"]])
-        heads.append([{"role": m["role"], "content": m["content"]} for m in messages[:-2]])
+    expected = 'write one {"id": ..., "messages": [..., {"role": "user", ...}, {"role": "assistant", ...}]} per line'
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            example = parse_chat_line(line, lineno, path)
+            if len(example.messages) < 2 or example.messages[-2]["role"] != "user":
+                raise ValueError("the last two messages must be a user turn (the input) and the assistant's reply "
+                                 "(the reference)")
+        except ValueError as e:
+            raise UserError(f"{path}:{lineno}: {e}; {expected}") from None
+        if example.id in seen:
+            raise UserError(f"{path}:{lineno}: duplicate id {example.id!r}; ids must be unique")
+        seen.add(example.id)
+        *before, user, reply = example.messages
+        rows.append([example.id, user["content"], reply["content"]])
+        heads.append([{"role": m["role"], "content": m["content"]} for m in before])
     if not rows:
         raise UserError(f"{path}: no chat records; {expected}")
     return rows, heads

@@ -51,4 +51,7 @@ def data_report(data_dir: str | Path) -> dict | None:
     report = read_json(path)
     keys = ("task", "template", "format", "hl_strategy", "sep") + (("task_prefixes", "templates")
                                                                    if report.get("task") == "multi" else ())
-    return {k: report.get(k) for k in keys}
+    # chat data: the system turn it was prepared with (null: none), so inference prompts as training did; a report
+    # without the key predates it and keeps the default (jaqg.generation.chat.system_prompt_for)
+    chat = {k: report[k] for k in ("system_prompt", "instruction_template") if k in report}
+    return {**{k: report.get(k) for k in keys}, **chat}

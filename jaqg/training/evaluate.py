@@ -31,11 +31,12 @@ def evaluate_examples(model, tokenizer, ids: Sequence[str], inputs: Sequence[str
                       num_beams: int = 1, repetition_penalty: float = 1.0, tokenizers=("mecab",),
                       tokenizer_name_or_path: str | None = None, tsv_path: Path | None = None,
                       task_prefixes: dict | None = None, keep_special_tokens: Sequence[str] = (),
-                      metrics: dict | None = None, data_info: dict | None = None) -> dict:
+                      metrics: dict | None = None, data_info: dict | None = None, prompt=None) -> dict:
     """Generate for ``inputs``, write predictions.tsv and metrics.json into output_dir, return the metrics.
 
     ``references``: per example (default: its target); ``tsv_path``: the data TSV, for JGLUE's raw golds beside
-    it and the breakdowns; ``task_prefixes``: a multitask data dir's, adding per-task scores (``by_task``);
+    it and the breakdowns; ``prompt``: a causal LM's chat / few-shot prompt (jaqg.generation.chat.Prompt);
+    ``task_prefixes``: a multitask data dir's, adding per-task scores (``by_task``);
     ``metrics``: values reported first (e.g. run_clm.py's perplexity); ``data_info``: the data dir's task and
     templates, so that inputs over the limit are windowed around their answer or question, not cut blind, and QA
     answers holding ``<unk>`` are mapped back to their context. ``metrics["generation"]`` counts what generation
@@ -48,7 +49,7 @@ def evaluate_examples(model, tokenizer, ids: Sequence[str], inputs: Sequence[str
                        max_new_tokens=max_new_tokens, num_beams=num_beams, repetition_penalty=repetition_penalty,
                        progress=True, keep_special_tokens=tuple(keep_special_tokens),
                        templates=model_templates(data_info), extractive=(data_info or {}).get("task") == "qa",
-                       stats=stats)
+                       stats=stats, prompt=prompt)
     fields = [clean_prediction(o[0] if o else "") for o in outputs]
     write_rows(output_dir / "predictions.tsv", [[i, p, t] for i, p, t in zip(ids, fields, targets)])
     predictions = [prediction_text(p) for p in fields]  # scored as score.py reads the file back (<empty> is "")

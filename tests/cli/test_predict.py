@@ -97,9 +97,11 @@ def test_chat_jsonl_prompts_through_the_template_and_few_shot_adds_turns(capsys,
 
 
 @pytest.mark.parametrize("content, flags, message", [
-    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n', [], "test.jsonl:1: needs \"messages\""),
+    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n', [], "test.jsonl:1: the last message is not an assistant turn"),
     ('{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "r"}]}\n', [],
-     "test.jsonl:1: the last two messages"),
+     "test.jsonl:1: the last message is not an assistant turn"),
+    ('{"id": "a", "messages": [{"role": "system", "content": "q"}, {"role": "assistant", "content": "r"}]}\n', [],
+     "test.jsonl:1: the last two messages must be a user turn"),
     ('{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}]}\n',
      ["--few_shot", "2"], "--few_shot needs --few_shot_file")])
 def test_bad_chat_input_or_few_shot_flags_are_one_line(capsys, tmp_path, monkeypatch, models, content, flags,

@@ -117,6 +117,12 @@ def test_run_clm_chat_template_file_is_saved_with_the_model(setup, capsys, tmp_p
     assert saved.chat_template == LLMJP_STYLE
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["val_tokens"] > 0 and metrics["perplexity"] > 1
+    # --do_eval also generates for each dev conversation (prompted through the saved template) and scores it
+    dev, _ = read_chat_file(out / "chat" / "dev.jsonl")
+    rows = [line.split("\t") for line in (tmp_path / "model" / "predictions.tsv").read_text().splitlines()]
+    assert [(r[0], r[2]) for r in rows] == [(e.id, e.messages[-1]["content"]) for e in dev]
+    assert metrics["generation"]["inputs"] == len(dev) and "bleu" in json.dumps(metrics).lower()
+    assert not any("### 指示" in r[1] or "### 応答" in r[1] for r in rows)  # the template never reaches a prediction
 
 
 @pytest.mark.parametrize("flags, says", [
