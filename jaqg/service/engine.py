@@ -8,6 +8,7 @@ the pipeline with NER answers, and so on); ``capabilities`` says so, and ``unava
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,9 @@ from ..core.errors import UserError
 from ..evaluation.roundtrip import answer_questions, qa_template
 from ..generation.decoding import check_model_path, generate, load_model, read_run_config
 from ..generation.inputs import question_input
+from ..generation.outputs import GenerationStats
 from ..qag.loading import QagModels, load_qag_models, plan_qag_models
-from ..qag.pipeline import Document, QagConfig, QagResult, generate_qa
+from ..qag.pipeline import Document, QagConfig, QagResult, generate_qa, summarize
 from .worker import BatchWorker
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class Engine:
 
     def start(self) -> "Engine":
         self.worker = BatchWorker({"qag": self._run_qag, "generate": self._run_generate, "answer": self._run_answer},
-                                  batchable=("generate", "answer"), max_pending=self.settings.max_pending,
+                                  batchable=("qag", "generate", "answer"), max_pending=self.settings.max_pending,
                                   max_batch=self.settings.max_batch)
         return self
 
@@ -79,10 +81,17 @@ class Engine:
     # --- the calls (run on the worker thread) ---
 
     def _run_qag(self, key: Hashable, payloads: Sequence[tuple]) -> list[QagResult]:
+        """Requests with the same answers and options run as ONE pipeline over all their documents (their
+        candidates fill the same model batches), then split back per request (``split_qag``)."""
         answers = key[0]
         models = self.qag[answers]
-        return [generate_qa(documents, models.qg, models.qa, answers=answers, ae=models.ae, config=config)
-                for documents, config in payloads]
+        if len(payloads) == 1:
+            documents, config = payloads[0]
+            return [generate_qa(documents, models.qg, models.qa, answers=answers, ae=models.ae, config=config)]
+        merged = [Document(f"{j}{BATCH_SEP}{d.id}", d.sentences, d.title)
+                  for j, (documents, _) in enumerate(payloads) for d in documents]
+        result = generate_qa(merged, models.qg, models.qa, answers=answers, ae=models.ae, config=payloads[0][1])
+        return split_qag(result, [documents for documents, _ in payloads], payloads[0][1])
 
     def _run_generate(self, key: Hashable, payloads: Sequence[str]) -> list[list[str]]:
         num_beams, num_return_sequences, bad_words = key
@@ -103,7 +112,8 @@ class Engine:
     # --- what the endpoints submit ---
 
     def submit_qag(self, documents: list[Document], answers: str, config: QagConfig):
-        return self.worker.submit("qag", (answers,), (documents, config))
+        options = dataclasses.astuple(dataclasses.replace(config, bad_words=tuple(config.bad_words or ())))
+        return self.worker.submit("qag", (answers, options), (documents, config))
 
     def question_input(self, answer: str, context: str) -> str:
         """The input the QG model was trained on; UserError when the answer cannot be used with the context."""
@@ -118,6 +128,30 @@ class Engine:
 
     def submit_answer(self, question: str, context: str):
         return self.worker.submit("answer", (), (question, context))
+
+
+BATCH_SEP = "\x00"  # joins a request's index to its document ids in a merged run (no text holds it)
+# Summary values that count the model inputs of the whole merged run (they cannot be told apart per request)
+BATCH_WIDE = ("sentences_cut", "max_input_tokens", "inputs_over_limit", "generation")
+
+
+def split_qag(result: QagResult, requests: Sequence[Sequence[Document]], config: QagConfig) -> list[QagResult]:
+    """One merged pipeline run (document ids ``{j}\\x00{id}``) back into one result per request: its records and
+    passages in order, ids restored, and its own summary (``summarize``); the values in ``BATCH_WIDE`` are the merged
+    run's, and ``summary["batch"]`` says so ({requests, documents} of the run)."""
+    out = []
+    for j, documents in enumerate(requests):
+        prefix = f"{j}{BATCH_SEP}"
+        records = [dict(r, id=r["id"][len(prefix):]) for r in result.records if r["id"].startswith(prefix)]
+        passages = [dict(p, id=p["id"][len(prefix):], index=k)
+                    for k, p in enumerate(p for p in result.passages if p["id"].startswith(prefix))]
+        sentences = sum(1 for d in documents for sentence in d.sentences if sentence.strip())
+        summary = summarize(records, len(documents), len(passages), sentences, 0, config, 0, 0,
+                            result.summary["answers"], GenerationStats())
+        summary.update({k: result.summary[k] for k in BATCH_WIDE},
+                       batch={"requests": len(requests), "documents": result.summary["documents"]})
+        out.append(QagResult(records, summary, passages))
+    return out
 
 
 def load_engine(settings: EngineSettings) -> Engine:

@@ -132,6 +132,28 @@ def test_a_full_queue_is_a_503_with_retry_after(client, engine, monkeypatch):
     assert [x.status_code for x in replies] == [200] * engine.worker.max_pending
 
 
+def test_generate_qa_requests_that_wait_together_run_as_one_pipeline(engine):
+    """Two /v1/generate_qa requests with the same options (and the same document id) run as one pipeline over both
+    documents: each gets exactly the records, passages and own counts it gets alone; the counts of model inputs are
+    the merged run's, and its summary says so."""
+    from jaqg.qag.pipeline import Document, QagConfig, document_sentences
+    other = "白川町は岐阜県の北部にある町である。町の名は白い川に由来する。"
+    requests = [[Document("doc", document_sentences(TEXT))], [Document("doc", document_sentences(other))]]
+    config = QagConfig(progress=False, batch_size=16)
+    key = ("ner", "same options")
+    alone = [engine._run_qag(key, [(docs, config)])[0] for docs in requests]
+    together = engine._run_qag(key, [(docs, config) for docs in requests])
+    assert len(together) == 2 and all(r.records for r in alone)
+    for one, merged in zip(alone, together):
+        assert merged.records == one.records and merged.passages == one.passages
+        own = {k: v for k, v in one.summary.items() if k not in ("sentences_cut", "max_input_tokens",
+                                                                  "inputs_over_limit", "generation")}
+        assert {k: merged.summary[k] for k in own} == own
+        assert merged.summary["batch"] == {"requests": 2, "documents": 2}
+    generated = [r.summary["generation"]["inputs"] for r in alone]
+    assert together[0].summary["generation"]["inputs"] == sum(generated)  # one run served both
+
+
 def test_waiting_requests_are_batched_and_one_bad_input_fails_alone():
     calls, entered, gate = [], threading.Event(), threading.Event()
 
