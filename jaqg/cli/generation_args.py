@@ -24,8 +24,12 @@ class BackendArgs:
     ct2_compute_type: str = arg("float32", choices=COMPUTE_TYPES, help="with --backend ctranslate2: weights and "
                                                                        "arithmetic (int8: quantized, fastest on CPU)")
 
+    trust_remote_code: bool = arg(False, help="run Python code shipped in the model's repository (transformers' "
+                                              "trust_remote_code); off: only for models whose source you trust")
+
     def backend_kwargs(self) -> dict:
-        return {"backend": self.backend, "ct2_compute_type": self.ct2_compute_type}
+        return {"backend": self.backend, "ct2_compute_type": self.ct2_compute_type,
+                "trust_remote_code": self.trust_remote_code}
 
 
 @dataclass

@@ -93,7 +93,8 @@ def train(args: Args) -> bool:
         if not examples:
             raise UserError(f"{path}: no examples; a data dir needs non-empty train.tsv and dev.tsv")
     seed_everything(args.seed)  # new <hl>/<sep> embedding rows are drawn at random: the same ones every run
-    model, tokenizer = load_pretrained(args.model_name_or_path, args.tokenizer_name_or_path)
+    model, tokenizer = load_pretrained(args.model_name_or_path, args.tokenizer_name_or_path,
+                                       trust_remote_code=args.trust_remote_code)
     train_set = TokenizedDataset(train_examples, tokenizer, args.max_input_length, args.max_target_length)
     dev_set = TokenizedDataset(dev_examples, tokenizer, args.max_input_length, args.max_target_length)
     print(train_set.truncation_report("train"))

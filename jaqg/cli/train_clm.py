@@ -77,6 +77,8 @@ class ClmArgs(TrainingConfig):
                                     "restart per example, no attention across examples)")
     use_fast_tokenizer: bool = arg(True, help="accepted for HF compatibility; transformers 5 has one tokenizer "
                                               "backend (quirks such as do_lower_case come from the model's files)")
+    trust_remote_code: bool = arg(False, help="run Python code shipped in the model's repository (transformers' "
+                                              "trust_remote_code); off: only for models whose source you trust")
     lora_r: int = arg(0, help="LoRA rank; 0 = full fine-tuning")
     lora_alpha: float = arg(16.0, help="LoRA scaling numerator (update scaled by alpha / r)")
     lora_dropout: float = arg(0.05, help="dropout on the LoRA input")
@@ -141,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     texts = {name: read_chat_file(path, args.skip_bad_lines) if chat else
              read_clm_file(path, group=args.group_texts, skip_bad_lines=args.skip_bad_lines)
              for name, path in files.items()}
-    tokenizer = load_tokenizer(args.tokenizer_name_or_path or model_dir, args.use_fast_tokenizer)
+    tokenizer = load_tokenizer(args.tokenizer_name_or_path or model_dir, args.use_fast_tokenizer,
+                               args.trust_remote_code)
     if chat:
         print(f"chat template: {set_chat_template(tokenizer, args.chat_template)}")
     seed_everything(args.seed)  # new embedding rows and LoRA adapters start random: the same draw every run
     # LoRA leaves the base frozen, so it needs no fp32 master copy: hold it in the half type the run computes in
     # (a 7B base: 14 GB in bf16, not 28). peft keeps the adapter weights themselves in fp32.
-    model = load_causal_lm(model_dir, half if args.lora_r else torch.float32, quantization)
+    model = load_causal_lm(model_dir, half if args.lora_r else torch.float32, quantization, args.trust_remote_code)
     if args.do_train and not args.lora_r:
         # <hl>/<sep> as single new tokens, as train.py does. Not with LoRA: the adapter must fit the unchanged
         # base model, and new embedding rows would stay frozen at random values.

@@ -191,7 +191,7 @@ def load_clm_dataset(path: str | os.PathLike, tokenizer, block_size: int, *, gro
     return tokenize_clm(texts, tokenizer, block_size, report)
 
 
-def load_tokenizer(name_or_path: str, use_fast: bool = True):
+def load_tokenizer(name_or_path: str, use_fast: bool = True, trust_remote_code: bool = False):
     """A causal LM's tokenizer: jaqg.tokenization.hub.load_tokenizer (checked against its SentencePiece model,
     ``do_lower_case`` honoured, no end-of-text appended, pad = eos when it has no pad token)."""
-    return load(name_or_path, causal=True, use_fast=use_fast)
+    return load(name_or_path, causal=True, use_fast=use_fast, trust_remote_code=trust_remote_code)

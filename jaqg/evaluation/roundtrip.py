@@ -80,8 +80,8 @@ def check_generative(model_dir: str) -> None:
 
 
 def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32", threads: int = 0,
-                  param: str = "qa_model", backend: str = "transformers", ct2_compute_type: str = "float32"
-                  ) -> QAModel:
+                  param: str = "qa_model", backend: str = "transformers", ct2_compute_type: str = "float32",
+                  trust_remote_code: bool = False) -> QAModel:
     """A QA model and how to prompt it, from its dir (run_config.json) or hub name; UserError (one line naming
     ``param``) for a missing dir, a model trained on another task or one that cannot generate."""
     check_model_path(model_dir, param)
@@ -89,7 +89,8 @@ def load_qa_model(model_dir: str, *, device: str = "auto", precision: str = "32"
     template = qa_template(run_config.get("data"), where=model_dir)
     check_generative(model_dir)
     model, tokenizer = load_model(model_dir, device=device, precision=precision, threads=threads, param=param,
-                                  backend=backend, ct2_compute_type=ct2_compute_type)
+                                  backend=backend, ct2_compute_type=ct2_compute_type,
+                                  trust_remote_code=trust_remote_code)
     return QAModel(model, tokenizer, template, max_input_length=run_config.get("max_input_length") or 512,
                    max_new_tokens=run_config.get("max_target_length") or 64,
                    prompt=chat_prompt(model, tokenizer, run_config.get("data")))

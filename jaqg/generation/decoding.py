@@ -39,7 +39,7 @@ from ..core.io import EMPTY_PREDICTION, read_json, read_run_config  # noqa: F401
 from ..data.formats import GPT_SEP
 from ..models.beam_attention import beam_search_cache
 from ..models.t5_attention import chunked_attention
-from ..tokenization.hub import load_tokenizer
+from ..tokenization.hub import load_tokenizer, refuse_remote_code
 from .chat import Prompt
 from .constraints import StepDiversityPenalty, _offending_span, bad_words_ids, token_surfaces  # noqa: F401
 from .ct2 import Ct2Model
@@ -120,11 +120,13 @@ def check_model_path(name_or_path: str, param: str = "model_name_or_path") -> No
 
 
 def load_model(name_or_path: str, device: str = "auto", precision: str = "32", threads: int = 0,
-               param: str = "model_name_or_path", backend: str = "transformers", ct2_compute_type: str = "float32"):
+               param: str = "model_name_or_path", backend: str = "transformers", ct2_compute_type: str = "float32",
+               trust_remote_code: bool = False):
     """(model, tokenizer) from a model dir or hub name, in eval mode on the device, in the precision's dtype.
     ``threads`` > 0 sets torch's CPU threads (on a shared, busy machine 1 can be many times faster).
     ``param``: the setting that named the model, for error messages. ``backend`` "ctranslate2": the model is a
-    ``jaqg.generation.ct2.Ct2Model`` (converted once, cached) in ``ct2_compute_type``; the tokenizer is the same."""
+    ``jaqg.generation.ct2.Ct2Model`` (converted once, cached) in ``ct2_compute_type``; the tokenizer is the same.
+    ``trust_remote_code``: run Python code the model's repository ships (transformers' flag; off unless asked)."""
     if backend not in BACKENDS:
         raise ParamError("backend", f"{backend!r}: unknown; use one of {', '.join(BACKENDS)}")
     if threads > 0:
@@ -140,17 +142,20 @@ def load_model(name_or_path: str, device: str = "auto", precision: str = "32", t
     if adapter_only and not base:
         raise UserError(f"{adapter}: names no base_model_name_or_path; add the base model's dir or hub name")
     try:
-        config = AutoConfig.from_pretrained(base or source)
+        config = AutoConfig.from_pretrained(base or source, trust_remote_code=trust_remote_code)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         if backend == "ctranslate2":
             model = Ct2Model(source, config, ct2_compute_type, threads, "cuda" if
                              resolve_device(device).type == "cuda" else "cpu")
         else:
-            model = auto.from_pretrained(source, dtype=dtype)  # an adapter dir: base + adapter (peft integration)
+            # an adapter dir: base + adapter (peft integration)
+            model = auto.from_pretrained(source, dtype=dtype, trust_remote_code=trust_remote_code)
         own_tokenizer = not base or (local / "tokenizer_config.json").is_file()
         # checked (and repaired) against the model's SentencePiece model; UserError when it cannot be
-        tokenizer = load_tokenizer(str(source if own_tokenizer else base), causal=not config.is_encoder_decoder)
+        tokenizer = load_tokenizer(str(source if own_tokenizer else base), causal=not config.is_encoder_decoder,
+                                   trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
+        refuse_remote_code(name_or_path, e, trust_remote_code)
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         where = "a model dir" if local.exists() else "no such model dir here, and the hub"
         raise UserError(f"{name_or_path}: cannot load a model and tokenizer ({where}: {reason}); train one "

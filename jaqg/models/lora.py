@@ -19,6 +19,7 @@ import importlib.util
 import torch
 
 from ..core.errors import ParamError, UserError
+from ..tokenization.hub import refuse_remote_code
 
 
 def default_target_modules(model) -> list[str]:
@@ -88,7 +89,8 @@ def quantization_config(load_in_4bit: bool, load_in_8bit: bool, compute_dtype: t
                               bnb_4bit_compute_dtype=compute_dtype)
 
 
-def load_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32, quantization=None):
+def load_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32, quantization=None,
+                   trust_remote_code: bool = False):
     """A causal LM from a hub name or dir; a dir holding a LoRA adapter loads its base model plus the adapter.
 
     fp32 unless told: transformers 5 otherwise loads a checkpoint in the dtype it was saved in (often bf16/fp16),
@@ -100,8 +102,10 @@ def load_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32, quanti
     extra = {} if quantization is None else {"quantization_config": quantization,
                                              "device_map": {"": torch.cuda.current_device()}}
     try:
-        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **extra)
+        return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, trust_remote_code=trust_remote_code,
+                                                    **extra)
     except (OSError, ValueError, KeyError) as e:
+        refuse_remote_code(name_or_path, e, trust_remote_code)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a causal LM ({first}); pass a GPT-style model (hub name, "
                         "make_tiny_model.py `arch` gpt2 dir, or a run_clm.py output_dir)") from None

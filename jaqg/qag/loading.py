@@ -122,7 +122,7 @@ class QagModels:
 
 def load_qag_models(plan: QagPlan, *, device: str = "auto", precision: str = "32", threads: int = 0,
                     loaded: dict[str, tuple] | None = None, backend: str = "transformers",
-                    ct2_compute_type: str = "float32") -> QagModels:
+                    ct2_compute_type: str = "float32", trust_remote_code: bool = False) -> QagModels:
     """The plan's models, each path loaded once (``loaded``: path -> (model, tokenizer), shared and filled), on
     ``backend`` (jaqg.generation.decoding.load_model)."""
     loaded = {} if loaded is None else loaded
@@ -131,7 +131,7 @@ def load_qag_models(plan: QagPlan, *, device: str = "auto", precision: str = "32
         if path not in loaded:  # errors name the setting that gave the path
             loaded[path] = load_model(path, device=device, precision=precision, threads=threads,
                                       param=plan.settings[task], backend=backend,
-                                      ct2_compute_type=ct2_compute_type)
+                                      ct2_compute_type=ct2_compute_type, trust_remote_code=trust_remote_code)
         template, max_new_tokens, _ = plan.configs[task]
         model, tokenizer = loaded[path]
         task_models[task] = TaskModel(model, tokenizer, template=template, max_new_tokens=max_new_tokens,

@@ -42,6 +42,7 @@ class EngineSettings:
     max_batch: int = 32  # /v1/generate and /v1/answer requests merged into one generate call
     backend: str = "transformers"
     ct2_compute_type: str = "float32"
+    trust_remote_code: bool = False  # the model repository's own Python code runs only when the operator asks
 
 
 @dataclass
@@ -168,7 +169,8 @@ def load_engine(settings: EngineSettings) -> Engine:
     def load(path: str, setting: str) -> tuple:
         if path not in loaded:
             loaded[path] = load_model(path, device=s.device, precision=s.precision, threads=s.threads,
-                                      param=setting, backend=s.backend, ct2_compute_type=s.ct2_compute_type)
+                                      param=setting, backend=s.backend, ct2_compute_type=s.ct2_compute_type,
+                                      trust_remote_code=s.trust_remote_code)
         return loaded[path]
 
     plans = {}
@@ -208,7 +210,8 @@ def load_engine(settings: EngineSettings) -> Engine:
     for answers, plan in plans.items():
         if plan is not None:
             engine.qag[answers] = load_qag_models(plan, device=s.device, precision=s.precision, threads=s.threads,
-                                                  loaded=loaded)
+                                                  loaded=loaded, backend=s.backend, ct2_compute_type=s.ct2_compute_type,
+                                                  trust_remote_code=s.trust_remote_code)
             engine.qag_max_input_length = plan.max_input_length
     if not any(engine.capabilities.values()):
         raise UserError("these models serve no endpoint: " + "; ".join(engine.unavailable.values()))

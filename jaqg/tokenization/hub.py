@@ -214,7 +214,15 @@ def check_byte_level_round_trip(tokenizer) -> None:
                         "whose vocabulary holds all 256 byte symbols and whose decoder is ByteLevel")
 
 
-def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True):
+def refuse_remote_code(name_or_path: str, error: Exception, trusted: bool) -> None:
+    """UserError (one line) when ``error`` is transformers refusing to run the Python code a model's repository
+    ships (``auto_map`` in config.json) because ``trust_remote_code`` was not given."""
+    if "trust_remote_code" in str(error) and not trusted:
+        raise UserError(f"{name_or_path}: the model ships its own Python code (config.json `auto_map`), which runs "
+                        "only when asked: pass `trust_remote_code` if you trust its source") from None
+
+
+def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = True, trust_remote_code: bool = False):
     """The tokenizer of a hub name or model dir, checked (and repaired) against its SentencePiece model.
 
     - ``do_lower_case`` in tokenizer_config.json: a Lowercase step goes into the tokenizer's own normalizer
@@ -226,8 +234,9 @@ def load_tokenizer(name_or_path: str, causal: bool = False, use_fast: bool = Tru
     """
     from transformers import AutoTokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=use_fast)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=use_fast, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
+        refuse_remote_code(name_or_path, e, trust_remote_code)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{name_or_path}: cannot load a tokenizer ({first}); give a hub name or a folder written "
                         "by save_pretrained / make_tiny_model.py") from None

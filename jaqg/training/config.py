@@ -119,7 +119,7 @@ RESUMABLE_CHANGES = {"resume", "overwrite_output_dir", "do_train", "do_eval", "n
                      "save_total_limit", "val_check_interval", "accelerator", "devices", "num_nodes", "strategy",
                      "num_beams", "repetition_penalty", "max_eval_samples", "eval_tokenizers", "max_new_tokens",
                      "merge_lora", "use_fast_tokenizer", "bf16", "fp16", "gradient_checkpointing",
-                     "attn_implementation", "backend", "ct2_compute_type"}
+                     "attn_implementation", "backend", "ct2_compute_type", "trust_remote_code"}
 
 
 # Defaults that changed: (old, new). A run recorded with the old default resumes with it when the setting is left at

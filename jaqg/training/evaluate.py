@@ -84,14 +84,16 @@ def load_references(data_dir: Path, examples) -> list[list[str]]:
 def evaluate(model_dir: str | Path, data_dir: str | Path, output_dir: str | Path, *, batch_size: int = 16,
              max_input_length: int = 512, max_new_tokens: int = 64, num_beams: int = 1,
              repetition_penalty: float = 1.0, tokenizers=("mecab",), limit: int | None = None,
-             backend: str = "transformers", ct2_compute_type: str = "float32") -> dict:
+             backend: str = "transformers", ct2_compute_type: str = "float32", trust_remote_code: bool = False
+             ) -> dict:
     """Generate for data_dir/test.tsv with the model in model_dir (on ``backend``, jaqg.generation.decoding's
     load_model); predictions.tsv and metrics.json in output_dir."""
     data_dir = Path(data_dir)
     examples = read_examples(data_dir / "test.tsv")[:limit]
     if not examples:
         raise UserError(f"{data_dir / 'test.tsv'}: no examples to evaluate")
-    model, tokenizer = load_model(str(model_dir), backend=backend, ct2_compute_type=ct2_compute_type)
+    model, tokenizer = load_model(str(model_dir), backend=backend, ct2_compute_type=ct2_compute_type,
+                                  trust_remote_code=trust_remote_code)
     info = data_report(data_dir) or {}
     return evaluate_examples(model, tokenizer, [e.id for e in examples], [e.input for e in examples],
                              [e.target for e in examples], output_dir, references=load_references(data_dir, examples),
