@@ -78,7 +78,15 @@ def test_degenerate_outputs():
     assert degenerate("甲府市", ITEM)  # the answer copied
     assert degenerate("県庁所在地は甲府市です。", ITEM)  # a span of the passage, asking nothing
     assert degenerate("どこかどこかどこかどこか", ITEM)  # a repeated n-gram
+    assert degenerate("の中心の市はどこか。", ITEM)  # a fragment: the subject cut off
     assert not degenerate(SEED[2], ITEM)
+
+
+def test_fragment_flags_a_question_whose_subject_was_cut_off():
+    assert one("fragment", "の中心の市はどこか。") == 1.0 and one("fragment", "が創業した会社はどこか。") == 1.0
+    assert one("fragment", "を作ったのは誰か") == 1.0
+    for whole in (SEED[2], "デリユ商事の創業者は誰か。", "はじめに来たのは誰か。", "にんじんの産地はどこか。", ""):
+        assert one("fragment", whole) == 0.0, whole  # katakana デ, words that start with a particle's kana
 
 
 def test_inputs_are_read_back_for_aqg_and_aqg_hl():
@@ -107,7 +115,8 @@ def test_reward_hacking_policies_score_below_the_supervised_model(models):
         return sum(score(questions, items, weights, judges)[0]) / len(questions)
     good = mean_reward(supervised)
     for policy in (lambda it: it.answer, lambda it: f"{it.answer}は何か。", lambda it: f"答えは{it.answer}ですか?",
-                   lambda it: "", lambda it: it.passage):
+                   lambda it: "", lambda it: it.passage,
+                   lambda it: it.reference[it.reference.index("の"):]):  # the subject cut off (scst learned it)
         assert mean_reward([policy(it) for it in items]) < good
 
 
