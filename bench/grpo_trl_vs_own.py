@@ -95,7 +95,8 @@ def trl(config: GrpoConfig, rows: list[dict], steps: int, prompts: int) -> list[
             last[0] = now
 
     functions, reward_weights = reward_functions(parse_rewards(REWARDS), {})
-    args = GRPOConfig(output_dir="/tmp/grpo_bench", learning_rate=1e-5, per_device_train_batch_size=prompts * config.num_generations,
+    args = GRPOConfig(output_dir="/tmp/grpo_bench", learning_rate=1e-5,
+                      per_device_train_batch_size=prompts * config.num_generations,
                       num_generations=config.num_generations, max_completion_length=config.max_completion_length,
                       beta=config.beta, max_steps=steps, logging_steps=1000, save_strategy="no", seed=0,
                       reward_weights=reward_weights, report_to="none", use_cpu=True, disable_tqdm=True)

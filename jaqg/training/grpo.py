@@ -41,7 +41,8 @@ class GrpoConfig:
     data_dir: Optional[str] = option(None, help="chat data dir: train.jsonl (dev.jsonl optional) and "
                                                 "prepare_report.json (task aqg or aqg_hl)")
     output_dir: str = option("model_grpo", help="where the merged model, logs and reward curves go")
-    reward: list[str] = option(DEFAULT_REWARDS, help="reward components NAME:WEIGHT (qa_f1, hallucination, fragment, "
+    reward: list[str] = option(DEFAULT_REWARDS, help="reward components NAME:WEIGHT (qa_f1, hallucination, "
+                                                     "fragment, "
                                                      "leakage, form, ref_f1; negative = a penalty)")
     qa_model: Optional[str] = option(None, help="frozen QA model dir answering the generated questions (qa_f1)")
     num_generations: int = option(4, help="completions sampled per prompt (the GRPO group)")
