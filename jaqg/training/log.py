@@ -95,7 +95,8 @@ REWARD_SHARES = ("degenerate", "val_degenerate", "kl")  # drawn on the lower pan
 def plot_reward_curves(metrics_csv: Path, png: Path) -> Path | None:
     """``reward_curves.png`` of a reinforcement run: the upper panel draws the total reward of the samples
     (``reward``), of the greedy baseline (``reward_greedy``), each weighted component's raw value (``reward_NAME``)
-    and the validation reward (``val_reward``, marked); the lower, the degenerate share and KL. None (and nothing
+    and the validation values (``val_reward``, ``val_reward_NAME``: dashed, marked, in their training value's
+    colour); the lower, the degenerate share and KL. None (and nothing
     written) when the log has no ``reward`` column."""
     series = read_log(metrics_csv) if Path(metrics_csv).is_file() else {}
     if not series.get("reward"):
@@ -104,14 +105,17 @@ def plot_reward_curves(metrics_csv: Path, png: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    for name in sorted(series, key=lambda n: (n != "reward", n != "reward_greedy", n)):
-        if name.startswith(("reward", "val_reward")) and series[name]:
+    bases = sorted({n.removeprefix("val_") for n in series})
+    colour = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}  # a value and its val_ share one
+    for name in sorted(series, key=lambda n: (n.removeprefix("val_") != "reward", n)):
+        base, val = name.removeprefix("val_"), name.startswith("val_")
+        style = dict(label=name, color=colour[base], marker="o" if val else None, linestyle="--" if val else "-")
+        if base.startswith("reward") and series[name]:
             steps, values = zip(*series[name])
-            top.plot(steps, values, label=name, marker="o" if name.startswith("val_") else None,
-                     linewidth=2.5 if name in ("reward", "val_reward") else 1.2)
+            top.plot(steps, values, linewidth=2.5 if base == "reward" else 1.2, **style)
         elif name in REWARD_SHARES and series[name]:
             steps, values = zip(*series[name])
-            bottom.plot(steps, values, label=name, marker="o" if name.startswith("val_") else None)
+            bottom.plot(steps, values, **style)
     top.set_ylabel("reward (total: weighted sum; components: raw, 0-1)")
     bottom.set_ylabel("share / KL")
     bottom.set_xlabel("step")
