@@ -27,7 +27,8 @@ COMMON = ["--train_batch_size", "32", "--eval_batch_size", "64", "--learning_rat
           "--seed", "0", "--eval_tokenizers", "char"]
 SCST = ["--loss", "scst", "--num_samples", "4", "--train_batch_size", "16", "--eval_batch_size", "64",
         "--learning_rate", "3e-4", "--max_steps", "100", "--val_check_interval", "50", "--max_target_length", "48",
-        "--metric_for_best_model", "val_reward", "--log_every_n_steps", "5"]
+        "--metric_for_best_model", "val_reward", "--log_every_n_steps", "5", "--mle_weight", "1.0",
+        "--kl_coef", "0.1"]  # the MLE anchor: without it (mle 0, kl 0.05) names got cut, the round trip did not rise
 SCST_SEED = int(os.environ.get("JAQG_RL_SEED", "0"))  # other seeds for measuring the spread
 # Measured on this machine (see the module docstring for the chain), scst - supervised on 300 held-out questions:
 MEASURED = "filled in below from the runs"
@@ -56,7 +57,7 @@ def test_scst_raises_round_trip_and_kept_share_on_held_out_data(tmp_path, run):
     for data, name in ((qa_data, "tiny_qa"), (hl_data, "tiny_hl")):
         run("make_tiny_model.py", "--data_dir", data, "--output_dir", tmp_path / name, check=True)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "tiny_qa", "--data_dir", qa_data,
-        "--output_dir", tmp_path / "qa", "--max_steps", "2000", "--val_check_interval", "1000",
+        "--output_dir", tmp_path / "qa", "--max_steps", "2000", "--val_check_interval", "500",
         "--max_target_length", "16", *COMMON, check=True, timeout=3600, env=env)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "tiny_hl", "--data_dir", hl_data,
         "--output_dir", tmp_path / "sup", "--max_steps", "300", "--val_check_interval", "300",
