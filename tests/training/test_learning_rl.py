@@ -7,7 +7,7 @@ to improve) -> train.py --loss scst (the default reward mix, val_reward picks th
 of ``hallucinated``; the kept share is generate_qa's rule (round-trip F1 >= 0.8 and no hallucinated word, MeCab)
 on the same questions, with its own paired bootstrap on the same resamples; degenerate: jaqg.training.rewards.
 
-Measured values and thresholds: see MEASURED below (the run count is there; assert below every run).
+Measured values and thresholds: the comment at THRESHOLDS (two runs of the scst stage).
 """
 
 import json
@@ -30,8 +30,16 @@ SCST = ["--loss", "scst", "--num_samples", "4", "--train_batch_size", "16", "--e
         "--metric_for_best_model", "val_reward", "--log_every_n_steps", "5", "--mle_weight", "1.0",
         "--kl_coef", "0.1"]  # the MLE anchor: without it (mle 0, kl 0.05) names got cut, the round trip did not rise
 SCST_SEED = int(os.environ.get("JAQG_RL_SEED", "0"))  # other seeds for measuring the spread
-# Measured on this machine (see the module docstring for the chain), scst - supervised on 300 held-out questions:
-MEASURED = "filled in below from the runs"
+# Measured on this machine: the scst stage run twice (scst seeds 0 and 1) from the same QA model and supervised start
+# as this chain builds them (make demo's, trained with these flags), scst - supervised on the 300 held-out questions,
+# paired bootstrap p-values (1,000 resamples):
+#   round trip qa_char_f1  +3.23 (p 0.011) / +5.96 (p 0.001)
+#   kept share (points)    +9.67 (p 0.001) / +10.67 (p 0.001)
+#   hallucinated (points)  -9.67 / -8.67;  degenerate (points)  -4.00 / -5.00
+#   (exact match to the references fell 15.33 -> 10.33 / 10.00: some names get shortened; docs/training.md)
+# Only two runs, and the round trip's p-value of seed 0 (0.011) is near the bound: the issue's criterion (gain with
+# p < 0.05, no rise in hallucinated or degenerate questions) is asserted as is. The whole chain takes ~10 CPU-minutes
+# (the QA model's 2,000 steps are most of it), over the ~3 minutes a learning test should take.
 THRESHOLDS = dict(qa_f1_gain=0.0, kept_gain=0.0, p_value=0.05, hallucinated_rise=0.0, degenerate_rise=0.0)
 
 
