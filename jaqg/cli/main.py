@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "main", "fine-tune a seq2seq model (T5, mT5, BART) and evaluate it (train.py)"),
     "train-clm": ("train_clm", "main", "fine-tune a causal LM (GPT-2, GPT-NeoX, Llama...), full or LoRA "
                                        "(run_clm.py)"),
+    "train-grpo": ("train_grpo", "main", "reinforce a chat causal LM question generator with GRPO (TRL), LoRA and "
+                                         "QA-feedback rewards"),
     "predict": ("predict", "main", "batched prediction for a TSV or text file (predict.py)"),
     "generate": ("generate", "main", "questions for an answer in a context (generate.py)"),
     "generate-qa": ("generate_qa", "main", "question-answer pairs from raw text, with round-trip and "

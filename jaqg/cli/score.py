@@ -10,6 +10,11 @@ a QA model.
         --qa_model model
     python score.py --predictions model_lmqg/predictions.tsv --lmqg_file qg_jaquad/test.jsonl \\
         [--lmqg_bertscore_model DIR] [--lmqg_moverscore_model DIR]     # lmqg's own scores (evaluation.md)
+    python score.py --predictions A.tsv --compare B.tsv --references data_jsquad_aqg_hl/test.tsv --qa_model model
+
+With --compare and --qa_model, ``comparison`` also holds the generated questions' round trip (``qa_exact_match``,
+``qa_char_f1``: the QA model's answer against the intended one) and ``hallucinated`` (the share of questions, in
+percent, with a content word the context lacks; MeCab, as the scst reward), each with its paired bootstrap.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.errors import UserError
-from ..core.io import prediction_field, write_json, write_rows
+from ..core.io import prediction_field, read_examples, write_json, write_rows
 from ..evaluation.breakdowns import data_fields
-from ..evaluation.compare_report import write_report
+from ..evaluation.compare_report import Examples, write_report
+from ..evaluation.hallucination import find_hallucinations
 from ..evaluation.lmqg_embedding import BERTSCORE_LAYERS
 from ..evaluation.lmqg_metrics import LEVELS, score_lmqg_file
 from ..evaluation.metrics import (
@@ -34,7 +40,15 @@ from ..evaluation.metrics import (
     score_data,
 )
 from ..evaluation.roundtrip import load_qa_model, qa_based_scores
-from ..evaluation.significance import DEFAULT_SAMPLES, DEFAULT_SEED, compare_systems, format_comparison, metric_names
+from ..evaluation.significance import (
+    DEFAULT_SAMPLES,
+    DEFAULT_SEED,
+    PairedMetric,
+    compare,
+    compare_systems,
+    format_comparison,
+    metric_names,
+)
 from ..generation.outputs import GenerationStats
 from ..tokenization.word import TOKENIZERS, check_names
 from .args import arg, parse_args
@@ -175,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
             [i, f.answer, prediction_field(predictions[i]), prediction_field(g["qa_answer"]), f"{g['exact_match']:.2f}",
              f"{g['char_f1']:.2f}", f.question, prediction_field(r["qa_answer"]), f"{r['exact_match']:.2f}",
              f"{r['char_f1']:.2f}"] for i, f, g, r in zip(ids, fields, generated, reference)]
+        if other is not None:
+            _, generated_b = qa_based_scores(qa, [other[i] for i in ids], contexts, answers,
+                                             batch_size=args.batch_size, progress=True, stats=stats)
+            metrics["comparison"].update(question_comparison(
+                generated, generated_b, [predictions[i] for i in ids], [other[i] for i in ids], contexts,
+                args.bootstrap_samples, args.bootstrap_seed))
+            tables[-1] = tables[-1].split("\n\n")[0] + "\n\n" + format_comparison(metrics["comparison"])
         q, c = metrics["qa_based"], metrics["qa_based_reference"]
         tables.append(f"QA-based ({args.qa_model} answers each question; scored against the intended answer), "
                       f"n = {q['n']}\n\n| questions | EM | char F1 |\n|---|---:|---:|\n"
@@ -188,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_dir:
         index = write_report(args.report_dir, [refs_[0] for refs_ in refs], [predictions[i] for i in ids],
                              [other[i] for i in ids], comparison=metrics["comparison"], seed=args.bootstrap_seed,
-                             title=f"jaqg: A = {args.predictions} vs B = {args.compare}")
+                             title=f"jaqg: A = {args.predictions} vs B = {args.compare}",
+                             examples=Examples(ids, report_inputs(args.references, ids),
+                                               [e["char_f1"] for e in per_example],
+                                               [e["char_f1"] for e in per_example_b]))
         written.append(str(index))
     if args.per_example_output:
         columns = list(per_example[0])
@@ -234,3 +258,24 @@ def format_lmqg(scores: dict) -> str:
     if not scores.get("comparable", True):
         lines.append("\nnot comparable with lmqg's published numbers: --allow_partial left questions out")
     return "\n".join(lines)
+
+
+def question_comparison(rows_a: list[dict], rows_b: list[dict], questions_a: list[str], questions_b: list[str],
+                        contexts: list[str], samples: int, seed: int) -> dict[str, dict]:
+    """The paired bootstrap of two systems' generated questions: the round trip (``qa_exact_match``,
+    ``qa_char_f1``, 0-100, from qa_based_scores' rows) and ``hallucinated`` (percent of questions with a word the
+    context lacks), on the same resamples as the other metrics (same seed, same n)."""
+    found_a = find_hallucinations(questions_a, contexts, tokenizer="mecab")
+    found_b = find_hallucinations(questions_b, contexts, tokenizer="mecab")
+    metrics = {f"qa_{name}": PairedMetric.mean([r[name] for r in rows_a], [r[name] for r in rows_b])
+               for name in ("exact_match", "char_f1")}
+    metrics["hallucinated"] = PairedMetric.mean([100.0 * bool(w) for w in found_a], [100.0 * bool(w) for w in found_b])
+    return compare(metrics, len(rows_a), samples, seed)
+
+
+def report_inputs(references: str | None, ids: list[str]) -> list[str]:
+    """Each id's model input from the data TSV, for the report's side-by-side pairs ("" without a TSV)."""
+    if not references:
+        return [""] * len(ids)
+    inputs = {e.id: e.input for e in read_examples(references)}
+    return [inputs.get(i, "") for i in ids]

@@ -5,7 +5,9 @@ compare-mt splits on spaces, so every text is first segmented with MeCab + ipadi
 ``--tokenizers mecab``). The report holds compare-mt's defaults as its command line has them: aggregate BLEU
 (with its own paired bootstrap, 1,000 samples) and length ratio, word accuracy by frequency bucket, sentence
 buckets by length, characteristic n-grams of each system, and the sentences where the two differ most by
-sentence BLEU; above them, jaqg's paired bootstrap table (metrics.json ``comparison``). Written atomically:
+sentence BLEU; above them, jaqg's paired bootstrap table (metrics.json ``comparison``) and, given the inputs and
+per-example scores, ``EXAMPLE_PAIRS`` examples side by side (input, reference, A, B; ``pick_examples`` says which).
+Every text is escaped (html.escape), never read as markup. Written atomically:
 ``DIR/index.html`` (open it in a browser), ``compare_mt.css`` and the figures.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -37,8 +41,10 @@ REPORTS = [
 
 def write_report(report_dir: str | Path, references: Sequence[str], system_a: Sequence[str],
                  system_b: Sequence[str], *, names: tuple[str, str] = ("A", "B"), comparison: dict | None = None,
-                 title: str = "jaqg: side-by-side comparison", seed: int = 12345) -> Path:
-    """Write compare-mt's HTML report of two systems against one reference each; returns ``index.html``'s path."""
+                 title: str = "jaqg: side-by-side comparison", seed: int = 12345,
+                 examples: "Examples | None" = None) -> Path:
+    """Write compare-mt's HTML report of two systems against one reference each; returns ``index.html``'s path.
+    ``examples``: the inputs, ids and per-example scores for the side-by-side pairs (none without it)."""
     import matplotlib
     matplotlib.use("Agg")  # headless: compare-mt draws its figures with pyplot
     import numpy as np
@@ -60,6 +66,8 @@ def write_report(report_dir: str | Path, references: Sequence[str], system_a: Se
     report_dir = Path(report_dir)
     with atomic_dir(report_dir) as staging:
         content = [_comparison_html(comparison, names)] if comparison else []
+        if examples is not None:
+            content.append(_examples_html(examples, references, system_a, system_b, names, seed))
         with contextlib.redirect_stdout(io.StringIO()):
             for section, items in reports:
                 content.append(f"<h2>{section}</h2>")
@@ -87,6 +95,53 @@ def _comparison_html(comparison: dict, names: tuple[str, str]) -> str:
         for m, c in comparison.items())
     return (f"<h2>Paired bootstrap (jaqg)</h2>\n<p>{JAQG_NOTE}</p>\n<table><tr><th>metric</th><th>{a}</th><th>{b}</th>"
             f"<th>{a} - {b}</th><th>95% CI</th><th>p-value</th></tr>{rows}</table>")
+
+
+EXAMPLE_PAIRS = 20
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What the side-by-side pairs show beside the outputs: one id, input and score per example, ``metric`` naming
+    the score (e.g. char_f1, 0-100) that picks them."""
+    ids: Sequence[str]
+    inputs: Sequence[str]
+    scores_a: Sequence[float]
+    scores_b: Sequence[float]
+    metric: str = "char_f1"
+
+
+def pick_examples(scores_a: Sequence[float], scores_b: Sequence[float], k: int = EXAMPLE_PAIRS,
+                  seed: int = 12345) -> list[int]:
+    """Indices of ``k`` examples to show, deterministic: up to k/2 where A - B is largest (A better), up to k/2
+    where B - A is largest (B better), ties by index; then, where fewer differ, a sample (``random.Random(seed)``) of
+    the rest. Returned in input order."""
+    diff = [a - b for a, b in zip(scores_a, scores_b)]
+    order = sorted(range(len(diff)), key=lambda i: (-diff[i], i))
+    a_better = [i for i in order if diff[i] > 0][: k // 2]
+    b_better = [i for i in sorted(range(len(diff)), key=lambda i: (diff[i], i)) if diff[i] < 0][: k - k // 2]
+    chosen = set(a_better + b_better)
+    rest = [i for i in range(len(diff)) if i not in chosen]
+    if len(chosen) < k and rest:
+        chosen |= set(random.Random(seed).sample(rest, min(k - len(chosen), len(rest))))
+    return sorted(chosen)
+
+
+def _examples_html(examples: Examples, references: Sequence[str], system_a: Sequence[str],
+                   system_b: Sequence[str], names: tuple[str, str], seed: int) -> str:
+    picked = pick_examples(examples.scores_a, examples.scores_b, seed=seed)
+    a, b = map(html.escape, names)
+    metric = html.escape(examples.metric)
+    rows = "".join(
+        f"<tr><td>{html.escape(str(examples.ids[i]))}</td><td>{html.escape(examples.inputs[i])}</td>"
+        f"<td>{html.escape(references[i])}</td><td>{html.escape(system_a[i])}</td>"
+        f"<td>{html.escape(system_b[i])}</td><td>{examples.scores_a[i]:.1f}</td><td>{examples.scores_b[i]:.1f}</td>"
+        f"</tr>" for i in picked)
+    return (f"<h2>Example pairs</h2>\n<p>{len(picked)} of {len(references)} examples side by side: those where "
+            f"{a} beats {b} most by {metric} and those where {b} beats {a} most (up to half each, ties by input "
+            f"order), filled by a seeded sample (seed {seed}) when fewer differ; shown in input order.</p>\n"
+            f"<table><tr><th>id</th><th>input</th><th>reference</th><th>{a}</th><th>{b}</th>"
+            f"<th>{a} {metric}</th><th>{b} {metric}</th></tr>{rows}</table>")
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package (make check-report installs it)

@@ -6,6 +6,7 @@ of ``output_dir``::
     config.json model.safetensors tokenizer files   the best model (lowest val_loss), save_pretrained
     run_config.json                                 resolved settings + the data dir's task/template/format
     logs/metrics.csv  loss_curve.png                training log and its picture
+    reward_curves.png                               a run that logs rewards (--loss scst): rewards, degenerate, KL
     checkpoints/best-step=N.ckpt  last.ckpt         checkpoints (resume continues from last.ckpt)
     predictions.tsv  metrics.json                   after evaluation
 """
@@ -26,7 +27,7 @@ from ..models.t5_attention import set_attention
 from .config import ConfigError, TrainingConfig, is_first_process, parse_devices
 from .data import TrainingData
 from .export import load_best_weights, save_model_atomically
-from .log import plot_loss_curve
+from .log import plot_loss_curve, plot_reward_curves
 from .loop import TrainingLoop, build_fabric
 from .objectives import get_objective
 
@@ -111,4 +112,7 @@ class Experiment:
         return self.output_dir
 
     def plot_loss_curve(self) -> Path | None:
-        return plot_loss_curve(self.output_dir / "logs" / "metrics.csv", self.output_dir / "loss_curve.png")
+        """loss_curve.png and, when the objective logged rewards, reward_curves.png."""
+        log = self.output_dir / "logs" / "metrics.csv"
+        plot_reward_curves(log, self.output_dir / "reward_curves.png")
+        return plot_loss_curve(log, self.output_dir / "loss_curve.png")

@@ -2,7 +2,8 @@
 
 Columns: ``step`` (the 0-based index of the optimizer step the logged batch belongs to), ``epoch``, and the
 logged values (train_loss, tokens_per_s, val_loss, and whatever an objective logs); a row holds only its own
-values. A new column rewrites the file with the wider header.
+values. A new column rewrites the file with the wider header. Pictures: ``loss_curve.png`` (train/val loss) and,
+for a run that logs rewards (``--loss scst``, ``train-grpo``), ``reward_curves.png``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,46 @@ def plot_loss_curve(metrics_csv: Path, png: Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    with atomic_write(png, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return png
+
+
+REWARD_SHARES = ("degenerate", "val_degenerate", "kl")  # drawn on the lower panel: not rewards
+
+
+def plot_reward_curves(metrics_csv: Path, png: Path) -> Path | None:
+    """``reward_curves.png`` of a reinforcement run: the upper panel draws the total reward of the samples
+    (``reward``), of the greedy baseline (``reward_greedy``), each weighted component's raw value (``reward_NAME``)
+    and the validation values (``val_reward``, ``val_reward_NAME``: dashed, marked, in their training value's
+    colour); the lower, the degenerate share and KL. None (and nothing
+    written) when the log has no ``reward`` column."""
+    series = read_log(metrics_csv) if Path(metrics_csv).is_file() else {}
+    if not series.get("reward"):
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    bases = sorted({n.removeprefix("val_") for n in series})
+    colour = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}  # a value and its val_ share one
+    for name in sorted(series, key=lambda n: (n.removeprefix("val_") != "reward", n)):
+        base, val = name.removeprefix("val_"), name.startswith("val_")
+        style = dict(label=name, color=colour[base], marker="o" if val else None, linestyle="--" if val else "-")
+        if base.startswith("reward") and series[name]:
+            steps, values = zip(*series[name])
+            top.plot(steps, values, linewidth=2.5 if base == "reward" else 1.2, **style)
+        elif name in REWARD_SHARES and series[name]:
+            steps, values = zip(*series[name])
+            bottom.plot(steps, values, **style)
+    top.set_ylabel("reward (total: weighted sum; components: raw, 0-1)")
+    bottom.set_ylabel("share / KL")
+    bottom.set_xlabel("step")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     with atomic_write(png, "wb") as f:
         fig.savefig(f, format="png", dpi=100)

@@ -38,6 +38,7 @@ from .rewards import DEFAULT_REWARDS, RewardItem, degenerate, input_parser, pars
 class ScstConfig:
     """The settings of ``loss="scst"`` (train.py's flags of the same names)."""
     reward: list[str] = option(DEFAULT_REWARDS, help="reward components NAME:WEIGHT (qa_f1, hallucination, "
+                                                     "fragment, "
                                                      "leakage, form, ref_f1; a negative weight is a penalty); "
                                                      "repeat the flag or give several after it")
     qa_model: Optional[str] = option(None, help="frozen QA model dir that answers the generated questions (the "

@@ -284,6 +284,34 @@ def test_qa_model_scores_generated_and_reference_questions(capsys, models, tmp_p
     assert "| reference (ceiling) | 100.00 |" in stdout
 
 
+def test_compare_with_qa_model_tests_round_trip_and_hallucination(capsys, models, tmp_path):
+    """--compare with --qa_model: the round trip (qa_char_f1, qa_exact_match) and the hallucinated share of both
+    systems' questions get paired bootstrap p-values; the report shows the pairs side by side."""
+    from trained_models import FACT, OTHER_QUESTION
+    rows = [(f"answer: {FACT[0]} context: {FACT[1]}", FACT[2], FACT[2], OTHER_QUESTION),  # B asks the wrong thing
+            (f"answer: 山梨県 context: {FACT[1]}", OTHER_QUESTION, OTHER_QUESTION, "東京の南にある村はどこか。"),
+            (f"answer: {FACT[0]} context: {FACT[1]}", "山梨県北部の市の名は何か。", FACT[2], FACT[2])] * 2
+    data, a, b = tmp_path / "test.tsv", tmp_path / "a.tsv", tmp_path / "b.tsv"  # compare-mt's report needs ~6 rows
+    data.write_text("".join(f"x{i}\t{x}\t{r}\n" for i, (x, r, _, _) in enumerate(rows)), encoding="utf-8")
+    a.write_text("".join(f"x{i}\t{q}\n" for i, (_, _, q, _) in enumerate(rows)), encoding="utf-8")
+    b.write_text("".join(f"x{i}\t{q}\n" for i, (_, _, _, q) in enumerate(rows)), encoding="utf-8")
+    out = tmp_path / "m.json"
+    status, stdout, _ = score_in_process(capsys, "--predictions", a, "--compare", b, "--references", data,
+                                         "--output", out, "--tokenizers", "char", "--qa_model", models["qa"],
+                                         "--device", "cpu", "--bootstrap_samples", "100",
+                                         "--report_dir", tmp_path / "rep")
+    assert status == 0
+    c = json.loads(out.read_text(encoding="utf-8"))["comparison"]
+    assert c["qa_exact_match"]["a"] == 100.0 and c["qa_exact_match"]["b"] < 100.0
+    assert c["qa_char_f1"]["difference"] > 0 and 0 < c["qa_char_f1"]["p_value"] <= 1
+    assert c["hallucinated"]["a"] == 0.0 and c["hallucinated"]["b"] == pytest.approx(100 / 3)
+    assert "| qa_char_f1 |" in stdout and "| hallucinated |" in stdout
+    page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    ascii_page = lambda text: text.encode("ascii", "xmlcharrefreplace").decode()  # noqa: E731  (compare-mt's)
+    assert "Example pairs" in page and ascii_page("東京の南にある村はどこか。") in page
+    assert ascii_page(f"answer: {FACT[0]}") in page
+
+
 def test_qa_model_needs_aqg_data(capsys, models, files, tmp_path):
     tmp, preds, _ = files
     qa_data = tmp_path / "qa.tsv"

@@ -47,3 +47,31 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     ink = (pixels.sum(axis=2) < 600).mean()
     assert 0.01 < ink < 0.6, ink  # text, tables and charts drawn; not a blank or an all-dark page
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # chart colours, anti-aliased text: no error page
+
+
+def test_pick_examples_takes_the_largest_differences_both_ways_then_a_seeded_sample():
+    from jaqg.evaluation.compare_report import pick_examples
+    a = [50, 90, 10, 70, 70, 20, 70]
+    b = [50, 10, 80, 70, 60, 70, 70]  # A - B: 0, +80, -70, 0, +10, -50, 0
+    assert pick_examples(a, b, k=2) == [1, 2]  # the largest each way
+    assert pick_examples(a, b, k=4) == [1, 2, 4, 5]
+    filled = pick_examples(a, b, k=6)
+    assert len(filled) == 6 and {1, 2, 4, 5} <= set(filled) and filled == pick_examples(a, b, k=6)  # deterministic
+    assert pick_examples(a, b, k=6, seed=1) != filled or pick_examples(a, b, k=6, seed=2) != filled
+    assert pick_examples(a, b, k=20) == list(range(7))  # fewer examples than pairs: all of them
+
+
+def test_example_pairs_show_input_reference_and_both_outputs_escaped(tmp_path):
+    from jaqg.evaluation.compare_report import Examples
+    refs = REFS + ["<b>太字</b>はタグか?"]
+    a, b = A + ["<script>alert(1)</script>"], B + ["普通の質問か?"]
+    examples = Examples(["i1", "i2", "i3", "i4"], [f"answer: 甲 context: 文{i} & <hl>" for i in range(4)],
+                        [100.0, 40.0, 50.0, 0.0], [30.0, 100.0, 10.0, 60.0])
+    page = write_report(tmp_path / "rep", refs, a, b, names=("sup", "rl"), examples=examples).read_text("utf-8")
+    section = page[page.index("Example pairs"):]
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+    ref = lambda text: text.encode("ascii", "xmlcharrefreplace").decode()  # noqa: E731  (compare-mt's page is ASCII)
+    assert ref("&lt;b&gt;太字&lt;/b&gt;") in section and ref("文0 &amp; &lt;hl&gt;") in section
+    assert section.count("<tr><td>") == 4  # every example (fewer than 20), in input order
+    assert section.index(">i1<") < section.index(">i2<") < section.index(">i4<")
+    assert "sup char_f1" in section and "rl char_f1" in section

@@ -78,7 +78,15 @@ def test_degenerate_outputs():
     assert degenerate("甲府市", ITEM)  # the answer copied
     assert degenerate("県庁所在地は甲府市です。", ITEM)  # a span of the passage, asking nothing
     assert degenerate("どこかどこかどこかどこか", ITEM)  # a repeated n-gram
+    assert degenerate("の中心の市はどこか。", ITEM)  # a fragment: the subject cut off
     assert not degenerate(SEED[2], ITEM)
+
+
+def test_fragment_flags_a_question_whose_subject_was_cut_off():
+    assert one("fragment", "の中心の市はどこか。") == 1.0 and one("fragment", "が創業した会社はどこか。") == 1.0
+    assert one("fragment", "を作ったのは誰か") == 1.0
+    for whole in (SEED[2], "デリユ商事の創業者は誰か。", "はじめに来たのは誰か。", "にんじんの産地はどこか。", ""):
+        assert one("fragment", whole) == 0.0, whole  # katakana デ, words that start with a particle's kana
 
 
 def test_inputs_are_read_back_for_aqg_and_aqg_hl():
@@ -107,7 +115,8 @@ def test_reward_hacking_policies_score_below_the_supervised_model(models):
         return sum(score(questions, items, weights, judges)[0]) / len(questions)
     good = mean_reward(supervised)
     for policy in (lambda it: it.answer, lambda it: f"{it.answer}は何か。", lambda it: f"答えは{it.answer}ですか?",
-                   lambda it: "", lambda it: it.passage):
+                   lambda it: "", lambda it: it.passage,
+                   lambda it: it.reference[it.reference.index("の"):]):  # the subject cut off (scst learned it)
         assert mean_reward([policy(it) for it in items]) < good
 
 
@@ -184,6 +193,7 @@ def test_train_py_scst_logs_rewards_and_exports(models, tmp_path):
     assert len(trained) == 2
     assert float(trained[0]["reward_greedy"]) > 0.5 and float(trained[0]["degenerate"]) < 0.5  # a good start
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert (out / "reward_curves.png").is_file() and (out / "loss_curve.png").is_file()
     run_config = json.loads((out / "run_config.json").read_text(encoding="utf-8"))
     assert run_config["loss"] == "scst" and run_config["reward"] == DEFAULT_REWARDS
 
@@ -273,3 +283,19 @@ def test_best_model_by_validation_reward(models, tmp_path):
     bad = train_py(*args, "--output_dir", tmp_path / "bad", "--metric_for_best_model", "val_bleu")
     assert bad.returncode != 0 and "Traceback" not in bad.stdout + bad.stderr
     assert "--metric_for_best_model val_bleu" in bad.stdout + bad.stderr and "val_reward" in bad.stdout + bad.stderr
+
+
+def test_reward_curves_are_drawn_only_for_a_run_that_logs_rewards(tmp_path):
+    from PIL import Image
+
+    from jaqg.training.log import MetricsLog, plot_reward_curves
+    plain = MetricsLog(tmp_path / "plain.csv")
+    plain.log(0, 0, train_loss=1.0)
+    assert plot_reward_curves(tmp_path / "plain.csv", tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+    log = MetricsLog(tmp_path / "rl.csv")
+    for step in range(4):
+        log.log(step, 0, reward=0.1 * step, reward_greedy=0.05 * step, reward_qa_f1=0.5, degenerate=0.2, kl=0.01)
+    log.log(3, 0, val_loss=1.0, val_reward=0.4, val_degenerate=0.1)
+    png = plot_reward_curves(tmp_path / "rl.csv", tmp_path / "reward_curves.png")
+    assert png and Image.open(png).size == (800, 700)
