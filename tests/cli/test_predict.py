@@ -97,7 +97,8 @@ def test_chat_jsonl_prompts_through_the_template_and_few_shot_adds_turns(capsys,
 
 
 @pytest.mark.parametrize("content, flags, message", [
-    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n', [], "test.jsonl:1: the last message is not an assistant turn"),
+    ('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n', [],
+     "test.jsonl:1: the last message is not an assistant turn"),
     ('{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "r"}]}\n', [],
      "test.jsonl:1: the last message is not an assistant turn"),
     ('{"id": "a", "messages": [{"role": "system", "content": "q"}, {"role": "assistant", "content": "r"}]}\n', [],

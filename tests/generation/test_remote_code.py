@@ -52,8 +52,8 @@ def test_repository_code_runs_only_when_asked(custom_code_model):
 
 def test_generate_refuses_in_one_line_and_runs_with_the_flag(custom_code_model, capsys, tmp_path):
     from jaqg.cli import generate
-    args = ["--model_name_or_path", custom_code_model, "--answer", "甲府市", "--context", "山梨県の県庁所在地は甲府市です。",
-            "--max_target_length", "4"]
+    args = ["--model_name_or_path", custom_code_model, "--answer", "甲府市",
+            "--context", "山梨県の県庁所在地は甲府市です。", "--max_target_length", "4"]
     status, _, err = run_main_in_process(capsys, generate.main, "generate.py", *args)
     assert status == 2 and "--trust_remote_code" in err and len(err.strip().splitlines()) == 1, err
     status, out, err = run_main_in_process(capsys, generate.main, "generate.py", *args, "--trust_remote_code")
