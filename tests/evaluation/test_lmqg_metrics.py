@@ -146,7 +146,9 @@ def test_bertscore_and_moverscore_with_a_local_encoder(tiny_bert):
     assert 0 < moverscore(["琵琶湖 の 広 さ は ?"], same, tiny_bert) < 100
     # lmqg loads MoverScore's tokenizer with do_lower_case=True, which also strips accents: が (か + dakuten)
     # becomes か, so these two score as identical; BERTScore (cased) tells them apart.
-    assert moverscore(["が"], ["か"], tiny_bert) == pytest.approx(100, abs=0.01)
+    # (one token a side: the float32 distance of the equal vectors is larger here, ~99.98 measured)
+    assert moverscore(["が"], ["か"], tiny_bert) == pytest.approx(100, abs=0.05)
+    assert moverscore(["が"], ["山"], tiny_bert) < 99.9  # another character is not
     assert bertscore_precision(["が"], ["か"], tiny_bert, num_layers=2) < 100
 
 
