@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+from ..data.formats import GPT_SEP, HL_TOKEN
 from ..data.jsquad import JsquadArgs
 from ..data.jsquad import load_splits as load_jsquad
 from ..data.lmqg import LmqgArgs
@@ -25,8 +26,7 @@ from ..data.prepare import AqgArgs, CommonArgs, check_args, default_output_dir, 
 from ..data.quiz import QuizArgs
 from ..data.quiz import load_splits as load_quiz
 from ..evaluation.coverage import coverage_report, format_coverage
-from ..models.tiny import ensure_special_tokens
-from ..tokenization.hub import load_tokenizer
+from ..tokenization.hub import load_tokenizer, register_tokens
 from .args import arg, parse_args
 
 
@@ -71,7 +71,7 @@ def coverage_hook(args: CommonArgs, causal: bool):
     if not args.tokenizer_name_or_path:
         return None
     tokenizer = load_tokenizer(args.tokenizer_name_or_path, causal=causal)
-    ensure_special_tokens(None, tokenizer)  # <hl>, <sep> as training adds them
+    register_tokens(tokenizer, (HL_TOKEN, GPT_SEP))  # <hl>, <sep> as training adds them (models.tiny)
 
     def report(examples_by_split) -> dict:
         coverage = coverage_report(tokenizer, examples_by_split)

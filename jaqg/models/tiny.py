@@ -34,6 +34,7 @@ from transformers import (
 from ..core.errors import UserError
 from ..core.io import read_rows, replacing_dir
 from ..data.formats import DEFAULT_TEMPLATES, GPT_SEP, HL_TOKEN
+from ..tokenization.hub import register_tokens
 
 PAD, EOS, UNK, BOS = "<pad>", "</s>", "<unk>", "<s>"
 SPECIAL_TOKENS = [PAD, EOS, UNK, BOS, HL_TOKEN, GPT_SEP]  # ids 0..5 in every tokenizer built here
@@ -184,8 +185,7 @@ def ensure_special_tokens(model, tokenizer, tokens: Iterable[str] = (HL_TOKEN, G
     ``<hl>`` is split into ``<``, ``h``, ``l``, ``>`` and the highlight is lost. Returns how many were added.
     ``model`` None: the tokenizer only (as training will see it, for jaqg.tokenization.hub.coverage_report).
     """
-    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
-    added = tokenizer.add_tokens(missing, special_tokens=True) if missing else 0
+    added = register_tokens(tokenizer, tokens)
     if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     return added

@@ -214,6 +214,13 @@ def check_byte_level_round_trip(tokenizer) -> None:
                         "whose vocabulary holds all 256 byte symbols and whose decoder is ByteLevel")
 
 
+def register_tokens(tokenizer, tokens) -> int:
+    """Add ``tokens`` the tokenizer lacks as special tokens (never split); how many were added. The model's
+    embeddings must grow to match (jaqg.models.tiny.ensure_special_tokens does both)."""
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    return tokenizer.add_tokens(missing, special_tokens=True) if missing else 0
+
+
 def refuse_remote_code(name_or_path: str, error: Exception, trusted: bool) -> None:
     """UserError (one line) when ``error`` is transformers refusing to run the Python code a model's repository
     ships (``auto_map`` in config.json) because ``trust_remote_code`` was not given."""
