@@ -223,7 +223,7 @@ def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayou
 
     The vocabulary is an upper bound (``hard_vocab_limit=False``) so a small corpus works; every character of the
     corpus is kept (``character_coverage=1.0``); byte fallback's 256 byte pieces come on top. ``options`` go to
-    ``SentencePieceTrainer.train`` as they are.
+    ``SentencePieceTrainer.train`` as they are (``user_defined_symbols`` add to the layout's).
     """
     import io
 
@@ -238,7 +238,8 @@ def train_sentencepiece(texts: Iterable[str], path: str | Path, layout: SpmLayou
         model_type=model_type, character_coverage=1.0, unk_id=layout.unk_id, bos_id=layout.bos_id,
         eos_id=layout.eos_id, pad_id=layout.pad_id, pad_piece=layout.pad_piece, bos_piece=layout.bos_piece,
         eos_piece=layout.eos_piece,
-        control_symbols=list(layout.control_symbols), user_defined_symbols=list(layout.user_defined_symbols),
+        control_symbols=list(layout.control_symbols),
+        user_defined_symbols=[*layout.user_defined_symbols, *options.pop("user_defined_symbols", [])],
         byte_fallback=layout.byte_fallback,
         add_dummy_prefix=layout.add_dummy_prefix, remove_extra_whitespaces=layout.remove_extra_whitespaces,
         normalization_rule_name=layout.normalization_rule_name, split_digits=layout.split_digits,
