@@ -63,6 +63,14 @@ QWEN_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
 # The same template with TRL's {% generation %} markers around each assistant content and its <|im_end|> (what
 # SFTTrainer's assistant_only_loss needs); it renders the same text. Used by the TRL comparisons.
+# An llm-jp-3-instruct-style template (docs/recipes.md) for base models without one: `### 指示:` / `### 応答:` turns,
+# the assistant turn ended by eos.
+LLMJP_STYLE_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+    "{{ '\\n\\n### 指示:\\n' + message['content'] }}{% elif message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{{ '\\n\\n### 応答:\\n' + message['content'] + eos_token }}{% endif %}"
+    "{% if loop.last and add_generation_prompt %}{{ '\\n\\n### 応答:\\n' }}{% endif %}{% endfor %}")
+
 QWEN_CHAT_TEMPLATE_MARKED = QWEN_CHAT_TEMPLATE.replace(
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}",
     "{%- if message['role'] == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{% generation %}"

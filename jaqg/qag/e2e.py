@@ -20,7 +20,16 @@ from ..data.formats import format_input
 from ..evaluation.roundtrip import qa_inputs
 from ..generation.decoding import generate
 from ..generation.outputs import GenerationStats
-from .pipeline import Document, QagConfig, QagResult, TaskModel, filter_pairs, fit_passages, summarize
+from .pipeline import (
+    Document,
+    InputMeter,
+    QagConfig,
+    QagResult,
+    TaskModel,
+    filter_pairs,
+    fit_passages,
+    summarize,
+)
 
 
 def e2e_format(data_info: dict | None) -> str:
@@ -33,15 +42,8 @@ def generate_qa_e2e(documents: Sequence[Document], e2e: TaskModel, qa: TaskModel
     """Question-answer pairs from documents with an end-to-end model; records and summary as
     jaqg.qag.pipeline.generate_qa's, plus ``problem`` on a malformed pair's record and ``sentence`` the index of
     the document sentence holding the answer (None when the passage lacks it). ``fmt``: ``e2e_format``."""
-    longest, over = [0], [0]
+    measured = InputMeter(config.max_input_length)
     stats = GenerationStats()
-
-    def measured(model: TaskModel, inputs: list[str]) -> list[str]:
-        for text in inputs:
-            n = model.input_length(text)
-            longest[0] = max(longest[0], n)
-            over[0] += n > config.max_input_length
-        return inputs
 
     def worst(text: str) -> int:  # the e2e input, and the QA input with a question of the e2e output's length
         return max(e2e.input_length(format_input("e2e", context=text, template=e2e.template)),
@@ -77,8 +79,8 @@ def generate_qa_e2e(documents: Sequence[Document], e2e: TaskModel, qa: TaskModel
     todo = [i for i, r in enumerate(records) if r["reason"] is None]
     filter_pairs(records, todo, qa, config, stats, measured)
     n_sentences = sum(1 for doc in documents for sentence in doc.sentences if sentence.strip())
-    summary = summarize(records, len(documents), len(passages), n_sentences, n_cut, config, longest[0], over[0],
-                        "e2e", stats)
+    summary = summarize(records, len(documents), len(passages), n_sentences, n_cut, config, measured.longest,
+                        measured.over, "e2e", stats)
     summary["malformed_pairs"] = sum(r["reason"] == "malformed pair" for r in records)
     passage_info = [{"id": documents[d].id, "index": i, "passage": text, "worst_input_tokens": worst(text)}
                     for i, (d, text, _) in enumerate(passages)]

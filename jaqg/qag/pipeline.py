@@ -185,6 +185,21 @@ class QagResult:
     passages: list[dict] = field(default_factory=list)  # {id, index, passage, sentences, worst_input_tokens}
 
 
+class InputMeter:
+    """Records the token length of every model input of a run: ``longest``, and ``over`` (how many exceeded
+    ``limit``). Called as ``meter(model, inputs)``, it returns the inputs unchanged."""
+
+    def __init__(self, limit: int):
+        self.limit, self.longest, self.over = limit, 0, 0
+
+    def __call__(self, model: "TaskModel", inputs: list[str]) -> list[str]:
+        for text in inputs:
+            n = model.input_length(text)
+            self.longest = max(self.longest, n)
+            self.over += n > self.limit
+        return inputs
+
+
 def worst_input_tokens(qg: TaskModel, qa: TaskModel, ae: TaskModel | None) -> Callable[[str], int]:
     """Tokens of the longest input a passage can take part in (see the module docstring): AE and AQG-HL with the
     whole passage highlighted plus ``HL_SLACK``, QA with a question of the QG model's ``max_new_tokens``."""
@@ -218,16 +233,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
         raise UserError("`answers` model needs an answer-extraction model (a multitask model or `ae_model`)")
     worst = worst_input_tokens(qg, qa, ae if answers == "model" else None)
     fits = lambda text: worst(text) <= config.max_input_length  # noqa: E731
-    longest, over = [0], [0]
+    measured = InputMeter(config.max_input_length)  # the passages' guarantee, checked on every model input
     stats = GenerationStats()
-
-    def measured(model: TaskModel, inputs: list[str]) -> list[str]:
-        """The inputs, after recording their token lengths (the passages' guarantee, checked)."""
-        for text in inputs:
-            n = model.input_length(text)
-            longest[0] = max(longest[0], n)
-            over[0] += n > config.max_input_length
-        return inputs
 
     # Passages and the sentences in them: (doc index, passage text, [(start, end, sentence index) of each piece]);
     # the index is of doc.sentences (a cut sentence's pieces share it), found from the piece's place in the document.
@@ -297,8 +304,8 @@ def generate_qa(documents: Sequence[Document], qg: TaskModel, qa: TaskModel, *, 
             records[i]["reason"] = "empty question"
     todo = [i for i in todo if records[i]["reason"] is None]
     filter_pairs(records, todo, qa, config, stats, measured)
-    summary = summarize(records, len(documents), len(passages), n_sentences, n_cut, config, longest[0], over[0],
-                        answers, stats)
+    summary = summarize(records, len(documents), len(passages), n_sentences, n_cut, config, measured.longest,
+                        measured.over, answers, stats)
     if n_cut:
         log.warning("%d sentence(s) longer than --max_input_length %d tokens were cut by characters",
                     n_cut, config.max_input_length)

@@ -26,15 +26,11 @@ from jaqg.data.chat_sft import (
 )
 from jaqg.data.clm_data import load_tokenizer
 from jaqg.models.standins import build_standin
+from jaqg.models.standins_llm import LLMJP_STYLE_TEMPLATE as LLMJP_STYLE
 from jaqg.training.objectives import logits_and_labels
 
 torch.set_num_threads(1)
 QWEN, SWALLOW = "Qwen/Qwen2.5-0.5B-Instruct", "tokyotech-llm/Swallow-7b-hf"
-LLMJP_STYLE = (
-    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
-    "{{ '\\n\\n### 指示:\\n' + message['content'] }}{% elif message['role'] == 'system' %}{{ message['content'] }}"
-    "{% elif message['role'] == 'assistant' %}{{ '\\n\\n### 応答:\\n' + message['content'] + eos_token }}{% endif %}"
-    "{% if loop.last and add_generation_prompt %}{{ '\\n\\n### 応答:\\n' }}{% endif %}{% endfor %}")
 # Text after the end-of-turn token (a newline and a marker), which must stay masked.
 CUSTOM = ("{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% if m['role'] == 'assistant' %}{{ eos_token }}"
           "\n--\n{% else %}\n{% endif %}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}")
