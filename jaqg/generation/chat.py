@@ -31,7 +31,7 @@ from typing import Sequence
 
 from ..core.errors import UserError
 from ..core.io import read_lines
-from ..data.chat_sft import parse_chat_line
+from ..data.chat_sft import parse_chat_line, render
 from ..data.formats import DEFAULT_SYSTEM_PROMPT, GPT_SEP
 from .outputs import GenerationStats
 
@@ -54,7 +54,7 @@ class ChatTemplate:
         user = [{"role": "user", "content": PROBE_USER}]
         try:
             prompt = self.render(user)
-            full = tokenizer.apply_chat_template(user + [{"role": "assistant", "content": PROBE}], tokenize=False)
+            full = render(tokenizer, user + [{"role": "assistant", "content": PROBE}])
         except Exception as e:  # a template's own raise_exception, or a jinja error  # noqa: BLE001
             raise UserError(f"the model's chat template cannot render a user/assistant conversation ({e})") from None
         at = full.find(PROBE)
@@ -79,7 +79,7 @@ class ChatTemplate:
 
     def render(self, messages: list[dict]) -> str:
         """The prompt text of ``messages``, ending with the generation prompt (the assistant turn opened)."""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render(self.tokenizer, messages, generation_prompt=True)
 
     def content(self, ids: list[int], stats: GenerationStats) -> list[int] | None:
         """The ids of the assistant's content in generated ``ids`` (prompt removed): after the last header, before
