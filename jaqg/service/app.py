@@ -148,8 +148,7 @@ def create_app(engine: Engine, limits: Limits | None = None, api_key: str | None
         return Health(status="ok", version=__version__, capabilities=engine.capabilities,
                       unavailable={k: ("" if api_key else v) for k, v in engine.unavailable.items()},
                       auth_required=bool(api_key),
-                      queue={"outstanding": worker.outstanding, "max_pending": worker.max_pending,
-                             "batches": worker.batches, "jobs_done": worker.jobs_done},
+                      queue=worker.counts(),
                       limits={"max_body_bytes": limits.max_body_bytes, "max_text_chars": limits.max_text_chars})
 
     @app.post("/v1/generate_qa", response_model=GenerateQaResponse)

@@ -61,6 +61,12 @@ class BatchWorker:
     def outstanding(self) -> int:
         return self._outstanding
 
+    def counts(self) -> dict[str, int]:
+        """outstanding (waiting + running), max_pending, batches and jobs_done, read together under the lock."""
+        with self._cond:
+            return {"outstanding": self._outstanding, "max_pending": self.max_pending, "batches": self.batches,
+                    "jobs_done": self.jobs_done}
+
     def submit(self, kind: str, key: Hashable, payload: Any) -> Future:
         """Queue a job; its future holds the handler's result (or its exception). Busy when the queue is full."""
         with self._cond:
@@ -104,8 +110,8 @@ class BatchWorker:
             self._run(batch)
             took = time.perf_counter() - start
             self._seconds = took if not self.batches else 0.8 * self._seconds + 0.2 * took
-            self.batches += 1
             with self._cond:
+                self.batches += 1
                 self._outstanding -= len(batch)
                 self.jobs_done += len(batch)
 

@@ -5,6 +5,7 @@ SIGTERM lets the requests in flight finish."""
 import signal
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -59,14 +60,23 @@ def test_sigterm_finishes_the_requests_in_flight(server):
 
     def ask():
         replies.append(httpx.post(url + "/v1/generate", json=body, timeout=120).status_code)
+
+    def admitted() -> int:  # requests the worker has taken in so far (waiting, running or done)
+        queue = httpx.get(url + "/health", timeout=10).json()["queue"]
+        return queue["outstanding"] + queue["jobs_done"] - done_before
+
+    done_before = httpx.get(url + "/health", timeout=10).json()["queue"]["jobs_done"]
     threads = [threading.Thread(target=ask) for _ in range(6)]
     for t in threads:
         t.start()
-    while httpx.get(url + "/health", timeout=10).json()["queue"]["outstanding"] == 0 and any(
-            t.is_alive() for t in threads):
-        pass
+    deadline = time.monotonic() + 60
+    while admitted() < 6 and time.monotonic() < deadline:  # a request not yet connected would be refused
+        time.sleep(0.01)
+    assert admitted() == 6
+    in_flight = httpx.get(url + "/health", timeout=10).json()["queue"]["outstanding"]
     proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(120)
+    assert in_flight > 0  # the premise: SIGTERM came while requests were waiting or running
     assert replies == [200] * 6
     assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its graceful shutdown
