@@ -35,7 +35,9 @@ ANALYZERS = ("ginza", "mecab", "sudachi")
 CONTENT_UPOS = {"NOUN", "PROPN", "VERB", "ADJ", "ADV", "NUM"}
 # The same in the analysers' own tag sets (first level); 形状詞 is Sudachi's na-adjective.
 CONTENT_MECAB = {"名詞", "動詞", "形容詞", "副詞"}
-FUNCTIONAL_MECAB = {"非自立", "代名詞", "特殊"}  # second level: light nouns/verbs, pronouns (PRON in UD)
+# second level: light nouns/verbs, pronouns (PRON in UD), and suffixes: the passive れ of された and the 者 of
+# 創業者 are bound to a word that is checked itself (Sudachi tags them 接尾辞, a first level it never counts)
+FUNCTIONAL_MECAB = {"非自立", "代名詞", "特殊", "接尾"}
 CONTENT_SUDACHI = {"名詞", "動詞", "形容詞", "形状詞", "副詞"}
 
 # Interrogatives are how a generated question asks, never a claim about the source: like pronouns, they are not

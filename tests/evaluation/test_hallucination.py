@@ -115,6 +115,15 @@ def test_mecab_applies_the_light_word_list(candidate, source, expected):
     assert find_hallucinations([candidate], [source], tokenizer="mecab") == [expected]
 
 
+def test_mecab_does_not_count_suffixes():
+    """ipadic's 接尾 (the passive れ of された, the 者 of 創業者) is bound to a word checked on its own: on the demo's
+    synthetic data the passive れ alone flagged 80 of 300 reference questions."""
+    source = "青葉書房は1901年に森田花子が上川町で創業した出版社である。"
+    assert find_hallucinations(["青葉書房が創業されたのは何年か。", "青葉書房の創業者は誰か。",
+                                "青葉書房が移転させられた町はどこか。"], [source] * 3, tokenizer="mecab") == [
+        [], [], ["移転"]]
+
+
 @pytest.mark.parametrize("tokenizer", ["ginza", "mecab", "sudachi"])
 def test_input_over_sudachis_byte_limit_is_analysed_in_pieces(tokenizer):
     """A degenerate generation over 49,149 UTF-8 bytes (Sudachi refuses it in one call) is checked whole."""
