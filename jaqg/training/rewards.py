@@ -13,6 +13,9 @@ Components (each one value per question, in [0, 1]; a negative weight makes one 
     fragment       1 when the question starts with a particle or auxiliary (MeCab): its subject was dropped
                    (``が創業した会社はどこか。``). Measured here: scst without it learned exactly that on synthetic
                    data, as the QA model still answers and a dropped (misspelled) name stops counting as invented
+    cut_subject    1 when the words before the question's first particle cut a word of one of the passage's noun
+                   compounds (MeCab): a name cut short (``ノ工業の創業者は誰か。`` for サノ工業, ``村が…`` for
+                   村木真理). The next hack scst found once ``fragment`` closed the first one
 
 QA rewards get gamed (Hosking & Riedel 2019; Xie et al. 2020): the answer copied into the question is answered
 perfectly, so ``leakage`` is in the default mix with a weight that outweighs what qa_f1 gains from it.
@@ -34,7 +37,8 @@ from ..evaluation.metrics import char_f1
 from ..tokenization.word import mecab_parse_lines
 
 # the default mix: the round trip, anchored to the references, guarded against leaking the answer and inventing
-DEFAULT_REWARDS = ["qa_f1:1.0", "ref_f1:0.5", "form:0.25", "leakage:-1.5", "hallucination:-0.5", "fragment:-1.0"]
+DEFAULT_REWARDS = ["qa_f1:1.0", "ref_f1:0.5", "form:0.25", "leakage:-1.5", "hallucination:-0.5", "fragment:-1.0",
+                   "cut_subject:-1.0"]
 FORM_LENGTH = (5, 60)  # characters of a well-formed question
 QUESTION_END = re.compile(r"(か|の|ですか|ますか)?[。．.]?[？?]$|か[。．.]?$")
 HALLUCINATION_CAP = 3
@@ -127,6 +131,56 @@ def fragment(questions: Sequence[str], items: Sequence[RewardItem], judges: dict
     return [float(is_fragment(q)) for q in questions]
 
 
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """(surface, first-level POS) of MeCab ipadic's analysis."""
+    return [(surface, features.split(",")[0]) for surface, features in
+            (line.split("\t", 1) for line in mecab_parse_lines(normalize(text).strip()))]
+
+
+def noun_compounds(text: str) -> list[tuple[str, set[int]]]:
+    """Maximal runs of nouns (MeCab ipadic's 名詞, any subtype: ``サノ工業``, ``1896年``), each with the character
+    offsets where its words begin or end."""
+    runs, run, bounds = [], "", {0}
+    for surface, pos in _tokens(text):
+        if pos == "名詞":
+            run += surface
+            bounds.add(len(run))
+        elif run:
+            runs.append((run, bounds))
+            run, bounds = "", {0}
+    return runs + [(run, bounds)] if run else runs
+
+
+def cut_subject_of(question: str, passage: str) -> str:
+    """The question's words before its first particle when they cut a word of one of the passage's noun compounds
+    (a name cut short: ``ノ工業`` of サノ|工業, ``村`` of 村木), else "". Cutting between words (``町`` of 上山|町)
+    is allowed. Measured: 0 of 7,616 + 300 synthetic reference questions; 16 of 4,442 JSQuAD valid questions (about
+    half of them typos in the question: ``子江気団``, ``020年``); 78 of 300 questions of an scst run rewarded without
+    this check (``業の創業者は誰か。``)."""
+    lead = ""
+    for surface, pos in _tokens(question):
+        if pos == "助詞":
+            break
+        lead += surface
+    else:
+        return ""  # no particle: no subject position to judge
+    compounds = noun_compounds(passage)
+    if not lead or any(lead == text for text, _ in compounds):
+        return ""
+    for text, bounds in compounds:
+        at = text.find(lead)
+        while at >= 0:
+            if at not in bounds or at + len(lead) not in bounds:
+                return lead
+            at = text.find(lead, at + 1)
+    return ""
+
+
+@component("cut_subject")
+def cut_subject(questions: Sequence[str], items: Sequence[RewardItem], judges: dict) -> list[float]:
+    return [float(bool(cut_subject_of(q, it.passage))) for q, it in zip(questions, items)]
+
+
 def parse_rewards(specs: Sequence[str]) -> list[tuple[str, float]]:
     """``["qa_f1:1.0", "leakage:-1"]`` -> [(name, weight)]; ParamError naming `reward` for anything else."""
     parsed: dict[str, float] = {}
@@ -163,12 +217,14 @@ def repeats_ngram(text: str, n: int = REPEAT_NGRAM, times: int = REPEAT_TIMES) -
 
 def degenerate(question: str, item: RewardItem) -> bool:
     """Empty, a repeated n-gram, the answer copied (the question is the answer), the passage copied (the
-    question, end punctuation aside, is a span of the passage: it asks nothing), or a fragment (``is_fragment``)."""
+    question, end punctuation aside, is a span of the passage: it asks nothing), a fragment (``is_fragment``) or a
+    subject cut short (``cut_subject_of``)."""
     key = match_key(question).rstrip("。．.？?")
     if not key:
         return True
     return (repeats_ngram(key) or key == match_key(item.answer)
-            or (len(key) > len(match_key(item.answer)) and key in match_key(item.passage)) or is_fragment(question))
+            or (len(key) > len(match_key(item.answer)) and key in match_key(item.passage)) or is_fragment(question)
+            or bool(cut_subject_of(question, item.passage)))
 
 
 # ---- what the reward needs, read back from an AQG model input ---------------------------------------------------

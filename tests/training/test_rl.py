@@ -89,6 +89,16 @@ def test_fragment_flags_a_question_whose_subject_was_cut_off():
         assert one("fragment", whole) == 0.0, whole  # katakana デ, words that start with a particle's kana
 
 
+def test_cut_subject_flags_a_name_cut_short():
+    item = RewardItem("森田花子", "サノ工業は1896年に森田花子が上江町で創業した商社である。",
+                      "サノ工業を創業したのは誰か。")
+    for cut in ("ノ工業の創業者は誰か。", "業の創業者は誰か。", "森が創業した会社はどこか。"):
+        assert one("cut_subject", cut, item) == 1.0, cut
+        assert degenerate(cut, item), cut
+    for whole in (item.reference, "町はどこか。", "上江町で創業された会社はどこか。", "創業者は誰か。", "誰か"):
+        assert one("cut_subject", whole, item) == 0.0, whole  # a whole word of a compound; no particle at all
+
+
 def test_inputs_are_read_back_for_aqg_and_aqg_hl():
     assert input_parser("aqg", None)(f"answer: {SEED[0]} context: {SEED[1]}") == (SEED[0], SEED[1])
     assert input_parser("aqg", None)(f"answer:{SEED[0]}context:{SEED[1]}") == (SEED[0], SEED[1])
