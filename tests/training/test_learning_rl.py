@@ -1,13 +1,15 @@
 """The reinforcement learning test: scst on a short-trained AQG-HL model raises the round trip and the share of
 questions generate_qa would keep on held-out synthetic data, without more hallucinated or degenerate questions.
 
-synthetic JSQuAD (held-out names) -> a QA model (the demo's recipe) and a supervised AQG-HL model (300 steps: room
-to improve) -> train.py --loss scst (the default reward mix, val_reward picks the best) -> predict.py on test.tsv
--> score.py --compare (A = scst, B = supervised) --qa_model: paired bootstrap of the round trip (qa_char_f1) and
-of ``hallucinated``; the kept share is generate_qa's rule (round-trip F1 >= 0.8 and no hallucinated word, MeCab)
-on the same questions, with its own paired bootstrap on the same resamples; degenerate: jaqg.training.rewards.
+synthetic JSQuAD (held-out names) -> a QA model (the demo's recipe) and a supervised AQG-HL model (150 steps: room
+to improve) -> train.py --loss scst (the default reward mix, val_reward picks the best), and a control (the start
+trained 100 more steps on the supervised loss) -> predict.py on test.tsv -> score.py --compare (A = scst, B = the
+start, then the control) --qa_model: paired bootstrap of the round trip (qa_char_f1) and of ``hallucinated``; the
+kept share is generate_qa's rule (round-trip F1 >= 0.8 and no hallucinated word, MeCab) on the same questions, with
+its own paired bootstrap on the same resamples; degenerate: jaqg.training.rewards. The criterion is asserted
+against the start (the issue's); the control comparison is printed.
 
-Measured values and thresholds: the comment at THRESHOLDS (two runs of the scst stage).
+Measured values: docs/training.md (five runs of the scst stage, three supervised starts).
 """
 
 import json
@@ -29,24 +31,16 @@ SCST = ["--loss", "scst", "--num_samples", "4", "--train_batch_size", "16", "--e
         "--learning_rate", "3e-4", "--max_steps", "100", "--val_check_interval", "50", "--max_target_length", "48",
         "--metric_for_best_model", "val_reward", "--log_every_n_steps", "5", "--mle_weight", "1.0",
         "--kl_coef", "0.1"]  # the MLE anchor: without it (mle 0, kl 0.05) names got cut, the round trip did not rise
+CONTROL = ["--train_batch_size", "16", "--eval_batch_size", "64", "--learning_rate", "3e-4", "--max_steps", "100",
+           "--val_check_interval", "50", "--max_target_length", "48", "--log_every_n_steps", "5",
+           "--eval_tokenizers", "char"]
 SCST_SEED = int(os.environ.get("JAQG_RL_SEED", "0"))  # other seeds for measuring the spread
-# Measured on this machine: the scst stage run twice (scst seeds 0 and 1) from the same QA model and supervised start
-# as this chain builds them (make demo's, trained with these flags), scst - supervised on the 300 held-out questions,
-# paired bootstrap p-values (1,000 resamples):
-#   round trip qa_char_f1  +3.23 (p 0.011) / +5.96 (p 0.001)
-#   kept share (points)    +9.67 (p 0.001) / +10.67 (p 0.001)
-#   hallucinated (points)  -9.67 / -8.67;  degenerate (points)  -4.00 / -5.00
-#   (exact match to the references fell 15.33 -> 10.33 / 10.00: some names get shortened; docs/training.md)
-# This test's own chain, run once (27 min wall on 2 busy cores; ~10 CPU-minutes, the QA model's 2,000 steps most of
-# it, over the ~3 minutes a learning test should take) built a stronger supervised start (round trip 97.35, not
-# 91.48) and then measured: round trip +0.16 (p 0.25), kept share +10.67 (p 0.001), hallucinated -10.67,
-# degenerate +0.33 (p 0.31), mecab_bleu -4.08 (p 0.03). So the issue's criterion (round trip and kept share up with
-# p < 0.05, no rise in hallucinated or degenerate questions) is NOT met by this chain: the round trip has no room
-# near its ceiling. It is asserted as is, not loosened. A second run (the fresh-clone CI run of this stop, same chain,
-# other machine load) met every criterion and its rerun did not (1 of 3), so the outcome varies between runs: the
-# test is marked as an expected failure that may pass (strict=False); only its criteria may miss
-# (raises=AssertionError): a crash in the chain still fails it. Thresholds over more runs are still to be measured.
-THRESHOLDS = dict(qa_f1_gain=0.0, kept_gain=0.0, p_value=0.05, hallucinated_rise=0.0, degenerate_rise=0.0)
+SUPERVISED_STEPS = 150  # a start with room to improve: at 300 steps the round trip sat near its ceiling (94-97)
+# Measured here over five runs (scst seeds 0-2 from one start, seed 0 from a start trained with --seed 1, and this
+# test once, 10.6 min wall), scst - start on the 300 held-out questions, p-values 0.001 unless given: round trip
+# +13.88 to +33.49, kept share +8.00 to +13.67, hallucinated -6.33 (p 0.009) to -14.00, degenerate -31.67 to
+# -68.00 points. The thresholds sit under every run:
+THRESHOLDS = dict(qa_f1_gain=5.0, kept_gain=3.0, p_value=0.05, hallucinated_rise=0.0, degenerate_rise=0.0)
 
 
 def kept_and_degenerate(questions, fields, rows):
@@ -59,9 +53,6 @@ def kept_and_degenerate(questions, fields, rows):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, raises=AssertionError,
-                   reason="the criterion held in 1 of 3 runs of this chain (helper run: round trip +0.16, p 0.25, "
-                          "degenerate +0.33; one CI run met it, its rerun did not); see the comment at THRESHOLDS")
 def test_scst_raises_round_trip_and_kept_share_on_held_out_data(tmp_path, run):
     from jaqg.data.synthetic import write_synthetic_jsquad
     from jaqg.evaluation.roundtrip import load_qa_model, qa_based_scores
@@ -77,38 +68,47 @@ def test_scst_raises_round_trip_and_kept_share_on_held_out_data(tmp_path, run):
         "--output_dir", tmp_path / "qa", "--max_steps", "2000", "--val_check_interval", "500",
         "--max_target_length", "16", *COMMON, check=True, timeout=3600, env=env)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "tiny_hl", "--data_dir", hl_data,
-        "--output_dir", tmp_path / "sup", "--max_steps", "300", "--val_check_interval", "300",
+        "--output_dir", tmp_path / "sup", "--max_steps", SUPERVISED_STEPS, "--val_check_interval", SUPERVISED_STEPS,
         "--max_target_length", "48", *COMMON, check=True, timeout=3600, env=env)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "sup", "--data_dir", hl_data,
         "--output_dir", tmp_path / "scst", "--qa_model", tmp_path / "qa", *SCST, "--seed", str(SCST_SEED),
         check=True, timeout=3600, env=env)
+    # the control: the start trained as many more steps on the supervised loss alone (scst's batch and rate)
+    run("train.py", "--do_train", "--model_name_or_path", tmp_path / "sup", "--data_dir", hl_data,
+        "--output_dir", tmp_path / "mle", *CONTROL, "--seed", str(SCST_SEED), check=True, timeout=3600, env=env)
     test = hl_data / "test.tsv"
-    for name in ("sup", "scst"):
+    for name in ("sup", "scst", "mle"):
         run("predict.py", "--model_name_or_path", tmp_path / name, "--input_file", test,
             "--output_file", tmp_path / f"{name}.tsv", check=True, env=env)
-    run("score.py", "--predictions", tmp_path / "scst.tsv", "--compare", tmp_path / "sup.tsv", "--references", test,
-        "--qa_model", tmp_path / "qa", "--tokenizers", "mecab", "--output", tmp_path / "compare.json", check=True,
-        env=env)
-    comparison = json.loads((tmp_path / "compare.json").read_text(encoding="utf-8"))["comparison"]
-
     examples = read_examples(test)
     fields = [example_fields(e.input, e.target, "aqg_hl") for e in examples]
     qa = load_qa_model(str(tmp_path / "qa"), device="cpu")
     per = {}
-    for name in ("scst", "sup"):
+    for name in ("scst", "sup", "mle"):
         questions = dict(line.rstrip("\n").split("\t")[:2] for line in open(tmp_path / f"{name}.tsv",
                                                                              encoding="utf-8"))
         qs = [questions[e.id] for e in examples]
         _, rows = qa_based_scores(qa, qs, [f.context for f in fields], [f.answer for f in fields])
         per[name] = kept_and_degenerate(qs, fields, rows)
-    shares = compare({"kept": PairedMetric.mean(per["scst"][0], per["sup"][0]),
-                      "degenerate": PairedMetric.mean(per["scst"][1], per["sup"][1])}, len(examples))
-    rt, hal, kept, bad = (comparison["qa_char_f1"], comparison["hallucinated"], shares["kept"],
-                          shares["degenerate"])
-    print(f"\nrl learning test (scst seed {SCST_SEED}): {time.time() - started:.0f}s wall\n" + "".join(
-        f"{name}: scst {c['a']:.2f} sup {c['b']:.2f} diff {c['difference']:+.2f} p {c['p_value']:.4f}\n"
-        for name, c in (("qa_char_f1", rt), ("kept", kept), ("hallucinated", hal), ("degenerate", bad),
-                        ("mecab_bleu", comparison["mecab_bleu"]))))
+
+    def scst_against(baseline: str) -> dict:
+        run("score.py", "--predictions", tmp_path / "scst.tsv", "--compare", tmp_path / f"{baseline}.tsv",
+            "--references", test, "--qa_model", tmp_path / "qa", "--tokenizers", "mecab",
+            "--output", tmp_path / f"compare_{baseline}.json", check=True, env=env)
+        comparison = json.loads((tmp_path / f"compare_{baseline}.json").read_text(encoding="utf-8"))["comparison"]
+        shares = compare({"kept": PairedMetric.mean(per["scst"][0], per[baseline][0]),
+                          "degenerate": PairedMetric.mean(per["scst"][1], per[baseline][1])}, len(examples))
+        return {"qa_char_f1": comparison["qa_char_f1"], "kept": shares["kept"],
+                "hallucinated": comparison["hallucinated"], "degenerate": shares["degenerate"],
+                "mecab_bleu": comparison["mecab_bleu"]}
+
+    against = {baseline: scst_against(baseline) for baseline in ("sup", "mle")}
+    print(f"\nrl learning test (scst seed {SCST_SEED}): {time.time() - started:.0f}s wall")
+    for baseline, rows in against.items():  # mle: the control, reported (the issue's criterion is against sup)
+        print(f"scst against {baseline}:\n" + "".join(
+            f"  {name}: scst {c['a']:.2f} {baseline} {c['b']:.2f} diff {c['difference']:+.2f} p {c['p_value']:.4f}\n"
+            for name, c in rows.items()))
+    rt, kept, hal, bad = (against["sup"][k] for k in ("qa_char_f1", "kept", "hallucinated", "degenerate"))
     assert rt["difference"] > THRESHOLDS["qa_f1_gain"] and rt["p_value"] < THRESHOLDS["p_value"]
     assert kept["difference"] > THRESHOLDS["kept_gain"] and kept["p_value"] < THRESHOLDS["p_value"]
     assert hal["difference"] <= THRESHOLDS["hallucinated_rise"]

@@ -108,8 +108,9 @@ def test_inputs_are_read_back_for_aqg_and_aqg_hl():
 
 
 def test_reward_hacking_policies_score_below_the_supervised_model(models):
-    """Copying the answer into the question (bare, or dressed as a question) or asking nothing scores below
-    the supervised model's own questions under the default mix."""
+    """Copying the answer into the question (bare, or dressed as a question), asking nothing, copying the passage,
+    and cutting off, cutting short or garbling the subject score below the supervised model's own questions under
+    the default mix."""
     from trained_models import aqg_pairs
 
     from jaqg.evaluation.roundtrip import load_qa_model
@@ -126,8 +127,10 @@ def test_reward_hacking_policies_score_below_the_supervised_model(models):
     good = mean_reward(supervised)
     for policy in (lambda it: it.answer, lambda it: f"{it.answer}は何か。", lambda it: f"答えは{it.answer}ですか?",
                    lambda it: "", lambda it: it.passage,
-                   lambda it: it.reference[it.reference.index("の"):]):  # the subject cut off (scst learned it)
-        assert mean_reward([policy(it) for it in items]) < good
+                   lambda it: it.reference[it.reference.index("の"):],  # the subject cut off (scst learned it)
+                   lambda it: it.reference[1:],  # the subject cut short (梨県の…: scst learned it next)
+                   lambda it: "村村村" + it.reference[it.reference.index("の"):]):  # a garbled subject (and next)
+        assert mean_reward([policy(it) for it in items]) < good, policy(items[0])
 
 
 @pytest.fixture(scope="module")
