@@ -83,7 +83,18 @@ python generate.py --model_name_or_path "$M" --answer 甲府市 --context 山梨
   --num_beams 8 --num_beam_groups 4 --diversity_penalty 1.0 --num_return_sequences 4 --json
 python predict.py --model_name_or_path "$M" --input_file "$D/test.tsv" --output_file "$OUT/predict_aqg_hl.tsv"
 
-step "7. Causal LM: a tiny GPT-2 on the AQG-HL text files with run_clm.py (prompt tokens carry no loss)"
+step "7. Reinforcement from QA feedback: scst on the AQG-HL model (the QA model as judge), compared with its start"
+RL_STEPS=$(( STEPS / 50 > 2 ? STEPS / 50 : 2 ))
+python train.py --do_train --loss scst --model_name_or_path "$M" --data_dir "$D" --output_dir "$OUT/model_scst" \
+  --qa_model "$OUT/model_qa" --num_samples 4 --train_batch_size 16 --eval_batch_size 64 --learning_rate 3e-4 \
+  --max_steps "$RL_STEPS" --val_check_interval "$RL_STEPS" --log_every_n_steps 5 --max_target_length 48 \
+  --max_eval_samples 100 --metric_for_best_model val_reward --mle_weight 1.0 --kl_coef 0.1 --eval_tokenizers char \
+  --seed 0
+python predict.py --model_name_or_path "$OUT/model_scst" --input_file "$D/test.tsv" --output_file "$OUT/predict_scst.tsv"
+python score.py --predictions "$OUT/predict_scst.tsv" --compare "$M/predictions.tsv" --references "$D/test.tsv" \
+  --qa_model "$OUT/model_qa" --tokenizers char --output "$OUT/compare_scst_vs_supervised.json"
+
+step "8. Causal LM: a tiny GPT-2 on the AQG-HL text files with run_clm.py (prompt tokens carry no loss)"
 python make_tiny_model.py --arch gpt2 --data_dir "$OUT/data_jsquad_aqg_hl_gpt" --output_dir "$OUT/tiny_gpt2"
 python run_clm.py --model_name_or_path="$OUT/tiny_gpt2" \
   --train_file="$OUT/data_jsquad_aqg_hl_gpt/train.txt" --validation_file="$OUT/data_jsquad_aqg_hl_gpt/dev.txt" \
@@ -91,7 +102,19 @@ python run_clm.py --model_name_or_path="$OUT/tiny_gpt2" \
   --per_device_train_batch_size=16 --per_device_eval_batch_size=32 --learning_rate=1e-3 \
   --max_eval_samples=64 --output_dir="$OUT/output_gpt"
 
-step "8. Quiz generation: one multitask model (QA + AQG-HL + AE) -> filtered question-answer pairs from raw text"
+step "9. Chat LLM: chat SFT of a tiny Qwen2.5 stand-in (loss on the assistant turn), then GRPO with the same rewards"
+python prepare_jsquad_aqg.py --highlight --format chat --jsquad_dir "$OUT/jsquad" --output_dir "$OUT/data_jsquad_aqg_hl_chat"
+python make_tiny_model.py --like Qwen/Qwen2.5-0.5B-Instruct --data_dir "$OUT/data_jsquad_aqg_hl" --output_dir "$OUT/tiny_qwen"
+python run_clm.py --model_name_or_path "$OUT/tiny_qwen" --train_file "$OUT/data_jsquad_aqg_hl_chat/train.jsonl" \
+  --validation_file "$OUT/data_jsquad_aqg_hl_chat/dev.jsonl" --do_train --do_eval --max_steps $(( STEPS / 20 )) \
+  --per_device_train_batch_size 16 --per_device_eval_batch_size 32 --learning_rate 1e-3 --max_eval_samples 32 \
+  --output_dir "$OUT/output_chat"
+# TRL's GRPOTrainer with LoRA; a few steps to show the loop and its logged rewards, not to learn
+python -m jaqg train-grpo --model_name_or_path "$OUT/output_chat" --data_dir "$OUT/data_jsquad_aqg_hl_chat" \
+  --qa_model "$OUT/model_qa" --num_generations 4 --per_device_train_batch_size 8 --max_completion_length 32 \
+  --max_steps 4 --logging_steps 2 --lora_r 8 --max_train_samples 64 --output_dir "$OUT/model_grpo"
+
+step "10. Quiz generation: one multitask model (QA + AQG-HL + AE) -> filtered question-answer pairs from raw text"
 python -m jaqg make-synthetic-jsquad --output_dir "$OUT/jsquad_all" --n_train 6000 --n_valid 200 --max_sentences 1 --all_questions
 python prepare_jsquad_aqg.py --task multi --jsquad_dir "$OUT/jsquad_all" --output_dir "$OUT/data_multi"
 python make_tiny_model.py --data_dir "$OUT/data_multi" --output_dir "$OUT/tiny_t5_multi"
@@ -126,7 +149,7 @@ python score_qag.py --predictions "$OUT/qa_valid.jsonl" --references_json "$OUT/
 python generate_qa.py --model_name_or_path "$OUT/model_multi" --answers ner --input_file "$OUT/doc.txt" \
   --output_file "$OUT/qa_doc_ner.jsonl" --max_input_length 128
 
-step "9. The service: jaqg serve on the multitask model (127.0.0.1), one request, then stopped"
+step "11. The service: jaqg serve on the multitask model (127.0.0.1), one request, then stopped"
 PORT=${DEMO_PORT:-8765}
 python serve.py --model_name_or_path "$OUT/model_multi" --host 127.0.0.1 --port "$PORT" --log_level warning &
 SERVER=$!
@@ -160,7 +183,9 @@ AQG-HL model:                  $OUT/model_jsquad_aqg_hl  predictions.tsv, metric
 beam 1 vs beam 4:              $OUT/compare_beam1_vs_beam4.json  $OUT/report_beam1_vs_beam4/index.html
 CTranslate2 float32 vs int8:   $OUT/compare_ct2_float32_vs_int8.json
 loss curves:                   $OUT/model_qa/loss_curve.png  $OUT/model_jsquad_aqg_hl/loss_curve.png
+scst vs its supervised start:  $OUT/compare_scst_vs_supervised.json  $OUT/model_scst/reward_curves.png
 GPT-2 (run_clm.py):            $OUT/output_gpt
+chat SFT, GRPO (tiny Qwen2.5): $OUT/output_chat  $OUT/model_grpo/reward_curves.png
 multitask model:               $OUT/model_multi         metrics.json (by_task)
 QA pairs:                      $OUT/qa_doc.jsonl  $OUT/qa_valid.jsonl (+ .summary.json)  $OUT/qag_metrics.json
 EOF
