@@ -25,6 +25,7 @@ copied, a fragment); the training loop logs it beside each component.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -114,16 +115,22 @@ FRAGMENT_POS = ("助詞", "助動詞")
 FRAGMENT_START = {"が", "の", "は", "を", "に", "で", "と", "へ", "も", "や"}  # ipadic tags a leading が 接続詞
 
 
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """(surface, first-level POS) of MeCab ipadic's analysis."""
+    return [(surface, features.split(",")[0]) for surface, features in
+            (line.split("\t", 1) for line in mecab_parse_lines(normalize(text).strip()))]
+
+
 def is_fragment(question: str) -> bool:
     """Whether a question starts with a hiragana particle or auxiliary (MeCab ipadic): a sentence with its subject
     cut off. On the demo's synthetic data: 0 of 7,616 reference questions (train), 0 of 300 supervised outputs."""
-    lines = mecab_parse_lines(normalize(question).strip())
-    if not lines:
+    tokens = _tokens(question)
+    if not tokens:
         return False
-    surface, features = lines[0].split("\t", 1)
+    surface, pos = tokens[0]
     if not all("ぁ" <= c <= "ゖ" for c in surface):  # particles are hiragana (ipadic reads a katakana デ as だ)
         return False
-    return features.split(",")[0] in FRAGMENT_POS or surface in FRAGMENT_START
+    return pos in FRAGMENT_POS or surface in FRAGMENT_START
 
 
 @component("fragment")
@@ -131,13 +138,8 @@ def fragment(questions: Sequence[str], items: Sequence[RewardItem], judges: dict
     return [float(is_fragment(q)) for q in questions]
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    """(surface, first-level POS) of MeCab ipadic's analysis."""
-    return [(surface, features.split(",")[0]) for surface, features in
-            (line.split("\t", 1) for line in mecab_parse_lines(normalize(text).strip()))]
-
-
-def noun_compounds(text: str) -> list[tuple[str, set[int]]]:
+@functools.lru_cache(maxsize=1024)  # a passage is judged for every sample of its input, twice (reward, degenerate)
+def noun_compounds(text: str) -> tuple[tuple[str, frozenset[int]], ...]:
     """Maximal runs of nouns (MeCab ipadic's 名詞, any subtype: ``サノ工業``, ``1896年``), each with the character
     offsets where its words begin or end."""
     runs, run, bounds = [], "", {0}
@@ -146,9 +148,9 @@ def noun_compounds(text: str) -> list[tuple[str, set[int]]]:
             run += surface
             bounds.add(len(run))
         elif run:
-            runs.append((run, bounds))
+            runs.append((run, frozenset(bounds)))
             run, bounds = "", {0}
-    return runs + [(run, bounds)] if run else runs
+    return tuple(runs + [(run, frozenset(bounds))] if run else runs)
 
 
 def cut_subject_of(question: str, passage: str) -> str:

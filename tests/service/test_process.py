@@ -61,19 +61,21 @@ def test_sigterm_finishes_the_requests_in_flight(server):
     def ask():
         replies.append(httpx.post(url + "/v1/generate", json=body, timeout=120).status_code)
 
-    def admitted() -> int:  # requests the worker has taken in so far (waiting, running or done)
-        queue = httpx.get(url + "/health", timeout=10).json()["queue"]
-        return queue["outstanding"] + queue["jobs_done"] - done_before
+    def queue() -> dict:
+        return httpx.get(url + "/health", timeout=10).json()["queue"]
 
-    done_before = httpx.get(url + "/health", timeout=10).json()["queue"]["jobs_done"]
+    def admitted(q: dict) -> int:  # requests the worker has taken in since the test began (waiting, running, done)
+        return q["outstanding"] + q["jobs_done"] - done_before
+
+    done_before = queue()["jobs_done"]
     threads = [threading.Thread(target=ask) for _ in range(6)]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 60
-    while admitted() < 6 and time.monotonic() < deadline:  # a request not yet connected would be refused
+    while admitted(q := queue()) < 6 and time.monotonic() < deadline:  # one not yet connected would be refused
         time.sleep(0.01)
-    assert admitted() == 6
-    in_flight = httpx.get(url + "/health", timeout=10).json()["queue"]["outstanding"]
+    assert admitted(q) == 6
+    in_flight = q["outstanding"]
     proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(120)
