@@ -109,6 +109,16 @@ def parse_chat_line(line: str, lineno: int, path: str | os.PathLike = "") -> Cha
     return ChatExample(str(record.get("id", f"line{lineno}")), check_conversation(record), lineno, str(path))
 
 
+def parse_prompt_line(line: str, lineno: int, path: str | os.PathLike = "") -> ChatExample:
+    """``parse_chat_line`` for inference and reinforcement, where the last two messages must be a user turn (the
+    model's input) and the assistant's reply (the reference); ValueError saying what is wrong."""
+    example = parse_chat_line(line, lineno, path)
+    if len(example.messages) < 2 or example.messages[-2]["role"] != "user":
+        raise ValueError("the last two messages must be a user turn (the input) and the assistant's reply "
+                         "(the reference)")
+    return example
+
+
 def read_chat_file(path: str | os.PathLike, skip_bad_lines: bool = False) -> tuple[list[ChatExample], str]:
     """Parse and check a chat JSONL file before any model loads; a bad line raises UserError naming path:line, or
     is counted and skipped with ``skip_bad_lines``. Returns the examples and a one-line report."""

@@ -31,7 +31,7 @@ from typing import Sequence
 
 from ..core.errors import UserError
 from ..core.io import read_lines
-from ..data.chat_sft import parse_chat_line, render
+from ..data.chat_sft import parse_prompt_line, render
 from ..data.formats import DEFAULT_SYSTEM_PROMPT, GPT_SEP
 from .outputs import GenerationStats
 
@@ -200,7 +200,7 @@ def read_chat_examples(path: str) -> tuple[list[list[str]], list[list[dict]]]:
     """A chat JSONL file (``{"id", "messages": [{"role", "content"}, ...]}``, prepare ``format`` chat) as
     ``([id, user turn, reference] rows, earlier turns per row)``: every message but the last is the prompt (the last
     user turn is the model input, the ones before it its ``heads``), the last (assistant) turn the reference. Each
-    line is checked as chat SFT checks it (jaqg.data.chat_sft.parse_chat_line); UserError (file:line: what, how to
+    line is checked as chat SFT checks it (jaqg.data.chat_sft.parse_prompt_line); UserError (file:line: what, how to
     fix) on a malformed record or a repeated id."""
     rows, heads, seen = [], [], set()
     expected = 'write one {"id": ..., "messages": [..., {"role": "user", ...}, {"role": "assistant", ...}]} per line'
@@ -208,10 +208,7 @@ def read_chat_examples(path: str) -> tuple[list[list[str]], list[list[dict]]]:
         if not line.strip():
             continue
         try:
-            example = parse_chat_line(line, lineno, path)
-            if len(example.messages) < 2 or example.messages[-2]["role"] != "user":
-                raise ValueError("the last two messages must be a user turn (the input) and the assistant's reply "
-                                 "(the reference)")
+            example = parse_prompt_line(line, lineno, path)
         except ValueError as e:
             raise UserError(f"{path}:{lineno}: {e}; {expected}") from None
         if example.id in seen:

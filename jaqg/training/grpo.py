@@ -25,7 +25,8 @@ import torch
 
 from ..core.config import option
 from ..core.errors import ParamError, UserError
-from ..core.io import atomic_dir, read_json, read_jsonl, write_json
+from ..core.io import atomic_dir, read_json, read_lines, write_json
+from ..data.chat_sft import parse_prompt_line
 from ..evaluation.roundtrip import load_qa_model
 from ..models.lora import default_target_modules, load_causal_lm, trainable_share
 from ..tokenization.hub import load_tokenizer
@@ -70,13 +71,15 @@ def read_prompts(path: Path, parse, limit: int | None = None) -> list[dict]:
     """Chat JSONL -> TRL rows ``{prompt: messages[:-1], answer, passage, reference}``; UserError naming the line
     of a row that is not a conversation ending in an assistant turn after a user turn."""
     rows = []
-    for lineno, record in read_jsonl(path, 'write one {"id": ..., "messages": [{"role", "content"}, ...]} per line'):
-        messages = record.get("messages") if isinstance(record, dict) else None
-        if (not isinstance(messages, list) or len(messages) < 2
-                or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
-                or messages[-1].get("role") != "assistant" or messages[-2].get("role") != "user"):
-            raise UserError(f"{path}:{lineno}: expected {{\"messages\": [..., user, assistant]}} (the prompt, then "
-                            "the reference question as the last assistant turn); fix or remove this line")
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            messages = parse_prompt_line(line, lineno, path).messages
+        except ValueError as e:
+            raise UserError(f"{path}:{lineno}: {e}; expected {{\"messages\": [..., user, assistant]}} (the "
+                            "prompt, then the reference question as the last assistant turn); fix or remove this "
+                            "line") from None
         answer, passage = parse(messages[-2]["content"])
         if not answer:
             raise UserError(f"{path}:{lineno}: no answer found in the user turn with the data dir's instruction "

@@ -10,6 +10,7 @@ from conftest import ROOT, run_main_in_process
 from safetensors.torch import load_file
 from trained_models import FACT, SEED
 
+from jaqg.core.errors import UserError
 from jaqg.data.formats import DEFAULT_INSTRUCTIONS, DEFAULT_SYSTEM_PROMPT
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -46,6 +47,12 @@ def test_prompts_and_answers_are_read_back_from_chat_rows(tmp_path):
     rows = read_prompts(data / "train.jsonl", input_parser("aqg", DEFAULT_INSTRUCTIONS["aqg"]))
     assert len(rows) == 4 and [m["role"] for m in rows[0]["prompt"]] == ["system", "user"]
     assert (rows[0]["answer"], rows[0]["passage"], rows[0]["reference"]) == SEED
+    bad = tmp_path / "bad.jsonl"  # the reference must follow a user turn: the same check as chat inference
+    bad.write_text((data / "train.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n" + json.dumps(
+        {"messages": [{"role": "system", "content": "x"}, {"role": "assistant", "content": "q"}]}) + "\n",
+        encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad\.jsonl:2: the last two messages must be a user turn"):
+        read_prompts(bad, input_parser("aqg", DEFAULT_INSTRUCTIONS["aqg"]))
 
 
 def test_two_grpo_steps_log_each_reward_and_move_the_lora_weights(capsys, qwen, tmp_path):
