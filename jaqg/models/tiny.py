@@ -101,12 +101,26 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4000, granularity: s
     tok.train_from_iterator(texts, trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK, show_progress=False,
         max_piece_length=16 if granularity == "script" else 1))
+    tok = stable_piece_order(tok)
     if append_eos:
         tok.post_processor = processors.TemplateProcessing(
             single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}", special_tokens=[(EOS, SPECIAL_TOKENS.index(EOS))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK,
                                    bos_token=BOS, additional_special_tokens=[HL_TOKEN, GPT_SEP],
                                    model_max_length=1024)
+
+
+def stable_piece_order(tok: Tokenizer) -> Tokenizer:
+    """The same unigram tokenizer with its pieces (after the special tokens) sorted by score, then by text.
+
+    UnigramTrainer orders pieces of equal score as a hash map iterates them, which differs between processes, so two
+    runs of make_tiny_model on the same data gave different token ids, different models and different training runs.
+    """
+    spec = json.loads(tok.to_str())
+    vocab, n_special = spec["model"]["vocab"], len(SPECIAL_TOKENS)
+    assert [piece for piece, _ in vocab[:n_special]] == SPECIAL_TOKENS, "UnigramTrainer puts the special tokens first"
+    spec["model"]["vocab"] = vocab[:n_special] + sorted(vocab[n_special:], key=lambda p: (-p[1], p[0]))
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def make_config(arch: str, size: str, tokenizer) -> T5Config | BartConfig | GPT2Config:

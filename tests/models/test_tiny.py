@@ -99,3 +99,15 @@ def test_locality_prior_makes_encoder_heads_look_at_neighbours(tiny_t5_dir):
         inside = [q for q in range(n) if 0 <= q + offset < n]
         on_neighbour = sum(att[head, q, q + offset].item() for q in inside) / len(inside)
         assert on_neighbour > 0.2 > 10 / n, (head, on_neighbour)  # uniform attention would give 1/n
+
+
+def test_two_runs_build_the_same_tokenizer_and_model(tmp_path, run):
+    # pieces of equal score came out in a per-process hash order, so the same data gave other ids and other runs
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.tsv").write_text(
+        "".join(f"{i}\t{TEXT}\t森瀬市の人口は{i}人。\n" for i in range(20)), encoding="utf-8")
+    for n in (1, 2):
+        run("make_tiny_model.py", "--data_dir", tmp_path / "d", "--output_dir", tmp_path / f"m{n}", check=True,
+            env={"PYTHONHASHSEED": str(n)})
+    for name in ("tokenizer.json", "model.safetensors"):
+        assert (tmp_path / "m1" / name).read_bytes() == (tmp_path / "m2" / name).read_bytes(), name
