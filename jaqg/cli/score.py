@@ -19,6 +19,7 @@ percent, with a content word the context lacks; MeCab, as the scst reward), each
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -43,11 +44,13 @@ from ..evaluation.roundtrip import load_qa_model, qa_based_scores
 from ..evaluation.significance import (
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
+    FEW_EXAMPLES,
     PairedMetric,
     compare,
     compare_systems,
     format_comparison,
     metric_names,
+    setup_line,
 )
 from ..generation.outputs import GenerationStats
 from ..tokenization.word import TOKENIZERS, check_names
@@ -169,10 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                                                 [other[i] for i in ids], refs, tokenizers,
                                                 args.tokenizer_name_or_path, args.compare_metrics,
                                                 args.bootstrap_samples, args.bootstrap_seed)
-        metrics["comparison_setup"] = {"a": args.predictions, "b": args.compare, "samples": args.bootstrap_samples,
-                                       "seed": args.bootstrap_seed, "method": "paired bootstrap (sacrebleu paired_bs)"}
-        tables.append(f"A = {args.predictions}, B = {args.compare}; paired bootstrap, {args.bootstrap_samples} "
-                      f"samples, seed {args.bootstrap_seed}\n\n" + format_comparison(metrics["comparison"]))
+        metrics["comparison_setup"] = {"a": args.predictions, "b": args.compare, "n": len(ids),
+                                       "samples": args.bootstrap_samples, "seed": args.bootstrap_seed,
+                                       "method": "paired bootstrap (sacrebleu paired_bs)"}
+        setup = setup_line(len(ids), args.bootstrap_samples, args.bootstrap_seed)
+        if len(ids) < FEW_EXAMPLES:
+            print(f"score.py: {setup}", file=sys.stderr)
+        tables.append(f"A = {args.predictions}, B = {args.compare}; {setup}\n\n"
+                      + format_comparison(metrics["comparison"]))
     qa_rows = None
     if qa is not None:
         contexts, answers = [f.context for f in fields], [f.answer for f in fields]

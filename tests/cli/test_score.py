@@ -226,9 +226,13 @@ def test_compare_writes_paired_bootstrap_and_markdown(capsys, files):
     other = tmp / "b.tsv"
     other.write_text("q1\t山梨県の県庁はどこ?\nq2\t富士山の高さは何メートルですか?\nq3\t川は?\n", encoding="utf-8")
     out = tmp / "cmp.json"
-    status, stdout, _ = score_in_process(capsys, "--predictions", preds, "--compare", other, "--references", refs,
-                                         "--output", out, "--tokenizers", "mecab", "--bootstrap_samples", "200")
+    status, stdout, stderr = score_in_process(capsys, "--predictions", preds, "--compare", other, "--references",
+                                              refs, "--output", out, "--tokenizers", "mecab", "--bootstrap_samples",
+                                              "200")
     m = json.loads(out.read_text(encoding="utf-8"))
+    # three examples: the table and stderr say the p-values are a rough sign, and the smallest p 200 samples give
+    assert "over 3 examples, 200 samples" in stdout and "(smallest p: 0.0050)" in stdout
+    assert "3 examples are too few for the bootstrap" in stdout and "too few" in stderr
     assert status == 0
     assert set(m["comparison"]) == {"exact_match", "char_f1", "jglue_exact_match", "jglue_f1", "mecab_bleu",
                                     "mecab_rouge1", "mecab_rouge2", "mecab_rougeL"}
@@ -238,7 +242,8 @@ def test_compare_writes_paired_bootstrap_and_markdown(capsys, files):
                                    [[t for _, _, t in DATA]], tokenize="ja-mecab").score
     assert c["b"] == pytest.approx(b_bleu) and c["difference"] == pytest.approx(c["a"] - c["b"])
     assert c["ci95"][0] <= c["ci95"][1] and 0 < c["p_value"] <= 1
-    assert m["comparison_setup"]["samples"] == 200 and "| mecab_bleu |" in stdout and "p-value" in stdout
+    assert m["comparison_setup"]["samples"] == 200 and m["comparison_setup"]["n"] == 3
+    assert "| mecab_bleu |" in stdout and "p-value" in stdout
 
 
 @pytest.mark.parametrize("extra, message", [
