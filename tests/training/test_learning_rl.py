@@ -26,7 +26,7 @@ from jaqg.training.rewards import RewardItem, degenerate
 
 N_TRAIN, N_TEST = 8000, 1000  # 300 questions left a 4-point kept gain at p 0.1-0.2 in some runs
 COMMON = ["--train_batch_size", "32", "--eval_batch_size", "64", "--learning_rate", "1e-3", "--warmup_steps", "50",
-          "--seed", "0", "--eval_tokenizers", "char"]
+          "--eval_tokenizers", "char"]
 SCST = ["--loss", "scst", "--num_samples", "4", "--train_batch_size", "16", "--eval_batch_size", "64",
         "--learning_rate", "3e-4", "--max_steps", "100", "--val_check_interval", "50", "--max_target_length", "48",
         "--metric_for_best_model", "val_reward", "--log_every_n_steps", "5", "--mle_weight", "1.0",
@@ -34,7 +34,9 @@ SCST = ["--loss", "scst", "--num_samples", "4", "--train_batch_size", "16", "--e
 CONTROL = ["--train_batch_size", "16", "--eval_batch_size", "64", "--learning_rate", "3e-4", "--max_steps", "100",
            "--val_check_interval", "50", "--max_target_length", "48", "--log_every_n_steps", "5",
            "--eval_tokenizers", "char"]
-SCST_SEED = int(os.environ.get("JAQG_RL_SEED", "0"))  # other seeds for measuring the spread
+# other seeds for measuring the spread: each row of docs/training.md's table is one pair of them
+START_SEED = int(os.environ.get("JAQG_RL_START_SEED", "0"))  # the supervised start's --seed
+SCST_SEED = int(os.environ.get("JAQG_RL_SEED", "0"))  # scst's and the control's --seed
 SUPERVISED_STEPS = 200  # 150: names too garbled for sampling to find them (2 of 4 starts: no kept gain); 250: the
 # round trip near its ceiling (gains +2.9 to +4.5)
 # Measured here over six runs (supervised seeds 0-3 with scst seed 0, scst seeds 1-2 from the weakest start; the
@@ -67,10 +69,10 @@ def test_scst_raises_round_trip_and_kept_share_on_held_out_data(tmp_path, run):
         run("make_tiny_model.py", "--data_dir", data, "--output_dir", tmp_path / name, check=True)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "tiny_qa", "--data_dir", qa_data,
         "--output_dir", tmp_path / "qa", "--max_steps", "2000", "--val_check_interval", "500",
-        "--max_target_length", "16", *COMMON, check=True, timeout=3600, env=env)
+        "--max_target_length", "16", *COMMON, "--seed", "0", check=True, timeout=3600, env=env)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "tiny_hl", "--data_dir", hl_data,
         "--output_dir", tmp_path / "sup", "--max_steps", SUPERVISED_STEPS, "--val_check_interval", SUPERVISED_STEPS,
-        "--max_target_length", "48", *COMMON, check=True, timeout=3600, env=env)
+        "--max_target_length", "48", *COMMON, "--seed", str(START_SEED), check=True, timeout=3600, env=env)
     run("train.py", "--do_train", "--model_name_or_path", tmp_path / "sup", "--data_dir", hl_data,
         "--output_dir", tmp_path / "scst", "--qa_model", tmp_path / "qa", *SCST, "--seed", str(SCST_SEED),
         check=True, timeout=3600, env=env)
@@ -104,7 +106,7 @@ def test_scst_raises_round_trip_and_kept_share_on_held_out_data(tmp_path, run):
                 "mecab_bleu": comparison["mecab_bleu"]}
 
     against = {baseline: scst_against(baseline) for baseline in ("sup", "mle")}
-    print(f"\nrl learning test (scst seed {SCST_SEED}): {time.time() - started:.0f}s wall")
+    print(f"\nrl learning test (start seed {START_SEED}, scst seed {SCST_SEED}): {time.time() - started:.0f}s wall")
     for baseline, rows in against.items():  # mle: the control, reported (the issue's criterion is against sup)
         print(f"scst against {baseline}:\n" + "".join(
             f"  {name}: scst {c['a']:.2f} {baseline} {c['b']:.2f} diff {c['difference']:+.2f} p {c['p_value']:.4f}\n"
